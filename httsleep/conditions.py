@@ -1,0 +1,358 @@
+"""Success and alarm conditions, compiled once at construction.
+
+A condition is a dict of checks, all of which must hold (AND); a list of
+such dicts matches when any of them does (OR). The five checks are
+``status_code``, ``text``, ``json``, ``jsonpath`` and ``callback``.
+
+:func:`compile_conditions` validates the user's dicts, parses JSONPath
+strings and returns :class:`Condition` objects; the user's dicts are never
+changed. Evaluating a condition needs only what ``requests.Response`` and
+``httpx.Response`` share: ``status_code``, ``text`` and ``json()``.
+
+A response whose body is not JSON cannot be judged by a ``json`` or
+``jsonpath`` check: such a condition is *undecidable* for that response
+(:meth:`Condition.evaluate` returns ``None``), and the caller decides what
+to do once every other condition has had its say (see
+:func:`evaluate_response`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+__all__ = [
+    "CONDITION_KEYS",
+    "Condition",
+    "ConditionSpec",
+    "Verdict",
+    "compile_conditions",
+    "evaluate_response",
+]
+
+#: The checks a condition dict may contain, in the order they are evaluated
+#: (cheapest first; the callback, which may have side effects, last).
+CONDITION_KEYS: Tuple[str, ...] = ("status_code", "text", "json", "jsonpath", "callback")
+
+#: What ``until`` and ``alarms`` accept: one condition dict or a list of them.
+ConditionSpec = Union[Mapping, Sequence[Mapping], None]
+
+
+class _NotJSON(Exception):
+    """The body could not be decoded as JSON (wraps the decoder's ValueError)."""
+
+    def __init__(self, error: ValueError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class _Body:
+    """Decodes a response's JSON body at most once, however many checks need it."""
+
+    __slots__ = ("response", "_decoded", "_error", "_done")
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        self._done = False
+        self._decoded: Any = None
+        self._error: Optional[ValueError] = None
+
+    def json(self) -> Any:
+        if not self._done:
+            self._done = True
+            try:
+                self._decoded = self.response.json()
+            except ValueError as error:  # requests' and httpx's decode errors are ValueErrors
+                self._error = error
+        if self._error is not None:
+            raise _NotJSON(self._error)
+        return self._decoded
+
+
+# -- the five checks ---------------------------------------------------------
+
+
+class _StatusCode:
+    __slots__ = ("expected",)
+    key = "status_code"
+
+    def __init__(self, value: Any) -> None:
+        if isinstance(value, bool):
+            raise TypeError("status_code must be an integer, not {!r}".format(value))
+        try:
+            expected = int(value)
+        except (TypeError, ValueError):
+            raise TypeError("status_code must be an integer, not {!r}".format(value)) from None
+        if isinstance(value, float) and value != expected:
+            raise ValueError("status_code must be a whole number, not {!r}".format(value))
+        self.expected = expected
+
+    def normalised(self) -> Any:
+        return self.expected
+
+    def __call__(self, body: _Body) -> bool:
+        return bool(body.response.status_code == self.expected)
+
+    def __repr__(self) -> str:
+        return "status_code == {!r}".format(self.expected)
+
+
+class _Text:
+    __slots__ = ("expected",)
+    key = "text"
+
+    def __init__(self, value: Any) -> None:
+        if not isinstance(value, str):
+            raise TypeError("text must be a string, not {!r}".format(value))
+        self.expected = value
+
+    def normalised(self) -> Any:
+        return self.expected
+
+    def __call__(self, body: _Body) -> bool:
+        return bool(body.response.text == self.expected)
+
+    def __repr__(self) -> str:
+        return "text == {!r}".format(_short(self.expected))
+
+
+class _JSON:
+    __slots__ = ("expected",)
+    key = "json"
+
+    def __init__(self, value: Any) -> None:
+        self.expected = copy.deepcopy(value)
+
+    def normalised(self) -> Any:
+        return copy.deepcopy(self.expected)
+
+    def __call__(self, body: _Body) -> bool:
+        return bool(body.json() == self.expected)
+
+    def __repr__(self) -> str:
+        return "json == {}".format(_short(self.expected))
+
+
+class _JSONPathItem:
+    __slots__ = ("source", "expression", "expected")
+
+    def __init__(self, item: Any, index: int) -> None:
+        if not isinstance(item, Mapping):
+            raise TypeError(
+                "jsonpath item {} must be a dict with 'expression' and 'value', not {!r}".format(index, item)
+            )
+        unknown = sorted(set(item) - {"expression", "value"}, key=str)
+        if unknown:
+            raise ValueError("jsonpath item {!r} has unknown key(s) {}".format(dict(item), unknown))
+        if "expression" not in item:
+            raise ValueError("jsonpath item {!r} has no 'expression'".format(dict(item)))
+        if "value" not in item:
+            raise ValueError("jsonpath item {!r} has no 'value' to compare with".format(dict(item)))
+        self.source = item["expression"]
+        self.expected = copy.deepcopy(item["value"])
+        self.expression = _compile_jsonpath(self.source)
+
+    def matches(self, data: Any) -> bool:
+        found = self.expression.find(data)
+        if not found:
+            return False
+        if len(found) == 1:
+            return bool(found[0].value == self.expected)
+        return [match.value for match in found] == self.expected
+
+    def normalised(self) -> Dict[str, Any]:
+        return {"expression": self.source, "value": copy.deepcopy(self.expected)}
+
+    def __repr__(self) -> str:
+        return "{} == {}".format(self.source, _short(self.expected))
+
+
+class _JSONPath:
+    __slots__ = ("items",)
+    key = "jsonpath"
+
+    def __init__(self, value: Any) -> None:
+        if isinstance(value, Mapping):
+            value = [value]
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise TypeError(
+                "jsonpath must be a list of {{'expression': ..., 'value': ...}} dicts, not {!r}".format(value)
+            )
+        if not value:
+            raise ValueError("jsonpath must contain at least one {'expression': ..., 'value': ...} dict")
+        self.items = tuple(_JSONPathItem(item, index) for index, item in enumerate(value))
+
+    def normalised(self) -> Any:
+        return [item.normalised() for item in self.items]
+
+    def __call__(self, body: _Body) -> bool:
+        data = body.json()
+        return all(item.matches(data) for item in self.items)
+
+    def __repr__(self) -> str:
+        return "jsonpath[{}]".format(" and ".join(repr(item) for item in self.items))
+
+
+class _Callback:
+    __slots__ = ("function",)
+    key = "callback"
+
+    def __init__(self, value: Any) -> None:
+        if not callable(value):
+            raise TypeError("callback must be callable, not {!r}".format(value))
+        self.function = value
+
+    def normalised(self) -> Any:
+        return self.function
+
+    def __call__(self, body: _Body) -> bool:
+        # 001/002: only a return value of True is a match.
+        return self.function(body.response) is True
+
+    def __repr__(self) -> str:
+        name = getattr(self.function, "__qualname__", None) or repr(self.function)
+        return "callback {}(response) is True".format(name)
+
+
+_CHECKS = {cls.key: cls for cls in (_StatusCode, _Text, _JSON, _JSONPath, _Callback)}
+
+
+def _compile_jsonpath(expression: Any) -> Any:
+    if isinstance(expression, str):
+        from jsonpath_rw import parse  # imported on first use: it is slow to import
+
+        try:
+            return parse(expression)
+        except Exception as error:  # jsonpath-rw raises bare Exceptions, even AttributeErrors
+            raise ValueError("invalid JSONPath expression {!r}: {}".format(expression, error)) from None
+    if callable(getattr(expression, "find", None)):
+        return expression
+    raise TypeError(
+        "jsonpath expression must be a string or a compiled JSONPath with a find() method, "
+        "not {!r}".format(expression)
+    )
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- conditions --------------------------------------------------------------
+
+
+class Condition:
+    """One condition dict, compiled: all its checks must hold.
+
+    :ivar source: the dict as the caller wrote it (not copied, never changed).
+    :ivar spec: a normalised copy in the same dict form (``status_code`` as
+        an ``int``, ``jsonpath`` always a list).
+    """
+
+    __slots__ = ("source", "spec", "checks")
+
+    def __init__(self, source: Mapping) -> None:
+        if not isinstance(source, Mapping):
+            raise TypeError("a condition must be a dict, not {!r}".format(source))
+        unknown = [key for key in source if key not in _CHECKS]
+        if unknown:
+            raise ValueError(
+                "invalid key(s) {} in condition {!r}; valid keys are {}".format(
+                    ", ".join(repr(key) for key in unknown), dict(source), ", ".join(CONDITION_KEYS)
+                )
+            )
+        self.source = source
+        self.checks = tuple(_CHECKS[key](source[key]) for key in CONDITION_KEYS if key in source)
+        self.spec: Dict[str, Any] = {check.key: check.normalised() for check in self.checks}
+
+    def evaluate(self, body: _Body) -> Optional[bool]:
+        """``True``/``False``, or ``None`` when a JSON check met a body that is not JSON.
+
+        Checks run cheapest first and stop at the first that fails; the
+        callback runs only when every other check held.
+        """
+        undecidable = False
+        for check in self.checks:
+            if undecidable and check.key == "callback":
+                break
+            try:
+                if not check(body):
+                    return False
+            except _NotJSON:
+                undecidable = True
+        return None if undecidable else True
+
+    def matches(self, response: Any) -> bool:
+        """Whether ``response`` meets this condition.
+
+        :raises ValueError: a JSON check met a body that is not JSON.
+        """
+        body = _Body(response)
+        result = self.evaluate(body)
+        if result is None:
+            body.json()  # re-raises the decode error
+        return bool(result)
+
+    def __repr__(self) -> str:
+        return "<Condition {}>".format(" and ".join(repr(check) for check in self.checks))
+
+
+def compile_conditions(value: ConditionSpec, what: str = "until") -> Tuple[Condition, ...]:
+    """Validate and compile ``until``/``alarms``: a dict (AND) or a list of dicts (OR).
+
+    Empty dicts are skipped, as in httsleep 0.3.1.
+
+    :raises TypeError: ``value`` or one of its entries has the wrong type.
+    :raises ValueError: an unknown key, a JSONPath that does not parse, a
+        jsonpath item without ``value``, ...
+    """
+    if value is None:
+        return ()
+    if isinstance(value, Mapping):
+        items: List[Any] = [value]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise TypeError("{} must be a dict or a list of dicts, not {!r}".format(what, value))
+    return tuple(Condition(item) for item in items if not (isinstance(item, Mapping) and not item))
+
+
+class Verdict:
+    """What the conditions say about one response."""
+
+    __slots__ = ("alarm", "success", "undecided")
+
+    def __init__(
+        self, alarm: Optional[Condition], success: bool, undecided: Optional[ValueError]
+    ) -> None:
+        #: the first alarm that matched, if any
+        self.alarm = alarm
+        #: whether a success condition matched (and no alarm did)
+        self.success = success
+        #: the JSON decode error, when nothing matched and some condition
+        #: could not be judged because the body is not JSON
+        self.undecided = undecided
+
+
+def evaluate_response(
+    response: Any, alarms: Sequence[Condition], until: Sequence[Condition]
+) -> Verdict:
+    """Judge one response: alarms first, then success conditions.
+
+    A condition that cannot be judged because the body is not JSON does not
+    stop the others; the decode error is reported only when nothing matched.
+    """
+    body = _Body(response)
+    undecided = False
+    for condition in alarms:
+        result = condition.evaluate(body)
+        if result:
+            return Verdict(condition, False, None)
+        undecided = undecided or result is None
+    for condition in until:
+        result = condition.evaluate(body)
+        if result:
+            return Verdict(None, True, None)
+        undecided = undecided or result is None
+    return Verdict(None, False, body._error if undecided else None)

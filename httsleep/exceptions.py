@@ -1,0 +1,120 @@
+"""Exceptions raised by httsleep.
+
+Every exception httsleep raises on purpose derives from :class:`HttSleepError`::
+
+    HttSleepError
+    ├── Alarm                 a response matched an alarm condition
+    ├── CircuitBrokenError    a circuit breaker refused the call
+    └── GaveUp                the poll ran out of attempts or time
+        ├── StopPolling       ... raised by the synchronous API (also a StopIteration)
+        └── AsyncGaveUp       ... raised by the asyncio API
+
+:class:`StopPolling` is a :class:`StopIteration` so that code written for
+httsleep 0.3.1 (``except StopIteration:``) keeps working. A ``StopIteration``
+cannot cross a coroutine boundary (PEP 479 turns it into ``RuntimeError``), so
+the asyncio API raises :class:`AsyncGaveUp` instead. Catch :class:`GaveUp` to
+handle both.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+__all__ = [
+    "Alarm",
+    "AsyncGaveUp",
+    "CircuitBrokenError",
+    "GaveUp",
+    "HttSleepError",
+    "StopPolling",
+]
+
+
+class HttSleepError(Exception):
+    """Base class of every exception httsleep raises on purpose."""
+
+
+class Alarm(HttSleepError):
+    """A response matched an alarm condition.
+
+    :ivar response: the response that matched.
+    :ivar alarm: the alarm condition that matched, as the caller wrote it
+        (the dict passed in ``alarms``).
+    :ivar condition: the compiled :class:`~httsleep.conditions.Condition`,
+        whose ``repr`` names every check it made.
+    """
+
+    def __init__(self, response: Any, alarm_condition: Any, condition: Any = None) -> None:
+        self.response = response
+        self.alarm = alarm_condition
+        self.condition = condition
+        status = getattr(response, "status_code", None)
+        described = condition if condition is not None else alarm_condition
+        message = "response matched an alarm condition: {!r}".format(described)
+        if status is not None:
+            message += " (HTTP {})".format(status)
+        super().__init__(message)
+
+    @property
+    def mesg(self) -> str:
+        """The message (0.3.1 kept it in this attribute)."""
+        return str(self)
+
+
+class CircuitBrokenError(HttSleepError):
+    """A circuit breaker is open and refused the call without making it.
+
+    :ivar time_remaining: seconds until the breaker lets a trial call through.
+    """
+
+    def __init__(self, message: str, time_remaining: float) -> None:
+        super().__init__(message)
+        self.time_remaining = time_remaining
+
+
+class GaveUp(HttSleepError):
+    """The poll stopped without a match because a limit ran out.
+
+    Do not raise this class directly: the synchronous API raises
+    :class:`StopPolling`, the asyncio API :class:`AsyncGaveUp`. Both carry:
+
+    :ivar limit: which limit ran out: ``"max_retries"`` or ``"timeout"``.
+    :ivar attempts: how many requests were made.
+    :ivar elapsed: seconds from the start of the poll until giving up.
+    :ivar last_response: the last response received, or ``None``.
+    :ivar last_exception: the exception of the last attempt, or ``None``
+        if the last attempt produced a response. The give-up error is also
+        raised ``from`` it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str,
+        attempts: int,
+        elapsed: float,
+        last_response: Any = None,
+        last_exception: Optional[BaseException] = None,
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.attempts = attempts
+        self.elapsed = elapsed
+        self.last_response = last_response
+        self.last_exception = last_exception
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class StopPolling(GaveUp, StopIteration):
+    """Raised by :func:`httsleep.httsleep` and :meth:`HttSleeper.run` on giving up.
+
+    It is a :class:`StopIteration`, as httsleep 0.3.1 documented, and a
+    :class:`GaveUp` with the context of the last attempt.
+    """
+
+
+class AsyncGaveUp(GaveUp):
+    """Raised by the asyncio API on giving up (not a :class:`StopIteration`)."""

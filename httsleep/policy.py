@@ -1,0 +1,471 @@
+"""The polling decision, without any I/O.
+
+:class:`Policy` holds a poller's validated configuration. For each poll a
+driver (the requests loop in :mod:`httsleep.main`, the httpx loop in
+:mod:`httsleep.aio`) calls :meth:`Policy.start` to get a :class:`PollRun`,
+then loops::
+
+    run = policy.start(clock, give_up=StopPolling, target="GET http://...")
+    while True:
+        run.begin_attempt()
+        try:
+            response = send(timeout=run.request_timeout())
+        except Exception as exc:
+            decision = run.failed(exc, timed_out=is_timeout(exc))
+        else:
+            decision = run.received(response)
+        if decision.done:
+            return decision.response
+        sleep(decision.sleep)
+
+``received``/``failed`` raise :class:`~httsleep.exceptions.Alarm`, the
+give-up error, or an exception that is not to be ignored; otherwise they
+say whether the poll is done or how long to sleep. All the rules (alarms
+before success, undecidable JSON, retry limits, deadline, wait strategy,
+``Retry-After``, transient errors, hooks, testing mode) live here, so the
+two drivers cannot drift apart.
+
+Waits are measured from the *end* of one attempt (its response evaluated
+or its error handled) to the start of the next.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import (
+    Any,
+    Callable,
+    Collection,
+    Iterable,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    Union,
+)
+
+from ._redact import redact_text
+from .conditions import Condition, ConditionSpec, compile_conditions, evaluate_response
+from .exceptions import Alarm, GaveUp
+from .transient import is_temp_network_error
+from .waits import WaitLike, as_wait
+
+__all__ = [
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MAX_RETRY_AFTER",
+    "DEFAULT_POLLING_INTERVAL",
+    "DEFAULT_REQUEST_TIMEOUT",
+    "DEFAULT_RETRY_AFTER_STATUSES",
+    "Attempt",
+    "Decision",
+    "Policy",
+    "PollRun",
+    "parse_retry_after",
+]
+
+log = logging.getLogger("httsleep")
+
+#: Seconds between attempts when nothing else is said (as in 0.3.1).
+DEFAULT_POLLING_INTERVAL = 2
+#: Requests made before giving up when nothing else is said (as in 0.3.1).
+DEFAULT_MAX_RETRIES = 50
+#: Timeout of each request: 10 s to connect, 30 s between bytes of the answer.
+DEFAULT_REQUEST_TIMEOUT: Tuple[float, float] = (10.0, 30.0)
+#: Statuses whose ``Retry-After`` header is honoured by default.
+DEFAULT_RETRY_AFTER_STATUSES = frozenset({202, 429, 503})
+#: The longest wait a ``Retry-After`` header can ask for; longer values are cut to this.
+DEFAULT_MAX_RETRY_AFTER = 300.0
+
+#: The smallest timeout ever handed to a transport (0 would mean "non-blocking").
+_MIN_REQUEST_TIMEOUT = 0.01
+
+RequestTimeout = Union[float, Tuple[Optional[float], Optional[float]]]
+Hook = Callable[["Attempt"], Any]
+
+
+class _Testing:
+    """Process-wide testing mode; see :mod:`httsleep.testing`."""
+
+    enabled = False
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What hooks (``on_attempt=``) are told after every attempt.
+
+    :ivar number: 1 for the first request.
+    :ivar elapsed: seconds since the poll started.
+    :ivar response: the response, or ``None`` if the attempt raised.
+    :ivar exception: the exception of the attempt, or ``None``.
+    :ivar outcome: ``"success"``, ``"alarm"``, ``"retry"`` (another attempt
+        follows after ``wait``), ``"gave_up"`` or ``"error"`` (an exception
+        that is not ignored is about to propagate).
+    :ivar wait: seconds until the next attempt (only for ``"retry"``).
+    :ivar wait_reason: ``"interval"`` or ``"Retry-After"`` (only for ``"retry"``).
+    """
+
+    number: int
+    elapsed: float
+    response: Any
+    exception: Optional[BaseException]
+    outcome: str
+    wait: Optional[float] = None
+    wait_reason: Optional[str] = None
+
+
+class Decision(NamedTuple):
+    """What a driver does next: return ``response`` (``done``) or sleep ``sleep`` seconds."""
+
+    done: bool
+    response: Any = None
+    sleep: float = 0.0
+
+
+def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
+    """Seconds to wait from a ``Retry-After`` header, or ``None`` if absent or unreadable.
+
+    Both forms of RFC 9110 are understood: delta-seconds (``"120"``) and an
+    HTTP-date, taken relative to ``now`` (a UNIX timestamp). A date in the
+    past means no wait.
+
+    >>> parse_retry_after("3", now=0)
+    3.0
+    >>> parse_retry_after("Thu, 01 Jan 1970 00:01:00 GMT", now=30)
+    30.0
+    >>> parse_retry_after("soon", now=0) is None
+    True
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None or when.tzinfo is None:  # pragma: no cover - depends on the Python version
+        return None
+    return max(when.timestamp() - now, 0.0)
+
+
+def _request_timeout(value: Any) -> RequestTimeout:
+    def seconds(item: Any, what: str) -> float:
+        if isinstance(item, bool) or not isinstance(item, (int, float)):
+            raise TypeError("{} must be a number of seconds, not {!r}".format(what, item))
+        if not math.isfinite(item) or item <= 0:
+            raise ValueError("{} must be a finite number > 0, not {!r}".format(what, item))
+        return float(item)
+
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError("request_timeout must be a number or a (connect, read) pair, not {!r}".format(value))
+        return (seconds(value[0], "the connect timeout"), seconds(value[1], "the read timeout"))
+    return seconds(value, "request_timeout")
+
+
+def _optional_seconds(value: Any, name: str) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("{} must be a number of seconds or None, not {!r}".format(name, value))
+    if math.isnan(value) or value < 0:
+        raise ValueError("{} must be >= 0, not {!r}".format(name, value))
+    return float(value)
+
+
+def _max_retries(value: Any) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError("max_retries must be an integer or None, not {!r}".format(value))
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise TypeError("max_retries must be an integer or None, not {!r}".format(value)) from None
+    if number != value and not isinstance(value, str):
+        raise TypeError("max_retries must be a whole number, not {!r}".format(value))
+    if number < 0:
+        raise ValueError("max_retries must be >= 0 or None, not {!r}".format(value))
+    return number
+
+
+def _exception_types(value: Any, name: str) -> Tuple[Type[BaseException], ...]:
+    if value is None:
+        return ()
+    items = (value,) if isinstance(value, type) else tuple(value)
+    for item in items:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise TypeError("{} must contain exception classes, not {!r}".format(name, item))
+    return items
+
+
+def _hooks(value: Any) -> Tuple[Hook, ...]:
+    if value is None:
+        return ()
+    hooks = (value,) if callable(value) else tuple(value)
+    for hook in hooks:
+        if not callable(hook):
+            raise TypeError("on_attempt must be a callable or a list of callables, not {!r}".format(hook))
+    return hooks
+
+
+def describe_response(response: Any) -> str:
+    """``HTTP 503 Service Unavailable`` for a requests or httpx response."""
+    reason = getattr(response, "reason", None) or getattr(response, "reason_phrase", None) or ""
+    return "HTTP {} {}".format(getattr(response, "status_code", "?"), reason).rstrip()
+
+
+class Policy:
+    """A poller's configuration, validated and compiled once.
+
+    The arguments are those of :class:`httsleep.HttSleeper` beyond the
+    request itself; see there. ``shorthand`` holds the shorthand condition
+    keywords (``status_code=200``...), which form one AND condition and
+    cannot be combined with ``until``.
+    """
+
+    def __init__(
+        self,
+        until: ConditionSpec = None,
+        alarms: ConditionSpec = None,
+        *,
+        shorthand: Optional[dict] = None,
+        polling_interval: WaitLike = DEFAULT_POLLING_INTERVAL,
+        max_retries: Optional[int] = DEFAULT_MAX_RETRIES,
+        timeout: Optional[float] = None,
+        request_timeout: RequestTimeout = DEFAULT_REQUEST_TIMEOUT,
+        retry_after: Union[bool, Collection[int]] = True,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        ignore_exceptions: Optional[Iterable[Type[BaseException]]] = None,
+        retry_transient: bool = False,
+        on_attempt: Union[Hook, Sequence[Hook], None] = None,
+    ) -> None:
+        if shorthand:
+            if until is not None:
+                raise ValueError(
+                    "give success conditions either as until=... or as keywords ({}), not both".format(
+                        ", ".join("{}=...".format(key) for key in shorthand)
+                    )
+                )
+            until = dict(shorthand)
+        self.until: Tuple[Condition, ...] = compile_conditions(until, "until")
+        if not self.until:
+            raise ValueError("no success conditions given: pass until={...} or a keyword such as status_code=200")
+        self.alarms: Tuple[Condition, ...] = compile_conditions(alarms, "alarms")
+        self.wait = as_wait(polling_interval)
+        self.max_retries = _max_retries(max_retries)
+        self.timeout = _optional_seconds(timeout, "timeout")
+        self.request_timeout = _request_timeout(request_timeout)
+        if retry_after is True:
+            self.retry_after_statuses: frozenset = DEFAULT_RETRY_AFTER_STATUSES
+        elif retry_after is False or retry_after is None:
+            self.retry_after_statuses = frozenset()
+        else:
+            self.retry_after_statuses = frozenset(int(code) for code in retry_after)
+        max_wait = _optional_seconds(max_retry_after, "max_retry_after")
+        self.max_retry_after = DEFAULT_MAX_RETRY_AFTER if max_wait is None else max_wait
+        self.ignore_exceptions = _exception_types(ignore_exceptions, "ignore_exceptions")
+        self.retry_transient = bool(retry_transient)
+        self.hooks = _hooks(on_attempt)
+
+    @property
+    def max_attempts(self) -> Optional[int]:
+        """Requests made at most: ``max_retries``, at least 1 (as in 0.3.1); ``None`` for no limit."""
+        return None if self.max_retries is None else max(self.max_retries, 1)
+
+    def start(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        give_up: Type[GaveUp],
+        target: str = "",
+        wall: Callable[[], float] = time.time,
+    ) -> PollRun:
+        """Begin one poll; all its state lives in the returned :class:`PollRun`."""
+        return PollRun(self, clock, give_up, target, wall)
+
+
+class PollRun:
+    """The state of one poll: attempts made, start time, last outcome."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        clock: Callable[[], float],
+        give_up: Type[GaveUp],
+        target: str,
+        wall: Callable[[], float],
+    ) -> None:
+        self.policy = policy
+        self._clock = clock
+        self._wall = wall
+        self._give_up = give_up
+        self.target = redact_text(target)
+        self._testing = _Testing.enabled
+        self._skipped = 0.0  # waits not slept in testing mode, added to the clock
+        self.started = clock()
+        self.deadline = None if policy.timeout is None else self.started + policy.timeout
+        self.attempts = 0
+        self.last_response: Any = None
+        self.last_exception: Optional[BaseException] = None
+        self._deadline_bound = False
+
+    # -- time ----------------------------------------------------------------
+
+    def now(self) -> float:
+        return self._clock() + self._skipped
+
+    def elapsed(self) -> float:
+        return self.now() - self.started
+
+    def remaining(self) -> Optional[float]:
+        """Seconds left before the deadline (``None`` without one)."""
+        return None if self.deadline is None else self.deadline - self.now()
+
+    # -- the attempt ------------------------------------------------------------
+
+    def begin_attempt(self) -> None:
+        """Count an attempt; call it just before sending the request."""
+        self.attempts += 1
+
+    def request_timeout(self) -> RequestTimeout:
+        """The timeout for the request about to be sent, cut to the time left."""
+        configured = self.policy.request_timeout
+        remaining = self.remaining()
+        if remaining is None:
+            self._deadline_bound = False
+            return configured
+        remaining = max(remaining, _MIN_REQUEST_TIMEOUT)
+        if isinstance(configured, tuple):
+            connect, read = configured
+            clamped: RequestTimeout = (min(connect or remaining, remaining), min(read or remaining, remaining))
+            self._deadline_bound = clamped != configured
+            return clamped
+        self._deadline_bound = remaining < configured
+        return min(configured, remaining)
+
+    def received(self, response: Any) -> Decision:
+        """Judge a response: raise :class:`Alarm`, finish, or say how long to wait."""
+        self.last_response = response
+        self.last_exception = None
+        try:
+            verdict = evaluate_response(response, self.policy.alarms, self.policy.until)
+        except Exception as exc:  # a callback raised
+            return self.failed(exc, response=response)
+        if verdict.alarm is not None:
+            self._notify("alarm", response, None)
+            alarm = Alarm(response, verdict.alarm.source, verdict.alarm)
+            log.info("%s: %s", self.target, alarm)
+            raise alarm
+        if verdict.success:
+            self._notify("success", response, None)
+            log.debug("%s: attempt %d matched: %s", self.target, self.attempts, describe_response(response))
+            return Decision(True, response)
+        if verdict.undecided is not None:
+            return self.failed(verdict.undecided, response=response)
+        return self._retry(response, None)
+
+    def failed(self, exc: BaseException, *, response: Any = None, timed_out: bool = False) -> Decision:
+        """Handle an attempt that raised: re-raise it, give up, or say how long to wait.
+
+        ``timed_out`` tells that the transport gave up waiting; when the
+        request timeout had been cut to the deadline, the deadline is what
+        ran out and the poll gives up.
+        """
+        self.last_response = response
+        self.last_exception = exc
+        if timed_out and self._deadline_bound:
+            self._give_up_now(
+                "timeout", "timeout={:g}s ran out during attempt {}".format(self.policy.timeout or 0, self.attempts)
+            )
+        if not self._ignorable(exc):
+            self._notify("error", response, exc)
+            raise exc
+        log.debug("%s: attempt %d failed: %s", self.target, self.attempts, redact_text(repr(exc)))
+        return self._retry(response, exc)
+
+    # -- internals ---------------------------------------------------------------
+
+    def _ignorable(self, exc: BaseException) -> bool:
+        if isinstance(exc, self.policy.ignore_exceptions):
+            return True
+        return self.policy.retry_transient and is_temp_network_error(exc)
+
+    def _retry_after(self, response: Any) -> Optional[float]:
+        if response is None or response.status_code not in self.policy.retry_after_statuses:
+            return None
+        seconds = parse_retry_after(response.headers.get("Retry-After"), self._wall())
+        return None if seconds is None else min(seconds, self.policy.max_retry_after)
+
+    def _retry(self, response: Any, exc: Optional[BaseException]) -> Decision:
+        limit = self.policy.max_attempts
+        if limit is not None and self.attempts >= limit:
+            self._give_up_now("max_retries", "max_retries={} reached".format(self.policy.max_retries))
+        wait = self.policy.wait(self.attempts)
+        wait = 0.0 if not wait > 0 else float(wait)  # negative or NaN from a custom strategy
+        reason = "interval"
+        server_wait = self._retry_after(response)
+        if server_wait is not None and server_wait > wait:
+            wait, reason = server_wait, "Retry-After"
+        if self.deadline is not None and self.now() + wait > self.deadline:
+            self._give_up_now(
+                "timeout",
+                "timeout={:g}s would pass during the next wait of {:g}s ({})".format(
+                    self.policy.timeout or 0, wait, reason
+                ),
+            )
+        self._notify("retry", response, exc, wait, reason)
+        log.info("%s: not ready after attempt %d, waiting %gs", self.target, self.attempts, wait)
+        if self._testing:
+            self._skipped += wait
+            return Decision(False, None, 0.0)
+        return Decision(False, None, wait)
+
+    def _give_up_now(self, limit: str, why: str) -> None:
+        elapsed = self.elapsed()
+        if self.last_exception is not None:
+            last = "last error: {}".format(redact_text(repr(self.last_exception)))
+        elif self.last_response is not None:
+            last = "last response: {}, which matched no condition".format(describe_response(self.last_response))
+        else:  # pragma: no cover - an attempt always precedes giving up
+            last = "no attempt finished"
+        waiting_for = " or ".join(repr(condition) for condition in self.policy.until)
+        message = "gave up polling {} after {} attempt{} in {:.2f}s: {}; {} (waiting for {})".format(
+            self.target or "the endpoint",
+            self.attempts,
+            "" if self.attempts == 1 else "s",
+            elapsed,
+            why,
+            last,
+            waiting_for if len(waiting_for) <= 300 else waiting_for[:297] + "...",
+        )
+        self._notify("gave_up", self.last_response, self.last_exception)
+        log.info("%s", message)
+        raise self._give_up(
+            message,
+            limit=limit,
+            attempts=self.attempts,
+            elapsed=elapsed,
+            last_response=self.last_response,
+            last_exception=self.last_exception,
+        ) from self.last_exception
+
+    def _notify(
+        self,
+        outcome: str,
+        response: Any,
+        exc: Optional[BaseException],
+        wait: Optional[float] = None,
+        reason: Optional[str] = None,
+    ) -> None:
+        if not self.policy.hooks:
+            return
+        attempt = Attempt(self.attempts, self.elapsed(), response, exc, outcome, wait, reason)
+        for hook in self.policy.hooks:
+            hook(attempt)

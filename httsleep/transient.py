@@ -1,0 +1,176 @@
+"""Which failures are temporary network trouble, worth trying again.
+
+The classification follows dugong's ``is_temp_network_error`` (seed 004):
+timeouts, connection resets, refusals and aborts, broken pipes, the errno
+codes of an unreachable or downed network, and TLS connections that end
+without a proper close. It looks through the wrappers that requests, urllib3
+and httpx put around the original error.
+
+Not temporary: name-resolution failures (except the resolver's own "try
+again", ``EAI_AGAIN``), invalid or unsupported URLs, certificate errors, and
+a server that answers something that is not HTTP.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import socket
+import ssl
+from typing import Iterator, List, Optional
+
+__all__ = ["TEMPORARY_ERRNOS", "is_temp_network_error"]
+
+#: errno codes that mean "the network, not the request, is the problem".
+TEMPORARY_ERRNOS = frozenset(
+    code
+    for code in (
+        getattr(errno, name, None)
+        for name in (
+            "EPIPE",
+            "ESHUTDOWN",
+            "ECONNRESET",
+            "ECONNABORTED",
+            "ECONNREFUSED",
+            "ETIMEDOUT",
+            "EHOSTDOWN",
+            "EHOSTUNREACH",
+            "ENETDOWN",
+            "ENETRESET",
+            "ENETUNREACH",
+            "ENOTCONN",
+            "EAGAIN",
+        )
+    )
+    if code is not None
+)
+
+_TEMPORARY_TYPES = (
+    TimeoutError,  # socket.timeout is an alias of it on 3.10+
+    socket.timeout,
+    ConnectionError,  # resets, refusals, aborts, broken pipes
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+    ssl.SSLSyscallError,
+    http.client.IncompleteRead,
+    http.client.RemoteDisconnected,
+)
+
+# Names of wrapper and leaf types from requests, urllib3 and httpx, matched by
+# class name along the MRO so that none of them has to be imported here.
+_TEMPORARY_NAMES = frozenset(
+    {
+        # requests
+        "Timeout",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "ChunkedEncodingError",
+        # urllib3
+        "TimeoutError",
+        "ProtocolError",
+        "IncompleteRead",
+        "ProxyError",
+        "NewConnectionError",
+        # httpx / httpcore
+        "TimeoutException",
+        "ConnectError",
+        "ReadError",
+        "WriteError",
+        "RemoteProtocolError",
+        "CloseError",
+        "PoolTimeout",
+    }
+)
+
+_PERMANENT_NAMES = frozenset(
+    {
+        # requests
+        "InvalidURL",
+        "InvalidSchema",
+        "MissingSchema",
+        "InvalidHeader",
+        "URLRequired",
+        "TooManyRedirects",
+        "SSLError",
+        # urllib3
+        "NameResolutionError",
+        "LocationParseError",
+        "LocationValueError",
+        "HeaderParsingError",
+        # httpx
+        "UnsupportedProtocol",
+        "LocalProtocolError",
+    }
+)
+
+# A requests ConnectionError or urllib3 MaxRetryError is a wrapper: its
+# verdict comes from what it wraps; with nothing recognisable inside, a
+# connection-level failure counts as temporary.
+_WRAPPER_NAMES = frozenset({"ConnectionError", "MaxRetryError", "RequestError", "TransportError"})
+
+
+def _names(exc: BaseException) -> List[str]:
+    return [cls.__name__ for cls in type(exc).__mro__]
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, then everything it wraps (cause, context, reason, args)."""
+    seen = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        inner.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
+        pending.extend(item for item in inner if isinstance(item, BaseException))
+
+
+def _verdict(exc: BaseException) -> Optional[bool]:
+    """True/False for a leaf we recognise, None for a wrapper or unknown."""
+    names = _names(exc)
+    if isinstance(exc, socket.gaierror):
+        return exc.errno == getattr(socket, "EAI_AGAIN", object())
+    if isinstance(exc, (ssl.SSLCertVerificationError, http.client.BadStatusLine, http.client.LineTooLong)):
+        return False
+    if names[0] in _PERMANENT_NAMES:
+        return False
+    if isinstance(exc, _TEMPORARY_TYPES) or names[0] in _TEMPORARY_NAMES:
+        return True
+    if isinstance(exc, OSError) and exc.errno in TEMPORARY_ERRNOS:
+        return True
+    if any(name in _PERMANENT_NAMES for name in names[1:]) and not any(
+        name in _TEMPORARY_NAMES or name in _WRAPPER_NAMES for name in names
+    ):
+        return False
+    if any(name in _TEMPORARY_NAMES for name in names[1:]):
+        return True
+    return None
+
+
+def is_temp_network_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a temporary network failure, worth retrying.
+
+    >>> import errno, socket
+    >>> is_temp_network_error(ConnectionResetError())
+    True
+    >>> is_temp_network_error(OSError(errno.EHOSTUNREACH, "No route to host"))
+    True
+    >>> is_temp_network_error(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+    False
+    >>> is_temp_network_error(ValueError("not a network error"))
+    False
+
+    Wrapped errors are unwrapped: a ``requests.exceptions.ConnectionError``
+    caused by a refused connection is temporary; one caused by a failed DNS
+    lookup is not.
+    """
+    wrapped = False
+    for current in _chain(exc):
+        verdict = _verdict(current)
+        if verdict is not None:
+            return verdict
+        wrapped = wrapped or any(name in _WRAPPER_NAMES for name in _names(current))
+    return wrapped

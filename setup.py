@@ -1,0 +1,63 @@
+"""Packaging for httsleep. Build settings and tool configuration live in pyproject.toml."""
+
+import os
+import re
+
+from setuptools import find_packages, setup
+
+HERE = os.path.abspath(os.path.dirname(__file__))
+
+
+def read(name):
+    with open(os.path.join(HERE, name), encoding="utf-8") as handle:
+        return handle.read()
+
+
+VERSION = re.search(r'^__version__ = "([^"]+)"', read("httsleep/__init__.py"), re.M).group(1)
+
+TEST_REQUIRES = [
+    "pytest>=7",
+    "pytest-cov>=4",
+    "pytest-httpserver>=1.0.8",
+    "trustme>=1.0",
+    "httpx>=0.24",
+]
+
+setup(
+    name="httsleep",
+    version=VERSION,
+    description="Poll HTTP endpoints until the response matches declarative conditions - batteries included",
+    long_description=read("README.md"),
+    long_description_content_type="text/markdown",
+    author="Aengus Walton and the httsleep contributors",
+    license="Apache-2.0",
+    url="https://github.com/kopf/httsleep",
+    packages=find_packages(include=["httsleep", "httsleep.*"]),
+    package_data={"httsleep": ["py.typed"]},
+    include_package_data=True,
+    python_requires=">=3.9",
+    install_requires=["requests>=2.25", "jsonpath-rw>=1.4"],
+    extras_require={
+        "async": ["httpx>=0.24"],
+        "test": TEST_REQUIRES,
+        "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests"],
+        "docs": ["sphinx>=7", "myst-parser>=2"],
+        "bench": ["matplotlib>=3.5", "polling2>=0.5", "tenacity>=8"],
+    },
+    entry_points={"console_scripts": ["httsleep = httsleep.cli:main"]},
+    classifiers=[
+        "Development Status :: 5 - Production/Stable",
+        "Intended Audience :: Developers",
+        "License :: OSI Approved :: Apache Software License",
+        "Operating System :: OS Independent",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.9",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+        "Topic :: Internet :: WWW/HTTP",
+        "Typing :: Typed",
+    ],
+)
