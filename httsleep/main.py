@@ -62,7 +62,80 @@ class _ArgumentTypeError(TypeError, ValueError):
     """Wrong argument type; also a ValueError, which is what 0.3.1 raised."""
 
 
-class HttSleeper:
+class _PolicyAttributes:
+    """The 0.3.1 configuration attributes, read from and written to ``self._policy``.
+
+    Shared by :class:`HttSleeper` and :class:`httsleep.aio.AsyncHttSleeper`.
+    """
+
+    _policy: Policy
+    _polling_interval: WaitLike
+
+    @property
+    def until(self) -> List[dict]:
+        """The success conditions, normalised copies in dict form."""
+        return [condition.spec for condition in self._policy.until]
+
+    @until.setter
+    def until(self, value: ConditionSpec) -> None:
+        compiled = compile_conditions(value, "until")
+        if not compiled:
+            raise ValueError("no success conditions given")
+        self._policy.until = compiled
+
+    @property
+    def alarms(self) -> List[dict]:
+        """The alarm conditions, normalised copies in dict form."""
+        return [condition.spec for condition in self._policy.alarms]
+
+    @alarms.setter
+    def alarms(self, value: ConditionSpec) -> None:
+        self._policy.alarms = compile_conditions(value, "alarms")
+
+    @property
+    def max_retries(self) -> Optional[int]:
+        """See the ``max_retries`` parameter. Runs never change it (0.3.1 counted it down)."""
+        return self._policy.max_retries
+
+    @max_retries.setter
+    def max_retries(self, value: Optional[int]) -> None:
+        self._policy.max_retries = _max_retries(value)
+
+    @property
+    def polling_interval(self) -> WaitLike:
+        """See the ``polling_interval`` parameter."""
+        return self._polling_interval
+
+    @polling_interval.setter
+    def polling_interval(self, value: WaitLike) -> None:
+        self._policy.wait = as_wait(value)
+        self._polling_interval = value
+
+    @property
+    def ignore_exceptions(self) -> Tuple[Type[BaseException], ...]:
+        """See the ``ignore_exceptions`` parameter (always a tuple)."""
+        return self._policy.ignore_exceptions
+
+    @ignore_exceptions.setter
+    def ignore_exceptions(self, value: Optional[Iterable[Type[BaseException]]]) -> None:
+        self._policy.ignore_exceptions = _exception_types(value, "ignore_exceptions")
+
+    @property
+    def policy(self) -> Policy:
+        """The compiled configuration (shared with every run)."""
+        return self._policy
+
+
+def _shorthand_conditions(status_code: Any, text: Any, json: Any, jsonpath: Any, callback: Any) -> dict:
+    """The shorthand condition keywords that were given, as one ``until`` dict."""
+    return {
+        key: value
+        for key, value in zip(_SHORTHAND, (status_code, text, json, jsonpath, callback))
+        if value is not _UNSET
+    }
+
+
+class HttSleeper(_PolicyAttributes):
     """Polls an HTTP endpoint until a response matches a success condition.
 
     :param url_or_request: the URL to ``GET``, or a :class:`requests.Request`
@@ -133,11 +206,7 @@ class HttSleeper:
         jsonpath: Any = _UNSET,
         callback: Any = _UNSET,
     ) -> None:
-        shorthand = {
-            key: value
-            for key, value in zip(_SHORTHAND, (status_code, text, json, jsonpath, callback))
-            if value is not _UNSET
-        }
+        shorthand = _shorthand_conditions(status_code, text, json, jsonpath, callback)
         self.request = _build_request(url_or_request, auth, headers)
         if session is not None and not isinstance(session, requests.Session):
             raise _ArgumentTypeError("session must be a requests.Session, not {!r}".format(session))
@@ -162,66 +231,10 @@ class HttSleeper:
         if loglevel is not None:
             log.setLevel(loglevel)
 
-    # -- 0.3.1 attributes --------------------------------------------------------
-
-    @property
-    def until(self) -> List[dict]:
-        """The success conditions, normalised copies in dict form."""
-        return [condition.spec for condition in self._policy.until]
-
-    @until.setter
-    def until(self, value: ConditionSpec) -> None:
-        compiled = compile_conditions(value, "until")
-        if not compiled:
-            raise ValueError("no success conditions given")
-        self._policy.until = compiled
-
-    @property
-    def alarms(self) -> List[dict]:
-        """The alarm conditions, normalised copies in dict form."""
-        return [condition.spec for condition in self._policy.alarms]
-
-    @alarms.setter
-    def alarms(self, value: ConditionSpec) -> None:
-        self._policy.alarms = compile_conditions(value, "alarms")
-
-    @property
-    def max_retries(self) -> Optional[int]:
-        """See the ``max_retries`` parameter. Runs never change it (0.3.1 counted it down)."""
-        return self._policy.max_retries
-
-    @max_retries.setter
-    def max_retries(self, value: Optional[int]) -> None:
-        self._policy.max_retries = _max_retries(value)
-
-    @property
-    def polling_interval(self) -> WaitLike:
-        """See the ``polling_interval`` parameter."""
-        return self._polling_interval
-
-    @polling_interval.setter
-    def polling_interval(self, value: WaitLike) -> None:
-        self._policy.wait = as_wait(value)
-        self._polling_interval = value
-
-    @property
-    def ignore_exceptions(self) -> Tuple[Type[BaseException], ...]:
-        """See the ``ignore_exceptions`` parameter (always a tuple)."""
-        return self._policy.ignore_exceptions
-
-    @ignore_exceptions.setter
-    def ignore_exceptions(self, value: Optional[Iterable[Type[BaseException]]]) -> None:
-        self._policy.ignore_exceptions = _exception_types(value, "ignore_exceptions")
-
     @property
     def kwargs(self) -> dict:
         """The extra arguments given to ``Session.send`` (0.3.1 name)."""
         return {} if self.verify is None else {"verify": self.verify}
-
-    @property
-    def policy(self) -> Policy:
-        """The compiled configuration (shared with every run)."""
-        return self._policy
 
     # -- polling -------------------------------------------------------------------
 

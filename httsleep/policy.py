@@ -375,12 +375,14 @@ class PollRun:
         """Handle an attempt that raised: re-raise it, give up, or say how long to wait.
 
         ``timed_out`` tells that the transport gave up waiting; when the
-        request timeout had been cut to the deadline, the deadline is what
-        ran out and the poll gives up.
+        request timeout had been cut to the deadline, or the deadline has
+        passed meanwhile (a body that trickled in), the deadline is what ran
+        out and the poll gives up.
         """
         self.last_response = response
         self.last_exception = exc
-        if timed_out and self._deadline_bound:
+        remaining = self.remaining()
+        if timed_out and (self._deadline_bound or (remaining is not None and remaining <= 0)):
             self._give_up_now(
                 "timeout", "timeout={:g}s ran out during attempt {}".format(self.policy.timeout or 0, self.attempts)
             )
