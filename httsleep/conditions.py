@@ -82,7 +82,9 @@ class _StatusCode:
             raise TypeError("status_code must be an integer, not {!r}".format(value))
         try:
             expected = int(value)
-        except (TypeError, ValueError):
+        except ValueError:  # e.g. "abc": a ValueError, as int() raised in 0.3.1
+            raise ValueError("status_code must be an integer, not {!r}".format(value)) from None
+        except TypeError:
             raise TypeError("status_code must be an integer, not {!r}".format(value)) from None
         if isinstance(value, float) and value != expected:
             raise ValueError("status_code must be a whole number, not {!r}".format(value))
@@ -114,7 +116,7 @@ class _Text:
         return bool(body.response.text == self.expected)
 
     def __repr__(self) -> str:
-        return "text == {!r}".format(_short(self.expected))
+        return "text == {}".format(_short(self.expected))
 
 
 class _JSON:
@@ -246,11 +248,9 @@ class Condition:
     """One condition dict, compiled: all its checks must hold.
 
     :ivar source: the dict as the caller wrote it (not copied, never changed).
-    :ivar spec: a normalised copy in the same dict form (``status_code`` as
-        an ``int``, ``jsonpath`` always a list).
     """
 
-    __slots__ = ("source", "spec", "checks")
+    __slots__ = ("source", "checks")
 
     def __init__(self, source: Mapping) -> None:
         if not isinstance(source, Mapping):
@@ -264,7 +264,12 @@ class Condition:
             )
         self.source = source
         self.checks = tuple(_CHECKS[key](source[key]) for key in CONDITION_KEYS if key in source)
-        self.spec: Dict[str, Any] = {check.key: check.normalised() for check in self.checks}
+
+    @property
+    def spec(self) -> Dict[str, Any]:
+        """A fresh normalised copy in the caller's dict form (``status_code`` an
+        ``int``, ``jsonpath`` always a list); changing it changes nothing here."""
+        return {check.key: check.normalised() for check in self.checks}
 
     def evaluate(self, body: _Body) -> Optional[bool]:
         """``True``/``False``, or ``None`` when a JSON check met a body that is not JSON.
@@ -290,8 +295,8 @@ class Condition:
         """
         body = _Body(response)
         result = self.evaluate(body)
-        if result is None:
-            body.json()  # re-raises the decode error
+        if result is None and body._error is not None:
+            raise body._error
         return bool(result)
 
     def __repr__(self) -> str:

@@ -1,0 +1,240 @@
+"""The five conditions, AND/OR, alarms and the undecidable-JSON rule, against a real local server."""
+
+from __future__ import annotations
+
+import pytest
+from jsonpath_rw.jsonpath import Fields
+from pytest_httpserver import HTTPServer
+
+from httsleep import HttSleeper, httsleep
+from httsleep.exceptions import Alarm, StopPolling
+
+
+def serve(server: HTTPServer, *responses: dict) -> str:
+    """Serve ``responses`` in order on /job (the last one repeats) and return the URL."""
+    calls = {"n": 0}
+
+    def handler(request):
+        from werkzeug import Response
+
+        spec = responses[min(calls["n"], len(responses) - 1)]
+        calls["n"] += 1
+        if "json" in spec:
+            import json
+
+            body = json.dumps(spec["json"])
+            content_type = "application/json"
+        else:
+            body = spec.get("text", "")
+            content_type = spec.get("content_type", "text/plain")
+        return Response(body, status=spec.get("status", 200), content_type=content_type, headers=spec.get("headers"))
+
+    server.expect_request("/job").respond_with_handler(handler)
+    return server.url_for("/job")
+
+
+def request_count(server: HTTPServer) -> int:
+    return len(server.log)
+
+
+@pytest.mark.parametrize(
+    "until, responses",
+    [
+        ({"status_code": 200}, [{"status": 404}, {"status": 200}]),
+        ({"status_code": "200"}, [{"status": 404}, {"status": 200}]),
+        ({"text": "OK!"}, [{"text": "not yet"}, {"text": "OK!"}]),
+        ({"json": {"status": "OK"}}, [{"json": {"status": "NO"}}, {"json": {"status": "OK"}}]),
+        (
+            {"jsonpath": [{"expression": "status", "value": "OK"}]},
+            [{"json": {"status": "NO", "id": 1}}, {"json": {"status": "OK", "id": 1}}],
+        ),
+        (
+            {"jsonpath": {"expression": "status", "value": "OK"}},
+            [{"json": {"status": "NO"}}, {"json": {"status": "OK"}}],
+        ),
+        (
+            {"jsonpath": [{"expression": Fields("status"), "value": "OK"}]},
+            [{"json": {"status": "NO"}}, {"json": {"status": "OK"}}],
+        ),
+        ({"callback": lambda r: r.json()["n"] > 1}, [{"json": {"n": 1}}, {"json": {"n": 2}}]),
+    ],
+    ids=["status", "status-str", "text", "json", "jsonpath", "jsonpath-single-dict", "jsonpath-compiled", "callback"],
+)
+def test_each_condition_polls_until_the_second_response_matches(httpserver, fake_time, until, responses):
+    url = serve(httpserver, *responses)
+    response = httsleep(url, until, polling_interval=0.5)
+    assert request_count(httpserver) == 2
+    assert fake_time.sleeps == [0.5]
+    assert response.status_code in (200, 404)
+
+
+def test_falsy_json_and_text_are_real_conditions(httpserver, fake_time):
+    """0.3.1 skipped json={} and text='' (truthiness); they must be compared."""
+    url = serve(httpserver, {"json": {"status": "x"}}, {"json": {}})
+    assert httsleep(url, {"status_code": 200, "json": {}}, polling_interval=0).json() == {}
+    assert request_count(httpserver) == 2
+
+    httpserver.clear()
+    url = serve(httpserver, {"text": "busy"}, {"text": ""})
+    assert httsleep(url, {"text": ""}, polling_interval=0).text == ""
+    assert request_count(httpserver) == 2
+
+
+def test_status_code_zero_never_matches_a_real_response(httpserver, fake_time):
+    url = serve(httpserver, {"status": 200})
+    with pytest.raises(StopPolling):
+        httsleep(url, {"status_code": 0}, max_retries=2, polling_interval=0)
+    assert request_count(httpserver) == 2
+
+
+def test_dict_is_and(httpserver, fake_time):
+    url = serve(httpserver, {"status": 500, "json": {"status": "OK"}}, {"status": 200, "json": {"status": "OK"}})
+    httsleep(url, {"status_code": 200, "json": {"status": "OK"}}, polling_interval=0)
+    assert request_count(httpserver) == 2
+
+
+def test_list_is_or(httpserver, fake_time):
+    url = serve(httpserver, {"json": {"status": "RUNNING"}}, {"json": {"status": "PENDING"}})
+    response = httsleep(url, [{"json": {"status": "SUCCESS"}}, {"json": {"status": "PENDING"}}], polling_interval=0)
+    assert response.json() == {"status": "PENDING"}
+    assert request_count(httpserver) == 2
+
+
+def test_jsonpath_items_are_anded(httpserver, fake_time):
+    url = serve(
+        httpserver,
+        {"json": {"status": "UNKNOWN", "owner": "Bob"}},
+        {"json": {"status": "UNKNOWN", "owner": "Chris"}},
+    )
+    until = {"jsonpath": [{"expression": "status", "value": "UNKNOWN"}, {"expression": "owner", "value": "Chris"}]}
+    assert httsleep(url, until, polling_interval=0).json()["owner"] == "Chris"
+    assert request_count(httpserver) == 2
+
+
+def test_jsonpath_several_matches_compare_as_a_list(httpserver, fake_time):
+    url = serve(httpserver, {"json": {"jobs": [{"s": "OK"}, {"s": "NO"}]}}, {"json": {"jobs": [{"s": "OK"}, {"s": "OK"}]}})
+    httsleep(url, {"jsonpath": [{"expression": "jobs[*].s", "value": ["OK", "OK"]}]}, polling_interval=0)
+    assert request_count(httpserver) == 2
+
+
+def test_jsonpath_without_a_match_is_no_match(httpserver, fake_time):
+    url = serve(httpserver, {"json": {"other": 1}})
+    with pytest.raises(StopPolling):
+        httsleep(url, {"jsonpath": [{"expression": "status", "value": None}]}, max_retries=2, polling_interval=0)
+
+
+def test_callback_matches_only_when_it_returns_true(httpserver, fake_time):
+    url = serve(httpserver, {"json": {}})
+    returns = iter([1, "yes", None, False, True])
+    httsleep(url, {"callback": lambda response: next(returns)}, polling_interval=0)
+    assert request_count(httpserver) == 5
+
+
+def test_alarm_is_checked_before_success(httpserver, fake_time):
+    url = serve(httpserver, {"status": 200, "json": {"status": "ERROR"}})
+    alarm = {"json": {"status": "ERROR"}}
+    with pytest.raises(Alarm) as info:
+        httsleep(url, {"status_code": 200}, alarms=alarm)
+    assert info.value.alarm is alarm
+    assert info.value.response.json() == {"status": "ERROR"}
+    assert "status" in str(info.value) and "ERROR" in str(info.value)
+    assert request_count(httpserver) == 1
+
+
+def test_alarm_list_is_or_and_reports_the_condition_that_fired(httpserver, fake_time):
+    url = serve(httpserver, {"json": {"status": "PENDING"}}, {"status": 404, "text": "gone"})
+    alarms = [{"json": {"status": "ERROR"}}, {"status_code": 404}]
+    with pytest.raises(Alarm) as info:
+        httsleep(url, {"json": {"status": "OK"}}, alarms=alarms, polling_interval=0)
+    assert info.value.alarm is alarms[1]
+    assert "404" in str(info.value)
+
+
+def test_status_alarm_fires_on_an_html_page_despite_a_json_alarm(httpserver, fake_time):
+    """The seed README's alarm example: a JSON alarm cannot be judged on an HTML 500 page."""
+    url = serve(httpserver, {"status": 500, "text": "<html>Internal Server Error</html>", "content_type": "text/html"})
+    alarms = [{"json": {"status": "ERROR"}}, {"json": {"status": "CRITICAL"}}, {"status_code": 500}]
+    with pytest.raises(Alarm) as info:
+        httsleep(url, {"status_code": 200, "json": {"status": "SUCCESS"}}, alarms=alarms)
+    assert info.value.alarm == {"status_code": 500}
+
+
+def test_success_is_returned_even_when_a_json_alarm_is_undecidable(httpserver, fake_time):
+    url = serve(httpserver, {"status": 200, "text": "plain OK"})
+    response = httsleep(url, {"status_code": 200}, alarms={"json": {"status": "ERROR"}})
+    assert response.text == "plain OK"
+
+
+def test_non_json_body_raises_value_error_when_nothing_matched(httpserver, fake_time):
+    url = serve(httpserver, {"status": 200, "text": "<html>busy</html>"})
+    with pytest.raises(ValueError):
+        httsleep(url, {"json": {"status": "OK"}})
+    assert request_count(httpserver) == 1
+
+
+def test_ignore_value_error_keeps_polling_through_non_json_bodies(httpserver, fake_time):
+    url = serve(httpserver, {"text": "<html>starting</html>"}, {"json": {"status": "OK"}})
+    response = httsleep(url, {"json": {"status": "OK"}}, ignore_exceptions=[ValueError], polling_interval=0)
+    assert response.json() == {"status": "OK"}
+    assert request_count(httpserver) == 2
+
+
+def test_undecidable_condition_with_a_failing_cheap_check_is_just_no_match(httpserver, fake_time):
+    """status 503 already fails the AND: the non-JSON body is irrelevant, polling goes on."""
+    url = serve(httpserver, {"status": 503, "text": "down"}, {"status": 200, "json": {"status": "OK"}})
+    httsleep(url, {"status_code": 200, "json": {"status": "OK"}}, polling_interval=0)
+    assert request_count(httpserver) == 2
+
+
+def test_callback_is_not_called_when_a_json_check_is_undecidable(httpserver, fake_time):
+    called = []
+    url = serve(httpserver, {"text": "not json"})
+    with pytest.raises(ValueError):
+        httsleep(url, {"json": {}, "callback": called.append})
+    assert called == []
+
+
+def test_callback_exception_propagates_unless_ignored(httpserver, fake_time):
+    url = serve(httpserver, {"json": {"n": 1}}, {"json": {"n": 2}})
+
+    def callback(response):
+        if response.json()["n"] == 1:
+            raise KeyError("not yet")
+        return True
+
+    with pytest.raises(KeyError):
+        httsleep(url, {"callback": callback})
+    httpserver.clear()
+    url = serve(httpserver, {"json": {"n": 1}}, {"json": {"n": 2}})
+    assert httsleep(url, {"callback": callback}, ignore_exceptions=[KeyError], polling_interval=0).json() == {"n": 2}
+
+
+def test_ignore_exceptions_never_swallows_an_alarm(httpserver, fake_time):
+    url = serve(httpserver, {"json": {"status": "ERROR"}})
+    with pytest.raises(Alarm):
+        httsleep(url, {"status_code": 201}, alarms={"json": {"status": "ERROR"}}, ignore_exceptions=[Exception])
+
+
+def test_condition_repr_names_every_check():
+    sleeper = HttSleeper(
+        "http://127.0.0.1:1/",
+        {"status_code": 200, "jsonpath": [{"expression": "status", "value": "OK"}], "text": "x"},
+    )
+    text = repr(sleeper.policy.until[0])
+    assert "status_code == 200" in text and "status == 'OK'" in text and "text == 'x'" in text
+
+
+def test_condition_matches_raises_value_error_on_non_json():
+    from httsleep.conditions import Condition
+
+    class FakeResponse:
+        status_code = 200
+        text = "x"
+
+        def json(self):
+            raise ValueError("no JSON")
+
+    assert Condition({"status_code": 200}).matches(FakeResponse()) is True
+    assert Condition({"status_code": 201, "json": {}}).matches(FakeResponse()) is False
+    with pytest.raises(ValueError):
+        Condition({"json": {}}).matches(FakeResponse())

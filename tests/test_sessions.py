@@ -1,0 +1,186 @@
+"""Sessions, auth, headers, verify, and run state that belongs to one run()."""
+
+from __future__ import annotations
+
+import base64
+import threading
+
+import pytest
+import requests
+
+import httsleep
+from httsleep import HttSleeper
+from httsleep import httsleep as httsleep_function
+
+
+def test_without_a_session_each_run_opens_and_closes_its_own(httpserver, monkeypatch):
+    httpserver.expect_request("/job").respond_with_data("ok")
+    opened, closed = [], []
+    real_init, real_close = requests.Session.__init__, requests.Session.close
+
+    def init(self, *args, **kwargs):
+        opened.append(self)
+        real_init(self, *args, **kwargs)
+
+    def close(self):
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(requests.Session, "__init__", init)
+    monkeypatch.setattr(requests.Session, "close", close)
+    sleeper = HttSleeper(httpserver.url_for("/job"), {"status_code": 200})
+    assert sleeper.session is None
+    sleeper.run()
+    sleeper.run()
+    assert len(opened) == 2 and opened[0] is not opened[1]
+    assert closed == opened
+
+
+def test_a_callers_session_is_used_and_left_open(httpserver):
+    httpserver.expect_request("/job", headers={"X-From-Session": "yes"}).respond_with_data("ok")
+    session = requests.Session()
+    session.headers["X-From-Session"] = "yes"
+    closed = []
+    session.close = lambda: closed.append(True)  # type: ignore[method-assign]
+    assert httsleep_function(httpserver.url_for("/job"), {"status_code": 200}, session=session).text == "ok"
+    assert closed == []
+
+
+def test_cookies_set_by_the_server_are_sent_on_the_next_attempt(httpserver, fake_time):
+    from werkzeug import Response
+
+    def handler(request):
+        if request.cookies.get("ticket") == "42":
+            return Response("ready")
+        response = Response("wait", status=202)
+        response.set_cookie("ticket", "42")
+        return response
+
+    httpserver.expect_request("/job").respond_with_handler(handler)
+    assert httsleep_function(httpserver.url_for("/job"), {"status_code": 200}, polling_interval=0).text == "ready"
+
+
+def test_headers_are_merged_over_the_sessions_and_win(httpserver):
+    httpserver.expect_request("/job").respond_with_data("ok")
+    session = requests.Session()
+    session.headers.update({"X-A": "session", "X-B": "session"})
+    httsleep_function(httpserver.url_for("/job"), {"status_code": 200}, headers={"X-B": "mine"}, session=session)
+    sent = httpserver.log[0][0].headers
+    assert sent["X-A"] == "session" and sent["X-B"] == "mine"
+
+
+def test_auth_tuple_is_sent_as_basic_auth(httpserver):
+    httpserver.expect_request("/job").respond_with_data("ok")
+    httsleep_function(httpserver.url_for("/job"), {"status_code": 200}, auth=("user", "s3cret"))
+    expected = "Basic " + base64.b64encode(b"user:s3cret").decode()
+    assert httpserver.log[0][0].headers["Authorization"] == expected
+
+
+def test_headers_and_auth_given_with_a_request_object_fill_in_what_it_lacks(httpserver):
+    httpserver.expect_request("/job", method="PUT").respond_with_data("ok")
+    request = requests.Request("PUT", httpserver.url_for("/job"), headers={"X-Own": "request"})
+    httsleep_function(request, {"status_code": 200}, headers={"X-Own": "ignored", "X-Extra": "1"}, auth=("u", "p"))
+    sent = httpserver.log[0][0].headers
+    assert sent["X-Own"] == "request" and sent["X-Extra"] == "1"
+    assert sent["Authorization"].startswith("Basic ")
+    assert request.headers == {"X-Own": "request"}  # the caller's Request is not changed
+
+
+def test_verify_given_overrides_the_session(httpserver, monkeypatch):
+    """Without verify=, the session's setting applies (as requests.Session.get would do it)."""
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    httpserver.expect_request("/job").respond_with_data("ok")
+    seen = []
+    real_send = requests.Session.send
+
+    def send(self, request, **kwargs):
+        seen.append(kwargs["verify"])
+        return real_send(self, request, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "send", send)
+    session = requests.Session()
+    session.verify = "/path/from/session.pem"
+    httsleep_function(httpserver.url_for("/job"), {"status_code": 200}, session=session)
+    httsleep_function(httpserver.url_for("/job"), {"status_code": 200}, session=session, verify=False)
+    assert seen == ["/path/from/session.pem", False]
+
+
+def test_every_request_has_a_timeout(httpserver, monkeypatch):
+    httpserver.expect_request("/job").respond_with_data("ok")
+    seen = []
+    real_send = requests.Session.send
+
+    def send(self, request, **kwargs):
+        seen.append(kwargs["timeout"])
+        return real_send(self, request, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "send", send)
+    httsleep_function(httpserver.url_for("/job"), {"status_code": 200})
+    httsleep_function(httpserver.url_for("/job"), {"status_code": 200}, request_timeout=3)
+    assert seen == [(10.0, 30.0), 3.0]
+
+
+def test_two_threads_can_share_one_policy(httpserver, fake_time):
+    """Run state lives in run(): each thread's poll counts its own attempts."""
+    from werkzeug import Response
+
+    counters: dict = {}
+    lock = threading.Lock()
+
+    def handler(request):
+        who = request.headers["X-Who"]
+        with lock:
+            counters[who] = counters.get(who, 0) + 1
+            n = counters[who]
+        return Response("done" if n >= 3 else "wait")
+
+    httpserver.expect_request("/job").respond_with_handler(handler)
+    sleeper = HttSleeper(httpserver.url_for("/job"), {"text": "done"}, max_retries=3, polling_interval=0)
+    results = {}
+
+    def poll(name):
+        session = requests.Session()
+        session.headers["X-Who"] = name
+        clone = HttSleeper(httpserver.url_for("/job"), {"text": "x"}, session=session)
+        clone._policy = sleeper.policy  # same conditions, limits and counters-free config
+        results[name] = clone.run().text
+
+    threads = [threading.Thread(target=poll, args=(name,)) for name in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {"a": "done", "b": "done"}
+    assert counters == {"a": 3, "b": 3}
+
+
+def test_one_sleeper_run_from_many_threads(httpserver, fake_time):
+    httpserver.expect_request("/job").respond_with_data("done")
+    sleeper = HttSleeper(httpserver.url_for("/job"), {"text": "done"})
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(sleeper.run().text)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["done"] * 8
+
+
+def test_public_names_are_exactly_all():
+    public = {name for name in dir(httsleep) if not name.startswith("_")}
+    modules = {"aio", "conditions", "exceptions", "main", "policy", "testing", "transient", "waits"}
+    assert sorted(httsleep.__all__) == httsleep.__all__
+    assert set(httsleep.__all__) - {"AsyncHttSleeper", "async_httsleep"} <= public
+    assert public - set(httsleep.__all__) <= modules | {"annotations", "logging", "Any"} | {
+        name for name in public if name.islower() and name in {"cli", "demo", "resilience"}
+    }
+
+
+def test_version_is_exposed():
+    assert httsleep.__version__.count(".") == 2
+
+
+@pytest.mark.parametrize("name", ["HttSleeper", "httsleep", "Alarm", "StopPolling", "is_temp_network_error"])
+def test_public_api_has_docstrings(name):
+    assert getattr(httsleep, name).__doc__

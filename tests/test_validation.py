@@ -1,0 +1,131 @@
+"""Bad arguments are rejected at construction, with the bad value in the message."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from httsleep import HttSleeper, httsleep
+
+URL = "http://127.0.0.1:9/job"
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, fragment",
+    [
+        ({"until": None}, ValueError, "no success conditions"),
+        ({"until": {}}, ValueError, "no success conditions"),
+        ({"until": []}, ValueError, "no success conditions"),
+        ({"until": [{}]}, ValueError, "no success conditions"),
+        ({"until": "status_code"}, TypeError, "'status_code'"),
+        ({"until": [{"status_code": 200}, "x"]}, TypeError, "'x'"),
+        ({"until": {"status": 200}}, ValueError, "'status'"),
+        ({"until": {"status_code": "abc"}}, ValueError, "'abc'"),
+        ({"until": {"status_code": None}}, TypeError, "None"),
+        ({"until": {"status_code": True}}, TypeError, "True"),
+        ({"until": {"status_code": 200.5}}, ValueError, "200.5"),
+        ({"until": {"text": 5}}, TypeError, "5"),
+        ({"until": {"callback": "not callable"}}, TypeError, "'not callable'"),
+        ({"until": {"jsonpath": "status"}}, TypeError, "'status'"),
+        ({"until": {"jsonpath": []}}, ValueError, "at least one"),
+        ({"until": {"jsonpath": ["status"]}}, TypeError, "'status'"),
+        ({"until": {"jsonpath": [{"expression": "status"}]}}, ValueError, "'value'"),
+        ({"until": {"jsonpath": [{"value": 1}]}}, ValueError, "'expression'"),
+        ({"until": {"jsonpath": [{"expression": "a", "value": 1, "vlaue": 2}]}}, ValueError, "'vlaue'"),
+        ({"until": {"jsonpath": [{"expression": "status[", "value": 1}]}}, ValueError, "'status['"),
+        ({"until": {"jsonpath": [{"expression": 42, "value": 1}]}}, TypeError, "42"),
+        ({"until": {"status_code": 200}, "alarms": {"bogus": 1}}, ValueError, "'bogus'"),
+        ({"until": {"status_code": 200}, "max_retries": "many"}, TypeError, "'many'"),
+        ({"until": {"status_code": 200}, "max_retries": 2.5}, TypeError, "2.5"),
+        ({"until": {"status_code": 200}, "max_retries": -1}, ValueError, "-1"),
+        ({"until": {"status_code": 200}, "max_retries": True}, TypeError, "True"),
+        ({"until": {"status_code": 200}, "polling_interval": -1}, ValueError, "-1"),
+        ({"until": {"status_code": 200}, "polling_interval": "2"}, TypeError, "'2'"),
+        ({"until": {"status_code": 200}, "polling_interval": float("nan")}, ValueError, "nan"),
+        ({"until": {"status_code": 200}, "ignore_exceptions": ["ValueError"]}, TypeError, "'ValueError'"),
+        ({"until": {"status_code": 200}, "session": "s"}, TypeError, "'s'"),
+        ({"until": {"status_code": 200}, "timeout": -1}, ValueError, "-1"),
+        ({"until": {"status_code": 200}, "request_timeout": 0}, ValueError, "0"),
+        ({"until": {"status_code": 200}, "request_timeout": (1, 2, 3)}, ValueError, "(1, 2, 3)"),
+        ({"until": {"status_code": 200}, "on_attempt": [print, "x"]}, TypeError, "'x'"),
+        ({"until": {"status_code": 200}, "status_code": 200}, ValueError, "not both"),
+    ],
+)
+def test_bad_arguments_fail_at_construction(kwargs, error, fragment):
+    with pytest.raises(error) as info:
+        HttSleeper(URL, **kwargs)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [None, 42, b"http://x", ["http://x"]])
+def test_url_or_request_of_the_wrong_type_is_a_type_error_and_a_value_error(bad):
+    """0.3.1 raised ValueError here; TypeError is what the mistake is. Both catch it."""
+    with pytest.raises(TypeError):
+        HttSleeper(bad, {"status_code": 200})
+    with pytest.raises(ValueError):
+        HttSleeper(bad, {"status_code": 200})
+
+
+def test_a_malformed_url_fails_at_construction():
+    with pytest.raises(ValueError, match="no-scheme"):
+        HttSleeper("no-scheme/job", {"status_code": 200})
+
+
+def test_unknown_keyword_is_a_type_error():
+    with pytest.raises(TypeError):
+        HttSleeper(URL, {"status_code": 200}, bogus=1)  # type: ignore[call-arg]
+
+
+def test_the_callers_dicts_are_never_mutated():
+    until = [{"status_code": "200", "jsonpath": {"expression": "status", "value": ["OK"]}}]
+    alarms = {"json": {"status": "ERROR"}}
+    before = copy.deepcopy((until, alarms))
+    sleeper = HttSleeper(URL, until, alarms)
+    assert (until, alarms) == before
+    assert sleeper.until == [{"status_code": 200, "jsonpath": [{"expression": "status", "value": ["OK"]}]}]
+    assert sleeper.alarms == [{"json": {"status": "ERROR"}}]
+    sleeper.until[0]["status_code"] = 500  # the copies are the caller's to play with
+    sleeper.alarms[0]["json"]["status"] = "CHANGED"
+    assert (until, alarms) == before
+    assert sleeper.policy.alarms[0].spec == {"json": {"status": "ERROR"}}
+
+
+def test_until_and_alarms_can_be_reassigned_like_in_0_3_1():
+    sleeper = HttSleeper(URL, {"status_code": 200})
+    sleeper.until = [{"text": "OK"}]
+    sleeper.alarms = {"status_code": 500}
+    assert sleeper.until == [{"text": "OK"}]
+    assert sleeper.alarms == [{"status_code": 500}]
+    with pytest.raises(ValueError):
+        sleeper.until = []
+    with pytest.raises(ValueError, match="'nope'"):
+        sleeper.alarms = {"nope": 1}
+
+
+def test_run_parses_nothing(monkeypatch):
+    """JSONPath strings are parsed once, at construction."""
+    import jsonpath_rw
+
+    sleeper = HttSleeper(URL, {"jsonpath": [{"expression": "a.b", "value": 1}]})
+
+    def fail(*args, **kwargs):
+        raise AssertionError("parse called after construction")
+
+    monkeypatch.setattr(jsonpath_rw, "parse", fail)
+    assert sleeper.policy.until[0].checks[0].items[0].expression.find({"a": {"b": 1}})[0].value == 1
+
+
+def test_shorthand_keywords_form_one_and_condition():
+    sleeper = HttSleeper(URL, status_code=200, json={"status": "SUCCESS"})
+    assert sleeper.until == [{"status_code": 200, "json": {"status": "SUCCESS"}}]
+
+
+def test_shorthand_json_none_is_a_condition():
+    """json=None means "the body is JSON null", not "no condition"."""
+    assert HttSleeper(URL, json=None).until == [{"json": None}]
+
+
+def test_httsleep_function_validates_too():
+    with pytest.raises(ValueError):
+        httsleep(URL)
