@@ -112,7 +112,8 @@ def test_jsonpath_items_are_anded(httpserver, fake_time):
 
 
 def test_jsonpath_several_matches_compare_as_a_list(httpserver, fake_time):
-    url = serve(httpserver, {"json": {"jobs": [{"s": "OK"}, {"s": "NO"}]}}, {"json": {"jobs": [{"s": "OK"}, {"s": "OK"}]}})
+    before, after = {"jobs": [{"s": "OK"}, {"s": "NO"}]}, {"jobs": [{"s": "OK"}, {"s": "OK"}]}
+    url = serve(httpserver, {"json": before}, {"json": after})
     httsleep(url, {"jsonpath": [{"expression": "jobs[*].s", "value": ["OK", "OK"]}]}, polling_interval=0)
     assert request_count(httpserver) == 2
 
