@@ -31,6 +31,7 @@ setup(
     long_description_content_type="text/markdown",
     author="Aengus Walton and the httsleep contributors",
     license="Apache-2.0",
+    license_files=["LICENSE"],
     url="https://github.com/kopf/httsleep",
     packages=find_packages(include=["httsleep", "httsleep.*"]),
     package_data={"httsleep": ["py.typed"]},
@@ -48,7 +49,6 @@ setup(
     classifiers=[
         "Development Status :: 5 - Production/Stable",
         "Intended Audience :: Developers",
-        "License :: OSI Approved :: Apache Software License",
         "Operating System :: OS Independent",
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3 :: Only",
