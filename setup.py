@@ -18,6 +18,7 @@ VERSION = re.search(r'^__version__ = "([^"]+)"', read("httsleep/__init__.py"), r
 TEST_REQUIRES = [
     "pytest>=7",
     "pytest-cov>=4",
+    "coverage>=7.10",
     "pytest-httpserver>=1.0.8",
     "trustme>=1.0",
     "httpx>=0.24",
