@@ -1,0 +1,357 @@
+"""The asyncio poller on httpx: :class:`AsyncHttSleeper` and :func:`async_httsleep`.
+
+Thousands of polls can wait side by side on one event loop: a poll that
+sleeps between attempts costs a suspended coroutine, not a thread.
+Conditions, alarms, limits, wait strategies, ``Retry-After``, hooks and the
+transient-error switch are those of :class:`httsleep.HttSleeper`, decided by
+the same code (:class:`httsleep.policy.PollRun`); only sending and sleeping
+differ. Callbacks receive an :class:`httpx.Response`, which offers the same
+``status_code``, ``text``, ``json()`` and ``headers`` as
+:class:`requests.Response`, so a callback written for the synchronous API
+works here unchanged.
+
+This module needs httpx, installed by the ``async`` extra::
+
+    pip install 'httsleep[async]'
+
+``sleep`` and ``monotonic`` are module-level names looked up at every call,
+so tests may patch ``httsleep.aio.sleep`` (a coroutine function) and
+``httsleep.aio.monotonic``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from asyncio import sleep  # looked up at call time: patch httsleep.aio.sleep
+from time import monotonic  # looked up at call time: patch httsleep.aio.monotonic
+from typing import Any, Awaitable, Callable, Collection, Iterable, Optional, Sequence, Type, TypeVar, Union
+
+try:
+    import httpx
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess without httpx
+    raise ImportError(
+        "httsleep's asyncio API (AsyncHttSleeper, async_httsleep) needs httpx, "
+        "which the 'async' extra installs: pip install 'httsleep[async]'"
+    ) from exc
+
+from ._redact import redact_url
+from .conditions import ConditionSpec
+from .exceptions import AsyncGaveUp
+from .main import _UNSET, _ArgumentTypeError, _PolicyAttributes, _shorthand_conditions
+from .policy import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_POLLING_INTERVAL,
+    DEFAULT_REQUEST_TIMEOUT,
+    Attempt,
+    Policy,
+    PollRun,
+    RequestTimeout,
+)
+from .waits import WaitLike
+
+__all__ = ["AsyncHttSleeper", "async_httsleep", "httpx_timeout", "monotonic", "sleep"]
+
+log = logging.getLogger("httsleep")
+
+_T = TypeVar("_T")
+
+#: The shortest deadline bound handed to the event loop (as for request timeouts).
+_MIN_BOUND = 0.01
+
+
+class _DeadlinePassed(Exception):
+    """The poll's deadline ran out while a request was in flight."""
+
+
+def httpx_timeout(value: RequestTimeout) -> httpx.Timeout:
+    """The :class:`httpx.Timeout` for a ``request_timeout`` value.
+
+    A number applies to every phase. A ``(connect, read)`` pair sets the
+    connect and pool timeouts (waiting for a connection) to ``connect`` and
+    the read and write timeouts (waiting on the socket) to ``read``.
+
+    >>> httpx_timeout((10, 30))
+    Timeout(connect=10, read=30, write=30, pool=10)
+    """
+    if isinstance(value, tuple):
+        connect, read = value
+        return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+    return httpx.Timeout(value)
+
+
+async def _within(awaitable: Awaitable[_T], seconds: Optional[float]) -> _T:
+    """Await ``awaitable``, raising :class:`_DeadlinePassed` after ``seconds`` (``None``: no bound)."""
+    if seconds is None:
+        return await awaitable
+    seconds = max(seconds, _MIN_BOUND)
+    scope_factory = getattr(asyncio, "timeout", None)
+    if scope_factory is None:  # Python < 3.11
+        try:
+            return await asyncio.wait_for(awaitable, seconds)
+        except asyncio.TimeoutError:
+            raise _DeadlinePassed() from None
+    scope = scope_factory(seconds)
+    try:
+        async with scope:
+            return await awaitable
+    except TimeoutError:
+        if scope.expired():
+            raise _DeadlinePassed() from None
+        raise
+
+
+class AsyncHttSleeper(_PolicyAttributes):
+    """Polls an HTTP endpoint from a coroutine until a response matches a success condition.
+
+    The arguments are those of :class:`httsleep.HttSleeper`, with an
+    :class:`httpx.AsyncClient` in place of the requests session:
+
+    :param url_or_request: the URL to ``GET``, or an :class:`httpx.Request`
+        (any method, body and headers), sent again on every attempt.
+    :param until: the success conditions: a dict whose checks must all hold,
+        or a list of such dicts of which one must hold; or give the checks
+        of one dict as keywords (``status_code=200, json={...}``).
+    :param alarms: error conditions in the same form, checked first on every
+        response; a match raises :class:`~httsleep.exceptions.Alarm`.
+    :param auth: a ``(username, password)`` tuple, an :class:`httpx.Auth`,
+        or a callable that takes and returns an :class:`httpx.Request`.
+    :param headers: HTTP headers, merged over the client's (these win; an
+        :class:`httpx.Request`'s own headers win over these).
+    :param client: an :class:`httpx.AsyncClient` to send with; it is left
+        open, and its settings apply (including ``follow_redirects``).
+        Without one, each :meth:`run` opens its own client (which follows
+        redirects, as requests does) and closes it, even when cancelled.
+    :param verify: ``True``/``False``, a CA bundle path or an
+        :class:`ssl.SSLContext`, for the client :meth:`run` opens. With
+        ``client=``, set it on that client instead (giving both is a
+        ``ValueError``).
+    :param polling_interval: seconds between attempts, or a wait strategy
+        from :mod:`httsleep.waits`.
+    :param max_retries: the number of requests made before giving up
+        (``None``: no limit).
+    :param ignore_exceptions: exception classes that do not end the poll.
+    :param loglevel: if given, the level of the ``httsleep`` logger.
+    :param timeout: seconds the whole poll may take (``None``: no deadline).
+        Polling never sleeps past it, and a request in flight, body
+        included, is abandoned when it runs out.
+    :param request_timeout: the timeout of each request, a number or a
+        ``(connect, read)`` pair (see :func:`httpx_timeout`); default ``(10, 30)``.
+    :param retry_after: honour ``Retry-After`` on 202, 429 and 503
+        (``True``), never (``False``), or on the given status codes.
+    :param max_retry_after: the longest wait a ``Retry-After`` can ask for.
+    :param retry_transient: keep polling through temporary network failures.
+    :param on_attempt: a callable, or a list of them, called with an
+        :class:`~httsleep.policy.Attempt` after every attempt.
+
+    :raises TypeError, ValueError: at construction, for any invalid argument.
+    """
+
+    def __init__(
+        self,
+        url_or_request: Union[str, httpx.Request],
+        until: ConditionSpec = None,
+        alarms: ConditionSpec = None,
+        auth: Any = None,
+        headers: Optional[dict] = None,
+        client: Optional[httpx.AsyncClient] = None,
+        verify: Union[bool, str, ssl.SSLContext, None] = None,
+        polling_interval: WaitLike = DEFAULT_POLLING_INTERVAL,
+        max_retries: Optional[int] = DEFAULT_MAX_RETRIES,
+        ignore_exceptions: Optional[Iterable[Type[BaseException]]] = None,
+        loglevel: Optional[int] = None,
+        *,
+        timeout: Optional[float] = None,
+        request_timeout: RequestTimeout = DEFAULT_REQUEST_TIMEOUT,
+        retry_after: Union[bool, Collection[int]] = True,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        retry_transient: bool = False,
+        on_attempt: Union[Callable[[Attempt], Any], Sequence[Callable[[Attempt], Any]], None] = None,
+        status_code: Any = _UNSET,
+        text: Any = _UNSET,
+        json: Any = _UNSET,
+        jsonpath: Any = _UNSET,
+        callback: Any = _UNSET,
+    ) -> None:
+        shorthand = _shorthand_conditions(status_code, text, json, jsonpath, callback)
+        if client is not None and not isinstance(client, httpx.AsyncClient):
+            raise _ArgumentTypeError("client must be an httpx.AsyncClient, not {!r}".format(client))
+        if client is not None and verify is not None:
+            raise ValueError(
+                "verify={!r} applies to the client httsleep opens; "
+                "with client=..., set verify on that AsyncClient instead".format(verify)
+            )
+        if auth is not None and not (
+            isinstance(auth, httpx.Auth) or callable(auth) or (isinstance(auth, tuple) and len(auth) == 2)
+        ):
+            raise _ArgumentTypeError(
+                "auth must be a (username, password) tuple, an httpx.Auth or a callable, not {!r}".format(auth)
+            )
+        self.client = client
+        self.verify = verify
+        self.auth = auth
+        self._url = url_or_request if isinstance(url_or_request, str) else None
+        self._headers = headers
+        self.request = _build_request(url_or_request, headers, client)
+        self._policy = Policy(
+            until,
+            alarms,
+            shorthand=shorthand,
+            polling_interval=polling_interval,
+            max_retries=max_retries,
+            timeout=timeout,
+            request_timeout=request_timeout,
+            retry_after=retry_after,
+            max_retry_after=max_retry_after,
+            ignore_exceptions=ignore_exceptions,
+            retry_transient=retry_transient,
+            on_attempt=on_attempt,
+        )
+        self._polling_interval = polling_interval
+        self.log = log
+        if loglevel is not None:
+            log.setLevel(loglevel)
+
+    async def run(self) -> httpx.Response:
+        """Poll until a success condition matches and return that response.
+
+        Cancelling the task that awaits this (directly, or through
+        :func:`asyncio.wait_for` / ``asyncio.timeout``) stops the poll at
+        once, during a request or a wait, and closes the client the poll
+        opened; a caller's client is left open.
+
+        :raises httsleep.exceptions.Alarm: a response matched an alarm.
+        :raises httsleep.exceptions.AsyncGaveUp: ``max_retries`` or
+            ``timeout`` ran out (not a :class:`StopIteration`, which cannot
+            leave a coroutine; catch :class:`~httsleep.exceptions.GaveUp`
+            to handle the synchronous and the asyncio API alike).
+        :raises Exception: whatever a request or a callback raised, unless
+            it is ignored.
+        """
+        client = self.client
+        if client is not None:
+            return await self._poll(client)
+        async with httpx.AsyncClient(verify=_ssl_verify(self.verify), follow_redirects=True) as own_client:
+            return await self._poll(own_client)
+
+    async def _poll(self, client: httpx.AsyncClient) -> httpx.Response:
+        request = self.request
+        run = self._policy.start(
+            monotonic, give_up=AsyncGaveUp, target="{} {}".format(request.method, request.url), wall=time.time
+        )
+        while True:
+            run.begin_attempt()
+            try:
+                response = await self._send(client, run)
+            except Exception as exc:
+                decision = run.failed(exc, timed_out=isinstance(exc, httpx.TimeoutException))
+            else:
+                decision = run.received(response)
+            if decision.done:
+                return decision.response
+            await sleep(decision.sleep)
+
+    async def _send(self, client: httpx.AsyncClient, run: PollRun) -> httpx.Response:
+        timeout = httpx_timeout(run.request_timeout())
+        if self._url is not None:
+            request = client.build_request("GET", self._url, headers=self._headers, timeout=timeout)
+        else:
+            original = self.request
+            request = httpx.Request(
+                original.method,
+                original.url,
+                headers=original.headers,
+                stream=original.stream,
+                extensions={**original.extensions, "timeout": timeout.as_dict()},
+            )
+        sending = client.send(request, auth=self.auth) if self.auth is not None else client.send(request)
+        try:
+            # httpx reads the body inside send(); bounding send() by the
+            # deadline bounds a body that trickles in byte by byte too
+            return await _within(sending, run.remaining())
+        except _DeadlinePassed:
+            raise httpx.ReadTimeout(
+                "no complete response before the deadline (timeout={:g}s)".format(self._policy.timeout or 0),
+                request=request,
+            ) from None
+
+    def __repr__(self) -> str:
+        return "<AsyncHttSleeper {} {}>".format(self.request.method, redact_url(str(self.request.url)))
+
+
+def _build_request(url_or_request: Any, headers: Optional[dict], client: Optional[httpx.AsyncClient]) -> httpx.Request:
+    if isinstance(url_or_request, str):
+        try:
+            url = httpx.URL(url_or_request)
+        except httpx.InvalidURL as exc:
+            raise ValueError("invalid URL {!r}: {}".format(url_or_request, exc)) from None
+        if url.is_relative_url and (client is None or not str(client.base_url)):
+            raise ValueError(
+                "url_or_request must be an absolute http(s) URL (or relative to client=... with a base_url), "
+                "not {!r}".format(url_or_request)
+            )
+        return httpx.Request("GET", url, headers=headers)
+    if isinstance(url_or_request, httpx.Request):
+        if not headers:
+            return url_or_request
+        merged = httpx.Headers(headers)
+        merged.update(url_or_request.headers)
+        return httpx.Request(
+            url_or_request.method,
+            url_or_request.url,
+            headers=merged,
+            stream=url_or_request.stream,
+            extensions=dict(url_or_request.extensions),
+        )
+    raise _ArgumentTypeError(
+        "url_or_request must be a URL string or an httpx.Request, not {!r}".format(url_or_request)
+    )
+
+
+def _ssl_verify(verify: Union[bool, str, ssl.SSLContext, None]) -> Union[bool, ssl.SSLContext]:
+    if verify is None:
+        return True
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return verify
+
+
+async def async_httsleep(
+    url_or_request: Union[str, httpx.Request],
+    until: ConditionSpec = None,
+    alarms: ConditionSpec = None,
+    auth: Any = None,
+    headers: Optional[dict] = None,
+    client: Optional[httpx.AsyncClient] = None,
+    verify: Union[bool, str, ssl.SSLContext, None] = None,
+    polling_interval: WaitLike = DEFAULT_POLLING_INTERVAL,
+    max_retries: Optional[int] = DEFAULT_MAX_RETRIES,
+    ignore_exceptions: Optional[Iterable[Type[BaseException]]] = None,
+    loglevel: Optional[int] = None,
+    **options: Any,
+) -> httpx.Response:
+    """Poll ``url_or_request`` until a response matches; return that response.
+
+    The coroutine counterpart of :func:`httsleep.httsleep`: creates an
+    :class:`AsyncHttSleeper` with the same arguments (see there, including
+    the keyword-only options and shorthand conditions) and awaits its
+    :meth:`~AsyncHttSleeper.run`.
+    """
+    sleeper = AsyncHttSleeper(
+        url_or_request,
+        until,
+        alarms,
+        auth,
+        headers,
+        client,
+        verify,
+        polling_interval,
+        max_retries,
+        ignore_exceptions,
+        loglevel,
+        **options,
+    )
+    return await sleeper.run()
