@@ -125,7 +125,9 @@ def _parse_script(comment: str) -> Dict[str, Any]:
         raise ExampleError("the example comment must hold a JSON object, not {!r}".format(script))
     unknown = set(script) - _SCRIPT_KEYS
     if unknown:
-        raise ExampleError("unknown key(s) {} in example comment; known: {}".format(sorted(unknown), sorted(_SCRIPT_KEYS)))
+        raise ExampleError(
+            "unknown key(s) {} in example comment; known: {}".format(sorted(unknown), sorted(_SCRIPT_KEYS))
+        )
     responses = script.get("responses", _DEFAULT_RESPONSES)
     if not isinstance(responses, list) or not responses:
         raise ExampleError("'responses' must be a non-empty list, not {!r}".format(responses))
@@ -163,7 +165,9 @@ def parse_markdown(text: str, path: str = "<string>") -> List[Block]:
         while end < len(lines) and not closing.match(lines[end]):
             end += 1
         if opening.group("info").strip() == "python":
-            body = [line[len(indent) :] if line.startswith(indent) else line.lstrip() for line in lines[index + 1 : end]]
+            body = [
+                line[len(indent) :] if line.startswith(indent) else line.lstrip() for line in lines[index + 1 : end]
+            ]
             block = Block(path, index + 1, "\n".join(body) + "\n")
             comment, start = _comment_before(lines, index)
             if comment is not None:
@@ -380,7 +384,9 @@ def run_block(block: Block, namespace: Dict[str, Any], server: ScriptedServer) -
             )
     if "requests" in script and len(server.log) != script["requests"]:
         raise ExampleError(
-            "{}: the example should make {} request(s) but made {}".format(block.id, script["requests"], len(server.log))
+            "{}: the example should make {} request(s) but made {}".format(
+                block.id, script["requests"], len(server.log)
+            )
         )
 
 
@@ -530,7 +536,7 @@ def test_harness_fails_an_example_that_raises_the_wrong_exception(doc_server: Sc
 
 
 def test_harness_checks_prints_and_request_counts(doc_server: ScriptedServer) -> None:
-    """"prints" and "requests" expectations that do not hold are reported."""
+    """ "prints" and "requests" expectations that do not hold are reported."""
     markdown = (
         '<!-- example: {"prints": "gave up", "requests": 2} -->\n'
         "```python\n"
