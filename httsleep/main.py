@@ -15,7 +15,7 @@ from typing import Any, Callable, Collection, Iterable, List, Optional, Sequence
 import requests
 from requests.exceptions import ChunkedEncodingError, ConnectionError, ContentDecodingError, ReadTimeout
 
-from ._redact import redact_url
+from ._redact import redact_url, scrub_exception
 from .conditions import ConditionSpec, compile_conditions
 from .exceptions import StopPolling
 from .policy import (
@@ -177,7 +177,8 @@ class HttSleeper(_PolicyAttributes):
     :param on_attempt: a callable, or a list of them, called with an
         :class:`~httsleep.policy.Attempt` after every attempt.
 
-    :raises TypeError, ValueError: at construction, for any invalid argument.
+    :raises TypeError: at construction, for an argument of the wrong type.
+    :raises ValueError: at construction, for an invalid value.
     """
 
     def __init__(
@@ -273,8 +274,9 @@ class HttSleeper(_PolicyAttributes):
     def _send(self, session: requests.Session, run: PollRun) -> requests.Response:
         prepared = session.prepare_request(self.request)
         settings = session.merge_environment_settings(prepared.url, {}, True, self.verify, None)
-        response = session.send(prepared, timeout=run.request_timeout(), **settings)
-        _read_body(response, run)
+        timeout = run.request_timeout()
+        response = session.send(prepared, timeout=timeout, **settings)
+        _read_body(response, run, timeout[1] if isinstance(timeout, tuple) else timeout)
         return response
 
     def __repr__(self) -> str:
@@ -284,7 +286,10 @@ class HttSleeper(_PolicyAttributes):
 def _build_request(url_or_request: Any, auth: Any, headers: Optional[dict]) -> requests.Request:
     if isinstance(url_or_request, str):
         request = requests.Request(method="GET", url=url_or_request, auth=auth, headers=headers)
-        request.prepare()  # rejects a malformed URL now, not on the first attempt
+        try:
+            request.prepare()  # rejects a malformed URL now, not on the first attempt
+        except requests.RequestException as exc:
+            raise scrub_exception(exc) from None
         return request
     if isinstance(url_or_request, requests.Request):
         if auth is None and not headers:
@@ -308,11 +313,12 @@ def _build_request(url_or_request: Any, auth: Any, headers: Optional[dict]) -> r
     )
 
 
-def _read_body(response: requests.Response, run: PollRun) -> None:
+def _read_body(response: requests.Response, run: PollRun, read_timeout: Optional[float]) -> None:
     """Read the streamed body, never past the poll's deadline.
 
     A body that trickles in a byte at a time would pass every per-read
-    timeout; with a deadline, each read waits at most for what remains of it.
+    timeout; with a deadline, each read waits for the read timeout or what
+    remains of the deadline, whichever is shorter.
     """
     raw = response.raw
     read1 = getattr(raw, "read1", None)
@@ -328,7 +334,8 @@ def _read_body(response: requests.Response, run: PollRun) -> None:
                 response.close()
                 raise ReadTimeout("the response body did not arrive before the deadline", response=response)
             if sock is not None:
-                sock.settimeout(max(remaining or 0.0, 0.01))
+                wait = max(remaining or 0.0, 0.01)
+                sock.settimeout(wait if read_timeout is None else min(read_timeout, wait))
             chunk = read1(_CHUNK, decode_content=True)
             if not chunk:
                 break
