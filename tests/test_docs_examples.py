@@ -61,6 +61,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
+import requests
 
 import httsleep.testing
 
@@ -460,6 +461,10 @@ def doc_server() -> Iterator[ScriptedServer]:
     try:
         yield server
     finally:
+        for doc_file in _FILES.values():  # sessions the examples left open
+            for value in doc_file.namespace.values():
+                if isinstance(value, requests.Session):
+                    value.close()
         _FILES.clear()
         server.stop()
 
