@@ -16,6 +16,7 @@ from typing import Any
 from .exceptions import Alarm, AsyncGaveUp, CircuitBrokenError, GaveUp, HttSleepError, StopPolling
 from .main import HttSleeper, httsleep
 from .policy import Attempt
+from .resilience import CircuitBreaker, circuitbreaker, poll, poll_, retry, retry_
 from .transient import is_temp_network_error
 from .waits import Constant, Exponential, FullJitter
 
@@ -26,6 +27,7 @@ __all__ = [
     "AsyncGaveUp",
     "AsyncHttSleeper",
     "Attempt",
+    "CircuitBreaker",
     "CircuitBrokenError",
     "Constant",
     "Exponential",
@@ -35,8 +37,13 @@ __all__ = [
     "HttSleeper",
     "StopPolling",
     "async_httsleep",
+    "circuitbreaker",
     "httsleep",
     "is_temp_network_error",
+    "poll",
+    "poll_",
+    "retry",
+    "retry_",
 ]
 
 logging.getLogger("httsleep").addHandler(logging.NullHandler())

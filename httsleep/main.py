@@ -30,6 +30,7 @@ from .policy import (
     _exception_types,
     _max_retries,
 )
+from .resilience import CircuitBreaker
 from .waits import WaitLike, as_wait
 
 __all__ = [
@@ -176,6 +177,13 @@ class HttSleeper(_PolicyAttributes):
         (see :func:`httsleep.is_temp_network_error`) until a limit runs out.
     :param on_attempt: a callable, or a list of them, called with an
         :class:`~httsleep.policy.Attempt` after every attempt.
+    :param circuit_breaker: a :class:`~httsleep.CircuitBreaker` asked
+        before every request and told its outcome; share one between all
+        the pollers of a service. 5xx responses, timeouts and connection
+        failures count as failures (see
+        :func:`httsleep.policy.is_service_failure`). While it is open, the
+        poll fails fast with :class:`~httsleep.exceptions.CircuitBrokenError`
+        instead of sending (also instead of a wait the breaker would outlast).
 
     :raises TypeError: at construction, for an argument of the wrong type.
     :raises ValueError: at construction, for an invalid value.
@@ -201,6 +209,7 @@ class HttSleeper(_PolicyAttributes):
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         retry_transient: bool = False,
         on_attempt: Union[Callable[[Attempt], Any], Sequence[Callable[[Attempt], Any]], None] = None,
+        circuit_breaker: Optional[CircuitBreaker] = None,
         status_code: Any = _UNSET,
         text: Any = _UNSET,
         json: Any = _UNSET,
@@ -226,6 +235,7 @@ class HttSleeper(_PolicyAttributes):
             ignore_exceptions=ignore_exceptions,
             retry_transient=retry_transient,
             on_attempt=on_attempt,
+            circuit_breaker=circuit_breaker,
         )
         self._polling_interval = polling_interval
         self.log = log
@@ -376,7 +386,7 @@ def httsleep(
     A convenience wrapper: creates an :class:`HttSleeper` with the same
     arguments (see there, including the keyword-only options ``timeout``,
     ``request_timeout``, ``retry_after``, ``retry_transient``,
-    ``on_attempt`` and the shorthand conditions ``status_code``, ``text``,
+    ``on_attempt``, ``circuit_breaker`` and the shorthand conditions ``status_code``, ``text``,
     ``json``, ``jsonpath``, ``callback``) and runs it.
     """
     return HttSleeper(

@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import (
+    TYPE_CHECKING,
     Any,
     Callable,
     Collection,
@@ -51,9 +52,12 @@ from typing import (
 
 from ._redact import redact_text
 from .conditions import Condition, ConditionSpec, compile_conditions, evaluate_response
-from .exceptions import Alarm, GaveUp
+from .exceptions import Alarm, CircuitBrokenError, GaveUp
 from .transient import is_temp_network_error
 from .waits import WaitLike, as_wait
+
+if TYPE_CHECKING:
+    from .resilience import CircuitBreaker, Ticket
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
@@ -215,6 +219,47 @@ def _hooks(value: Any) -> Tuple[Hook, ...]:
     return hooks
 
 
+def _circuit_breaker(value: Any) -> Optional[CircuitBreaker]:
+    if value is None:
+        return None
+    from .resilience import CircuitBreaker  # here: resilience imports this module
+
+    if not isinstance(value, CircuitBreaker):
+        raise TypeError("circuit_breaker must be a httsleep.CircuitBreaker or None, not {!r}".format(value))
+    return value
+
+
+# Errors that are the caller's fault, not the service's: never a breaker failure.
+_CALLER_FAULTS = frozenset(
+    {"InvalidURL", "InvalidSchema", "MissingSchema", "InvalidHeader", "URLRequired", "UnsupportedProtocol"}
+)
+# httpx's transport errors are not OSErrors (requests' are); matched by name, httpx need not be installed.
+_SERVICE_FAILURES = frozenset({"TransportError", "TimeoutException", "RequestError"})
+
+
+def is_service_failure(response: Any = None, exc: Optional[BaseException] = None, timed_out: bool = False) -> bool:
+    """Whether an attempt's outcome counts as a failure for a circuit breaker.
+
+    Failures: a response with a 5xx status; a timeout; a connection failure
+    or other error of the transport (refused, reset, DNS, TLS, broken body).
+    Not failures: any other response (a 2xx or 4xx that is merely not what
+    the poll waits for), an error raised by the caller's own code (a
+    callback), and a request the transport rejects before sending it (an
+    invalid URL).
+    """
+    if response is not None:
+        status = getattr(response, "status_code", None)
+        return isinstance(status, int) and status >= 500
+    if exc is None:
+        return False
+    if timed_out:
+        return True
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & _CALLER_FAULTS:
+        return False
+    return isinstance(exc, OSError) or bool(names & _SERVICE_FAILURES) or is_temp_network_error(exc)
+
+
 def describe_response(response: Any) -> str:
     """``HTTP 503 Service Unavailable`` for a requests or httpx response."""
     reason = getattr(response, "reason", None) or getattr(response, "reason_phrase", None) or ""
@@ -245,6 +290,7 @@ class Policy:
         ignore_exceptions: Optional[Iterable[Type[BaseException]]] = None,
         retry_transient: bool = False,
         on_attempt: Union[Hook, Sequence[Hook], None] = None,
+        circuit_breaker: Optional[CircuitBreaker] = None,
     ) -> None:
         if shorthand:
             if until is not None:
@@ -273,6 +319,7 @@ class Policy:
         self.ignore_exceptions = _exception_types(ignore_exceptions, "ignore_exceptions")
         self.retry_transient = bool(retry_transient)
         self.hooks = _hooks(on_attempt)
+        self.circuit_breaker = _circuit_breaker(circuit_breaker)
 
     @property
     def max_attempts(self) -> Optional[int]:
@@ -315,6 +362,7 @@ class PollRun:
         self.last_response: Any = None
         self.last_exception: Optional[BaseException] = None
         self._deadline_bound = False
+        self._ticket: Optional[Ticket] = None  # the circuit breaker's permission for the attempt in flight
 
     # -- time ----------------------------------------------------------------
 
@@ -331,7 +379,25 @@ class PollRun:
     # -- the attempt ------------------------------------------------------------
 
     def begin_attempt(self) -> None:
-        """Count an attempt; call it just before sending the request."""
+        """Count an attempt; call it just before sending the request.
+
+        With a circuit breaker, ask it first: when it is open (or half-open
+        with its trial calls taken) this raises
+        :class:`~httsleep.exceptions.CircuitBrokenError` and the request
+        must not be sent. The outcome is reported to the breaker by
+        :meth:`received` or :meth:`failed`.
+        """
+        breaker = self.policy.circuit_breaker
+        if breaker is not None:
+            self._settle_ticket()  # a previous attempt that never reported: forget it
+            try:
+                self._ticket = breaker.admit()
+            except CircuitBrokenError as refused:
+                message = "{}: attempt {} not sent: {}".format(
+                    self.target or "the endpoint", self.attempts + 1, refused
+                )
+                log.info("%s", message)
+                raise CircuitBrokenError(message, refused.time_remaining) from self.last_exception
         self.attempts += 1
 
     def request_timeout(self) -> RequestTimeout:
@@ -352,6 +418,7 @@ class PollRun:
 
     def received(self, response: Any) -> Decision:
         """Judge a response: raise :class:`Alarm`, finish, or say how long to wait."""
+        self._settle_ticket(response=response)
         self.last_response = response
         self.last_exception = None
         try:
@@ -379,6 +446,7 @@ class PollRun:
         passed meanwhile (a body that trickled in), the deadline is what ran
         out and the poll gives up.
         """
+        self._settle_ticket(response=response, exc=exc, timed_out=timed_out)
         self.last_response = response
         self.last_exception = exc
         remaining = self.remaining()
@@ -393,6 +461,19 @@ class PollRun:
         return self._retry(response, exc)
 
     # -- internals ---------------------------------------------------------------
+
+    def _settle_ticket(
+        self, response: Any = None, exc: Optional[BaseException] = None, timed_out: bool = False
+    ) -> None:
+        ticket, self._ticket = self._ticket, None
+        if ticket is None:
+            return
+        if response is None and exc is None:
+            ticket.cancel()
+        elif is_service_failure(response, exc, timed_out):
+            ticket.failure(exc)
+        else:
+            ticket.success()
 
     def _ignorable(self, exc: BaseException) -> bool:
         if isinstance(exc, self.policy.ignore_exceptions):
@@ -422,6 +503,17 @@ class PollRun:
                     self.policy.timeout or 0, wait, reason
                 ),
             )
+        breaker = self.policy.circuit_breaker
+        if breaker is not None:
+            refused_for = breaker.time_remaining
+            if refused_for > wait:  # the next attempt would be refused: fail fast, without the wait
+                message = "{}: {} is open for {:.3g}s, longer than the next wait of {:g}s".format(
+                    self.target or "the endpoint", breaker.name, refused_for, wait
+                )
+                refused = CircuitBrokenError(message, refused_for)
+                self._notify("error", response, refused)
+                log.info("%s", message)
+                raise refused from exc
         self._notify("retry", response, exc, wait, reason)
         log.info("%s: not ready after attempt %d, waiting %gs", self.target, self.attempts, wait)
         if self._testing:

@@ -1,0 +1,734 @@
+"""Polling, retrying and a circuit breaker for any callable.
+
+These are the helpers of the ``poll`` 1.0 package (seed 003), which no
+longer imports on Python 3.10+, with the same names and call shapes:
+
+- :func:`poll` / :func:`poll_`: call a function until its result satisfies
+  a predicate, or raise :class:`PollTimeout` (a :class:`TimeoutError`).
+- :func:`retry` / :func:`retry_`: call a function again while it raises
+  one of the given exceptions, at most ``times`` calls.
+- :func:`circuitbreaker` / :class:`CircuitBreaker`: stop calling a failing
+  service for a while, then let one trial call through.
+
+They work on any synchronous callable, not only HTTP requests. Intervals
+accept the wait strategies of :mod:`httsleep.waits` (a number still means a
+constant wait). Decorated functions keep their name, docstring and, for
+type checkers, their signature.
+
+Time is looked up when it is needed: the helpers call this module's
+``sleep`` and ``monotonic``, so tests may replace
+``httsleep.resilience.sleep`` / ``httsleep.resilience.monotonic``; a
+:class:`CircuitBreaker` also takes a ``clock=``. In testing mode
+(:mod:`httsleep.testing`) :func:`poll` and :func:`retry` skip their waits
+and add the skipped time to the clock they measure the timeout with, as the
+HTTP poller does.
+
+A :class:`CircuitBreaker` can also be shared by many pollers:
+``HttSleeper(url, ..., circuit_breaker=breaker)``. See the user guide page
+"Polling, retrying and circuit breaking" for the rules.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import logging
+import math
+import sys
+import threading
+from collections import deque
+from time import monotonic, sleep  # looked up at call time: patch httsleep.resilience.sleep / .monotonic
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Iterable,
+    Optional,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+    cast,
+)
+
+from ._redact import redact_text
+from .exceptions import CircuitBrokenError, GaveUp
+from .policy import _Testing
+from .waits import WaitLike, WaitStrategy, as_wait
+
+if sys.version_info >= (3, 10):
+    from typing import ParamSpec
+
+    P = ParamSpec("P")
+elif TYPE_CHECKING:  # type checkers always know typing_extensions; it is not needed at run time
+    from typing_extensions import ParamSpec
+
+    P = ParamSpec("P")
+else:  # pragma: no cover - Python 3.9 at run time: only ever used inside (unevaluated) annotations
+    P = TypeVar("P")
+
+__all__ = [
+    "CLOSED",
+    "HALF_OPEN",
+    "OPEN",
+    "CircuitBreaker",
+    "PollTimeout",
+    "Ticket",
+    "circuitbreaker",
+    "monotonic",
+    "poll",
+    "poll_",
+    "retry",
+    "retry_",
+    "sleep",
+]
+
+log = logging.getLogger("httsleep")
+
+R = TypeVar("R")
+
+#: What ``ex`` accepts: an exception class or an iterable of them.
+ExceptionSpec = Union[Type[BaseException], Iterable[Type[BaseException]]]
+
+#: The states of a :class:`CircuitBreaker`.
+CLOSED = "closed"
+OPEN = "open"
+HALF_OPEN = "half-open"
+
+_RESULT_REPR_LIMIT = 200
+
+
+class PollTimeout(GaveUp, TimeoutError):
+    """:func:`poll` ran out of time before the result satisfied ``until``.
+
+    It is a :class:`TimeoutError` (what ``poll`` 1.0 raised) and a
+    :class:`~httsleep.exceptions.GaveUp`, so ``except GaveUp`` handles every
+    way httsleep gives up. Besides the message it carries ``limit``
+    (``"timeout"``), ``attempts``, ``elapsed``, and ``last_result``, the
+    last value the function returned (also in ``last_response``).
+    """
+
+    @property
+    def last_result(self) -> Any:
+        """The last value the polled function returned."""
+        return self.last_response
+
+
+# -- validation --------------------------------------------------------------------
+
+
+def _callable(value: Any, name: str) -> None:
+    if not callable(value):
+        raise TypeError("{} must be callable, not {!r}".format(name, value))
+
+
+def _sync_function(func: Any, helper: str) -> None:
+    _callable(func, "the function given to {}()".format(helper))
+    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__):
+        raise TypeError(
+            "{}() works on synchronous functions; {!r} is a coroutine function "
+            "(for HTTP polling from asyncio use httsleep.AsyncHttSleeper)".format(helper, func)
+        )
+
+
+def _exceptions(value: Any, name: str = "ex") -> Tuple[Type[BaseException], ...]:
+    items = (value,) if isinstance(value, type) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError("{} must be an exception class or an iterable of them, not {!r}".format(name, value)) from None
+    if not items:
+        raise ValueError("{} must name at least one exception class, not {!r}".format(name, value))
+    for item in items:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise TypeError("{} must contain exception classes, not {!r}".format(name, item))
+    return items
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("{} must be an integer, not {!r}".format(name, value))
+    if value < 1:
+        raise ValueError("{} must be >= 1, not {!r}".format(name, value))
+    return value
+
+
+def _seconds(value: Any, name: str, *, allow_none: bool = False, allow_zero: bool = True) -> Optional[float]:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            "{} must be a number of seconds{}, not {!r}".format(name, " or None" if allow_none else "", value)
+        )
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError("{} must be a finite number {} 0, not {!r}".format(name, ">=" if allow_zero else ">", value))
+    return float(value)
+
+
+def _error_handler(on_error: Any) -> Optional[Callable[[BaseException, int], Any]]:
+    """Adapt ``on_error`` taking 0, 1 (exception) or 2 (exception, count) parameters to the 2-argument form."""
+    if on_error is None:
+        return None
+    _callable(on_error, "on_error")
+    try:
+        signature = inspect.signature(on_error)
+    except (TypeError, ValueError):  # some builtins have no signature: give them both arguments
+        return cast("Callable[[BaseException, int], Any]", on_error)
+    positional = [
+        parameter
+        for parameter in signature.parameters.values()
+        if parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    required = [parameter for parameter in positional if parameter.default is inspect.Parameter.empty]
+    keyword_only = [
+        parameter.name
+        for parameter in signature.parameters.values()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default is inspect.Parameter.empty
+    ]
+    if len(required) > 2 or keyword_only:
+        raise TypeError(
+            "on_error must take 0, 1 (the exception) or 2 (the exception, the count) parameters; "
+            "{!r} has the signature {}".format(on_error, signature)
+        )
+    takes_varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.parameters.values())
+    count = 2 if takes_varargs else min(len(positional), 2)
+    if count == 2:
+        return cast("Callable[[BaseException, int], Any]", on_error)
+    if count == 1:
+        return lambda exc, number: on_error(exc)
+    return lambda exc, number: on_error()
+
+
+def _describe(func: Any) -> str:
+    return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
+
+
+def _short_repr(value: Any) -> str:
+    text = redact_text(repr(value))
+    return text if len(text) <= _RESULT_REPR_LIMIT else text[: _RESULT_REPR_LIMIT - 3] + "..."
+
+
+def _pause(wait: WaitStrategy, attempt: int) -> float:
+    seconds = wait(attempt)
+    return float(seconds) if seconds > 0 else 0.0  # negative or NaN from a custom strategy: no wait
+
+
+# -- poll ----------------------------------------------------------------------------
+
+
+def poll_(
+    f: Callable[P, R],
+    until: Callable[[R], object],
+    timeout: Optional[float] = 15,
+    interval: WaitLike = 1,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> R:
+    """Call ``f(*args, **kwargs)`` until ``until(result)`` is true; return that result.
+
+    :param f: the function to call.
+    :param until: a predicate on the result of ``f``; polling stops when it
+        returns a true value.
+    :param timeout: seconds the whole poll may take (``None``: no limit).
+        Polling never sleeps past it: when the next wait would end after
+        the deadline, :class:`PollTimeout` is raised at once. A call to
+        ``f`` is never interrupted.
+    :param interval: seconds between the end of one call and the start of
+        the next, or a wait strategy from :mod:`httsleep.waits` (called with
+        the number of calls made so far).
+    :param args: positional arguments for ``f``.
+    :param kwargs: keyword arguments for ``f``.
+    :raises PollTimeout: (a :class:`TimeoutError`) the timeout passed; the
+        message gives the number of calls and the time taken.
+    :raises Exception: whatever ``f`` or ``until`` raised (not caught).
+    """
+    _sync_function(f, "poll_")
+    _callable(until, "until")
+    limit = _seconds(timeout, "timeout", allow_none=True)
+    wait = as_wait(interval, "interval")
+    return _poll(f, until, limit, wait, args, kwargs)
+
+
+def poll(
+    until: Callable[[Any], object], timeout: Optional[float] = 15, interval: WaitLike = 1
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorator: every call of the function polls it until ``until(result)`` is true.
+
+    ::
+
+        @poll(lambda response: response.status_code != 404, timeout=15, interval=1)
+        def wait_until_exists(uri):
+            return requests.get(uri)
+
+    The arguments are those of :func:`poll_`, checked when the decorator is
+    built. The decorated function keeps its name, docstring and signature.
+    """
+    _callable(until, "until")
+    limit = _seconds(timeout, "timeout", allow_none=True)
+    wait = as_wait(interval, "interval")
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        _sync_function(func, "poll")
+
+        @functools.wraps(func)
+        def polled(*args: P.args, **kwargs: P.kwargs) -> R:
+            return _poll(func, until, limit, wait, args, kwargs)
+
+        return polled
+
+    return decorate
+
+
+def _poll(
+    func: Callable[..., R],
+    until: Callable[[Any], object],
+    timeout: Optional[float],
+    wait: WaitStrategy,
+    args: Tuple[Any, ...],
+    kwargs: Dict[str, Any],
+) -> R:
+    testing = _Testing.enabled
+    skipped = 0.0  # waits not slept in testing mode, added to the clock
+    started = monotonic()
+    deadline = None if timeout is None else started + timeout
+    attempts = 0
+    while True:
+        attempts += 1
+        result = func(*args, **kwargs)
+        if until(result):
+            return result
+        pause = _pause(wait, attempts)
+        now = monotonic() + skipped
+        if deadline is not None and now + pause > deadline:
+            elapsed = now - started
+            message = "polled {} {} time{} in {:.2f}s without success: timeout={:g}s {}; last result: {}".format(
+                _describe(func),
+                attempts,
+                "" if attempts == 1 else "s",
+                elapsed,
+                deadline - started,
+                "passed" if now >= deadline else "would pass during the next wait of {:g}s".format(pause),
+                _short_repr(result),
+            )
+            log.info("%s", message)
+            raise PollTimeout(message, limit="timeout", attempts=attempts, elapsed=elapsed, last_response=result)
+        log.debug("%s: result %d did not satisfy until, waiting %gs", _describe(func), attempts, pause)
+        if testing:
+            skipped += pause
+        else:
+            sleep(pause)
+
+
+# -- retry ---------------------------------------------------------------------------
+
+
+def retry_(
+    f: Callable[P, R],
+    ex: ExceptionSpec,
+    times: int = 3,
+    interval: WaitLike = 1,
+    on_error: Optional[Callable[..., Any]] = None,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> R:
+    """Call ``f(*args, **kwargs)``, again while it raises ``ex``; return its first result.
+
+    :param f: the function to call.
+    :param ex: the exception class, or an iterable of classes, that mean
+        "try again". Any other exception propagates at once.
+    :param times: the most calls made (``>= 1``). When the last one raises
+        ``ex``, that exception propagates unchanged.
+    :param interval: seconds between a failed call and the next, or a wait
+        strategy from :mod:`httsleep.waits` (called with the number of
+        calls made so far).
+    :param on_error: called for every exception matching ``ex``, before the
+        wait (and before the last exception propagates). It may take no
+        parameter, one (the exception) or two (the exception and the
+        number of calls made before this one, counting from 0). If it
+        raises, its exception propagates instead.
+    :param args: positional arguments for ``f``.
+    :param kwargs: keyword arguments for ``f``.
+    :raises Exception: the last exception of ``f``, or any exception not
+        matching ``ex``.
+    """
+    _sync_function(f, "retry_")
+    types = _exceptions(ex)
+    count = _positive_int(times, "times")
+    wait = as_wait(interval, "interval")
+    return _retry(f, types, count, wait, _error_handler(on_error), args, kwargs)
+
+
+def retry(
+    ex: ExceptionSpec,
+    times: int = 3,
+    interval: WaitLike = 1,
+    on_error: Optional[Callable[..., Any]] = None,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorator: every call of the function is retried while it raises ``ex``.
+
+    ::
+
+        @retry(requests.HTTPError, times=15, interval=1)
+        def wait_until_succeeds(uri):
+            response = requests.get(uri)
+            response.raise_for_status()
+            return response
+
+    The arguments are those of :func:`retry_`, checked when the decorator is
+    built. The decorated function keeps its name, docstring and signature.
+    """
+    types = _exceptions(ex)
+    count = _positive_int(times, "times")
+    wait = as_wait(interval, "interval")
+    handler = _error_handler(on_error)
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        _sync_function(func, "retry")
+
+        @functools.wraps(func)
+        def retried(*args: P.args, **kwargs: P.kwargs) -> R:
+            return _retry(func, types, count, wait, handler, args, kwargs)
+
+        return retried
+
+    return decorate
+
+
+def _retry(
+    func: Callable[..., R],
+    types: Tuple[Type[BaseException], ...],
+    times: int,
+    wait: WaitStrategy,
+    on_error: Optional[Callable[[BaseException, int], Any]],
+    args: Tuple[Any, ...],
+    kwargs: Dict[str, Any],
+) -> R:
+    testing = _Testing.enabled
+    calls = 0
+    while True:
+        try:
+            return func(*args, **kwargs)
+        except types as exc:
+            if on_error is not None:
+                on_error(exc, calls)
+            calls += 1
+            if calls >= times:
+                log.info("%s: call %d of %d raised %s; giving up", _describe(func), calls, times, type(exc).__name__)
+                raise
+            log.debug("%s: call %d of %d raised %s; retrying", _describe(func), calls, times, type(exc).__name__)
+        pause = _pause(wait, calls)
+        if not testing:
+            sleep(pause)
+
+
+# -- circuit breaker -------------------------------------------------------------------
+
+
+class Ticket:
+    """Permission for one call, given by :meth:`CircuitBreaker.admit`.
+
+    Report the outcome exactly once: :meth:`success`, :meth:`failure` or
+    :meth:`cancel` (the call neither succeeded nor failed as far as the
+    service is concerned). Later reports are ignored, and so is the
+    outcome of a call admitted before the breaker last changed state.
+    """
+
+    __slots__ = ("breaker", "trial", "_generation", "_id", "_settled")
+
+    def __init__(self, breaker: CircuitBreaker, generation: int, trial: bool, ident: int) -> None:
+        self.breaker = breaker
+        #: Whether this is a half-open trial call.
+        self.trial = trial
+        self._generation = generation
+        self._id = ident
+        self._settled = False
+
+    def success(self) -> None:
+        """The call succeeded; a successful trial closes the circuit."""
+        self.breaker._settle(self, "success")
+
+    def failure(self, exc: Optional[BaseException] = None) -> int:
+        """The call failed; return the failures counted in the window before this one.
+
+        ``exc`` is only used in messages.
+        """
+        return self.breaker._settle(self, "failure", exc)
+
+    def cancel(self) -> None:
+        """Forget the call (it proved nothing about the service); frees a trial slot."""
+        self.breaker._settle(self, "cancel")
+
+    def __repr__(self) -> str:
+        return "<Ticket {}{}>".format("trial " if self.trial else "", "settled" if self._settled else "open")
+
+
+class CircuitBreaker:
+    """Stops calling a failing service for a while; thread-safe, shareable.
+
+    ``threshold`` failures within ``reset_timeout`` seconds break the
+    circuit (a sliding window, the "leaky bucket" of ``poll`` 1.0: a failure
+    older than ``reset_timeout`` no longer counts, and successes do not
+    empty the bucket). While it is broken (*open*), calls are refused with
+    :class:`~httsleep.exceptions.CircuitBrokenError` without being made;
+    its ``time_remaining`` says how long until a trial. ``reset_timeout``
+    seconds after breaking it is *half-open*: up to ``half_open_trials``
+    calls are let through at the same time, others are refused (with
+    ``time_remaining == 0``). A successful trial closes the circuit and
+    empties the bucket; a failed one breaks it again for ``reset_timeout``.
+
+    Use it as a decorator (``@breaker``: all functions decorated with one
+    breaker count against the same service), with :meth:`call`, or pass it
+    to :class:`~httsleep.HttSleeper` as ``circuit_breaker=`` to protect a
+    service polled by many pollers.
+
+    The lock is held only to update the counts, never while the protected
+    call runs, so callers do not wait for each other.
+
+    :param ex: the exception class, or an iterable of them, that count as
+        failures of calls made through the breaker (:meth:`call`, the
+        decorator). Other exceptions propagate without counting either way
+        (a trial ending in one frees its slot). Not used by
+        :class:`~httsleep.HttSleeper`, which classifies its own outcomes.
+    :param threshold: failures within ``reset_timeout`` that break the
+        circuit (``>= 1``).
+    :param reset_timeout: seconds the circuit stays broken, and the length
+        of the failure window.
+    :param on_error: called after each failure counted by :meth:`call` or
+        the decorator, with 0, 1 (the exception) or 2 (the exception, the
+        failures counted in the window before this one) parameters.
+    :param half_open_trials: how many trial calls may run at once when
+        half-open (default 1). A trial that reports no outcome within
+        ``reset_timeout`` frees its slot.
+    :param name: a name for messages and logs.
+    :param clock: a function returning seconds (default: this module's
+        ``monotonic``, looked up at every call).
+    """
+
+    def __init__(
+        self,
+        ex: ExceptionSpec = Exception,
+        threshold: int = 5,
+        reset_timeout: float = 60,
+        on_error: Optional[Callable[..., Any]] = None,
+        *,
+        half_open_trials: int = 1,
+        name: Optional[str] = None,
+        clock: Optional[Callable[[], float]] = None,
+    ) -> None:
+        self.exceptions = _exceptions(ex)
+        self.threshold = _positive_int(threshold, "threshold")
+        reset = _seconds(reset_timeout, "reset_timeout", allow_zero=False)
+        assert reset is not None
+        self.reset_timeout = reset
+        self._on_error = _error_handler(on_error)
+        self.half_open_trials = _positive_int(half_open_trials, "half_open_trials")
+        if clock is not None:
+            _callable(clock, "clock")
+        self._clock = clock
+        self.name = name if name is not None else "circuit breaker {:#x}".format(id(self))
+        self._lock = threading.Lock()
+        self._failures: Deque[float] = deque()  # times of the failures in the window (closed state)
+        self._opened_at: Optional[float] = None  # None: closed
+        self._generation = 0  # bumped on every state change; stale outcomes are ignored
+        self._trials: Dict[int, float] = {}  # trial id -> time admitted (half-open state)
+        self._ids = itertools.count(1)
+        self._last_failure = ""
+
+    # -- state ----------------------------------------------------------------------
+
+    def _now(self) -> float:
+        clock = self._clock
+        return clock() if clock is not None else monotonic()
+
+    @property
+    def state(self) -> str:
+        """``"closed"``, ``"open"`` or ``"half-open"``."""
+        with self._lock:
+            return self._state(self._now())
+
+    def _state(self, now: float) -> str:
+        if self._opened_at is None:
+            return CLOSED
+        return OPEN if now < self._opened_at + self.reset_timeout else HALF_OPEN
+
+    @property
+    def time_remaining(self) -> float:
+        """Seconds until the open circuit lets a trial through (0 unless open)."""
+        with self._lock:
+            return self._time_remaining(self._now())
+
+    def _time_remaining(self, now: float) -> float:
+        if self._opened_at is None:
+            return 0.0
+        return max(self._opened_at + self.reset_timeout - now, 0.0)
+
+    @property
+    def failures(self) -> int:
+        """Failures counted in the current window (0 once broken)."""
+        with self._lock:
+            self._forget_old_failures(self._now())
+            return len(self._failures)
+
+    def reset(self) -> None:
+        """Close the circuit and empty the bucket, whatever the state."""
+        with self._lock:
+            self._close()
+
+    # -- admission and outcomes -----------------------------------------------------------
+
+    def admit(self) -> Ticket:
+        """Ask to make one call; report its outcome on the returned :class:`Ticket`.
+
+        :raises CircuitBrokenError: the circuit is open, or half-open with
+            every trial slot taken; the call must not be made.
+        """
+        with self._lock:
+            now = self._now()
+            state = self._state(now)
+            if state == CLOSED:
+                return Ticket(self, self._generation, False, 0)
+            if state == HALF_OPEN:
+                stale = [ident for ident, admitted in self._trials.items() if now - admitted >= self.reset_timeout]
+                for ident in stale:
+                    del self._trials[ident]
+                if len(self._trials) < self.half_open_trials:
+                    ident = next(self._ids)
+                    self._trials[ident] = now
+                    log.info("%s: half-open, letting trial call %d through", self.name, ident)
+                    return Ticket(self, self._generation, True, ident)
+                message = "{} is half-open and its trial call{} in progress".format(
+                    self.name, " is" if self.half_open_trials == 1 else "s are"
+                )
+                remaining = 0.0
+            else:
+                remaining = self._time_remaining(now)
+                message = "{} is open: {:.3g}s until a trial call".format(self.name, remaining)
+            if self._last_failure:
+                message += " (last failure: {})".format(self._last_failure)
+        raise CircuitBrokenError(message, remaining)
+
+    def _settle(self, ticket: Ticket, outcome: str, exc: Optional[BaseException] = None) -> int:
+        with self._lock:
+            if ticket._settled:
+                return 0
+            ticket._settled = True
+            if ticket.trial:
+                was_pending = self._trials.pop(ticket._id, None) is not None
+            if ticket._generation != self._generation or outcome == "cancel":
+                return 0
+            now = self._now()
+            if ticket.trial:
+                if not was_pending:  # the slot expired; another trial decides
+                    return 0
+                if outcome == "success":
+                    self._close()
+                    log.info("%s: trial call succeeded, circuit closed", self.name)
+                else:
+                    self._open(now, exc, "trial call failed")
+                return 0
+            if outcome == "success":
+                return 0  # the bucket leaks with time only
+            self._forget_old_failures(now)
+            before = len(self._failures)
+            self._failures.append(now)
+            self._last_failure = _failure_text(exc)
+            if len(self._failures) >= self.threshold:
+                self._open(now, exc, "{} failures within {:g}s".format(len(self._failures), self.reset_timeout))
+            return before
+
+    def _forget_old_failures(self, now: float) -> None:
+        failures = self._failures
+        while failures and failures[0] <= now - self.reset_timeout:
+            failures.popleft()
+
+    def _open(self, now: float, exc: Optional[BaseException], why: str) -> None:
+        self._opened_at = now
+        self._failures.clear()
+        self._trials.clear()
+        self._generation += 1
+        self._last_failure = _failure_text(exc)
+        log.warning("%s: circuit broken for %gs: %s", self.name, self.reset_timeout, why)
+
+    def _close(self) -> None:
+        self._opened_at = None
+        self._failures.clear()
+        self._trials.clear()
+        self._generation += 1
+        self._last_failure = ""
+
+    # -- calling --------------------------------------------------------------------------
+
+    def call(self, f: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call ``f(*args, **kwargs)`` through the breaker and return its result.
+
+        :raises CircuitBrokenError: the circuit is broken; ``f`` was not called.
+        :raises Exception: whatever ``f`` raised, unchanged (counted as a
+            failure if it matches ``ex``).
+        """
+        ticket = self.admit()
+        try:
+            result = f(*args, **kwargs)
+        except self.exceptions as exc:
+            before = ticket.failure(exc)
+            if self._on_error is not None:
+                self._on_error(exc, before)
+            raise
+        except BaseException:
+            ticket.cancel()
+            raise
+        ticket.success()
+        return result
+
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``func`` so that every call goes through this breaker."""
+        _sync_function(func, "circuitbreaker")
+
+        @functools.wraps(func)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            return self.call(func, *args, **kwargs)
+
+        guarded.circuit_breaker = self  # type: ignore[attr-defined]
+        return guarded
+
+    def __repr__(self) -> str:
+        return "<CircuitBreaker {!r} {} threshold={} reset_timeout={:g}>".format(
+            self.name, self.state, self.threshold, self.reset_timeout
+        )
+
+
+def _failure_text(exc: Optional[BaseException]) -> str:
+    return "" if exc is None else _short_repr(exc)
+
+
+def circuitbreaker(
+    ex: ExceptionSpec,
+    threshold: int,
+    reset_timeout: float,
+    on_error: Optional[Callable[..., Any]] = None,
+) -> CircuitBreaker:
+    """Decorator: stop calling the function for ``reset_timeout`` seconds after ``threshold`` failures.
+
+    ::
+
+        @circuitbreaker(requests.HTTPError, threshold=3, reset_timeout=60)
+        def attempt(uri):
+            response = requests.get(uri)
+            response.raise_for_status()
+            return response
+
+    ``threshold`` exceptions matching ``ex`` within ``reset_timeout`` seconds
+    break the circuit; then calls raise
+    :class:`~httsleep.exceptions.CircuitBrokenError` (with
+    ``time_remaining``) without calling the function, until
+    ``reset_timeout`` has passed and one trial call is let through: success
+    closes the circuit, failure breaks it again. The function's own
+    exceptions always propagate unchanged.
+
+    Returns a new :class:`CircuitBreaker` (see there for the parameters);
+    every function it decorates shares it. The decorated function keeps its
+    name, docstring and signature, and has a ``circuit_breaker`` attribute.
+    """
+    return CircuitBreaker(ex, threshold, reset_timeout, on_error)
