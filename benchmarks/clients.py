@@ -39,7 +39,7 @@ CONDITIONS = ("status", "json", "jsonpath", "callback")
 Poll = Callable[[str], Any]
 
 
-def job_url(base: str, done_after: int, condition: str) -> "tuple[str, str]":
+def job_url(base: str, done_after: int, condition: str) -> tuple[str, str]:
     job_id = uuid.uuid4().hex
     url = "{}/jobs/{}?done_after={}".format(base, job_id, done_after)
     if condition == "status":
@@ -75,11 +75,7 @@ def hand_check(condition: str, url: str) -> Callable[[Any], bool]:
         def check(response: Any) -> bool:
             data = response.json()
             owner = data.get("owner") if isinstance(data, dict) else None
-            return (
-                isinstance(owner, dict)
-                and owner.get("team") == TEAM
-                and data.get("status") == "SUCCESS"
-            )
+            return isinstance(owner, dict) and owner.get("team") == TEAM and data.get("status") == "SUCCESS"
 
         return check
     if condition == "callback":
@@ -132,7 +128,9 @@ def variant_httsleep(condition: str) -> Poll:
 
     def poll(url: str) -> Any:
         # the same call for 0.3.1 (which has no request timeout) and this checkout
-        return httsleep.httsleep(url, httsleep_until(condition, url), session=session, polling_interval=0, max_retries=None)
+        return httsleep.httsleep(
+            url, httsleep_until(condition, url), session=session, polling_interval=0, max_retries=None
+        )
 
     return poll
 
@@ -189,9 +187,7 @@ def variant_async(condition: str) -> Poll:
     import httsleep
 
     async def poll_async(url: str) -> Any:
-        return await httsleep.async_httsleep(
-            url, httsleep_until(condition, url), polling_interval=0, max_retries=None
-        )
+        return await httsleep.async_httsleep(url, httsleep_until(condition, url), polling_interval=0, max_retries=None)
 
     return _async_runner(asyncio, poll_async)
 
@@ -246,7 +242,9 @@ def measure_idle(base: str, attempts: int, interval: float) -> Dict[str, Any]:
     session = requests.Session()
     _, url = job_url(base, attempts, "json")
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    httsleep.httsleep(url, httsleep_until("jsonpath", url), session=session, polling_interval=interval, max_retries=None)
+    httsleep.httsleep(
+        url, httsleep_until("jsonpath", url), session=session, polling_interval=interval, max_retries=None
+    )
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     return {
         "variant": "idle",
@@ -258,7 +256,7 @@ def measure_idle(base: str, attempts: int, interval: float) -> Dict[str, Any]:
     }
 
 
-def main(argv: "list[str]") -> None:
+def main(argv: list[str]) -> None:
     if len(argv) != 4:
         raise SystemExit(__doc__)
     variant, condition, base, attempts = argv[0], argv[1], argv[2].rstrip("/"), int(argv[3])

@@ -47,6 +47,7 @@ Client = Tuple[str, str, str, str]
 def child_env() -> Dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # each interpreter imports its own httsleep
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # time imports with cached bytecode, as users have it
     return env
 
 
@@ -72,8 +73,17 @@ def old_python(wheel: Optional[str]) -> Optional[str]:
         # the same requests and urllib3 as this side, so only httsleep differs
         package = wheel if wheel else "httsleep==0.3.1"
         subprocess.run(
-            [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", package,
-             "requests=={}".format(requests.__version__), "urllib3=={}".format(urllib3.__version__)],
+            [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                package,
+                "requests=={}".format(requests.__version__),
+                "urllib3=={}".format(urllib3.__version__),
+            ],
             check=True,
             env=child_env(),
         )
@@ -94,9 +104,7 @@ def has_async(python: str) -> bool:
 
 class Server:
     def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, SERVER], stdout=subprocess.PIPE, text=True, env=child_env()
-        )
+        self.process = subprocess.Popen([sys.executable, SERVER], stdout=subprocess.PIPE, text=True, env=child_env())
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line.startswith("listening on "):
@@ -126,6 +134,8 @@ def import_times(pythons: Dict[str, str], runs: int) -> Dict[str, Dict[str, floa
     """Median ms of ``python -c "import X"`` minus ``python -c "pass"``, interleaved."""
     snippets = {"pass": "pass", "httsleep": "import httsleep", "requests": "import requests"}
     samples: Dict[Tuple[str, str], List[float]] = {}
+    for python in pythons.values():  # writes the bytecode caches
+        subprocess.run([python, "-c", "import httsleep"], check=True, env=child_env(), cwd=HERE)
     for _ in range(runs):
         for label, python in pythons.items():
             for name, code in snippets.items():
@@ -137,7 +147,10 @@ def import_times(pythons: Dict[str, str], runs: int) -> Dict[str, Dict[str, floa
         base = statistics.median(samples[(label, "pass")])
         loaded = subprocess.run(
             [python, "-c", "import sys, httsleep; print(int('jsonpath_rw' in sys.modules))"],
-            capture_output=True, text=True, env=child_env(), cwd=HERE,
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            cwd=HERE,
         ).stdout.strip()
         result[label] = {
             "httsleep_ms": (statistics.median(samples[(label, "httsleep")]) - base) * 1e3,
@@ -299,6 +312,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--no-chart", action="store_true", help="do not write the PNG chart")
     parser.add_argument("--no-async", action="store_true", help="leave out the asyncio clients")
     parser.add_argument("--conditions", default=",".join(CONDITIONS), help="comma-separated subset")
+    parser.add_argument(
+        "--clients",
+        help="comma-separated subset of: hand, httsleep, old, polling2, tenacity, hand_httpx, async",
+    )
     parser.add_argument("--old-wheel", help="install httsleep 0.3.1 from this wheel instead of PyPI")
     parser.add_argument("--import-runs", type=int, default=20, help="interpreter starts per import figure")
     parser.add_argument("--idle-seconds", type=int, default=10, help="length of the 1 s interval CPU test")
@@ -334,6 +351,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ]
         else:
             log("httsleep.aio or httpx is not importable: no async clients")
+
+    if args.clients:
+        wanted = set(args.clients.split(","))
+        keys = ["old" if label == "httsleep 0.3.1" else variant for label, _, variant, _ in clients]
+        clients = [client for client, key in zip(clients, keys) if key in wanted]
 
     info = machine()
     log("machine: {cpu}, {cores} cores, Python {python}, {os}".format(**info))
@@ -380,7 +402,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as handle:
         json.dump(
-            {"machine": info, "settings": vars(args), "rows": rows, "imports": imports, "idle": idle, "samples": samples},
+            {
+                "machine": info,
+                "settings": vars(args),
+                "rows": rows,
+                "imports": imports,
+                "idle": idle,
+                "samples": samples,
+            },
             handle,
             indent=1,
         )

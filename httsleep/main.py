@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from time import monotonic, sleep  # looked up at call time: patch httsleep.main.sleep / .monotonic
-from typing import Any, Callable, Collection, Iterable, List, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, Collection, Dict, Iterable, List, Optional, Sequence, Tuple, Type, Union
 
 import requests
 from requests.exceptions import ChunkedEncodingError, ConnectionError, ContentDecodingError, ReadTimeout
@@ -269,21 +269,28 @@ class HttSleeper(_PolicyAttributes):
         run = self._policy.start(
             monotonic, give_up=StopPolling, target="{} {}".format(request.method, request.url), wall=time.time
         )
+        # Proxy and CA settings from the environment, read once per URL per
+        # poll rather than on every attempt (it scans os.environ twice).
+        environment: Dict[str, Any] = {}
         while True:
             run.begin_attempt()
             try:
-                response = self._send(session, run)
+                response = self._send(session, run, environment)
             except Exception as exc:
                 decision = run.failed(exc, timed_out=isinstance(exc, requests.Timeout))
             else:
                 decision = run.received(response)
             if decision.done:
                 return decision.response
-            sleep(decision.sleep)
+            if decision.sleep > 0:  # sleep(0) still costs a trip through the scheduler
+                sleep(decision.sleep)
 
-    def _send(self, session: requests.Session, run: PollRun) -> requests.Response:
+    def _send(self, session: requests.Session, run: PollRun, environment: Dict[str, Any]) -> requests.Response:
         prepared = session.prepare_request(self.request)
-        settings = session.merge_environment_settings(prepared.url, {}, True, self.verify, None)
+        url = str(prepared.url)
+        settings = environment.get(url)
+        if settings is None:
+            settings = environment[url] = session.merge_environment_settings(url, {}, True, self.verify, None)
         timeout = run.request_timeout()
         response = session.send(prepared, timeout=timeout, **settings)
         _read_body(response, run, timeout[1] if isinstance(timeout, tuple) else timeout)
