@@ -50,7 +50,7 @@ from typing import (
     Union,
 )
 
-from ._redact import redact_text
+from ._redact import redact_text, scrub_exception
 from .conditions import Condition, ConditionSpec, compile_conditions, evaluate_response
 from .exceptions import Alarm, CircuitBrokenError, GaveUp
 from .transient import is_temp_network_error
@@ -447,6 +447,8 @@ class PollRun:
         out and the poll gives up.
         """
         self._settle_ticket(response=response, exc=exc, timed_out=timed_out)
+        if response is None:  # the transport's error: it may quote the URL with its password
+            scrub_exception(exc)
         self.last_response = response
         self.last_exception = exc
         remaining = self.remaining()

@@ -67,7 +67,6 @@ _TEMPORARY_NAMES = frozenset(
         "ChunkedEncodingError",
         # urllib3
         "TimeoutError",
-        "ProtocolError",
         "IncompleteRead",
         "ProxyError",
         "NewConnectionError",
@@ -103,10 +102,15 @@ _PERMANENT_NAMES = frozenset(
     }
 )
 
-# A requests ConnectionError or urllib3 MaxRetryError is a wrapper: its
-# verdict comes from what it wraps; with nothing recognisable inside, a
+# A requests ConnectionError or urllib3 MaxRetryError/ProtocolError is a
+# wrapper: its verdict comes from what it wraps (a reset is temporary, a
+# status line that is not HTTP is not); with nothing recognisable inside, a
 # connection-level failure counts as temporary.
-_WRAPPER_NAMES = frozenset({"ConnectionError", "MaxRetryError", "RequestError", "TransportError"})
+_WRAPPER_NAMES = frozenset({"ConnectionError", "MaxRetryError", "ProtocolError", "RequestError", "TransportError"})
+
+# TLS connections that ended without a proper close: temporary, even inside
+# requests' and urllib3's SSLError wrappers (other TLS errors are not).
+_TLS_EOFS = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
 
 
 def _names(exc: BaseException) -> List[str]:
@@ -128,13 +132,25 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         pending.extend(item for item in inner if isinstance(item, BaseException))
 
 
+def _is_dns_try_again(exc: BaseException) -> bool:
+    return isinstance(exc, socket.gaierror) and exc.errno == getattr(socket, "EAI_AGAIN", object())
+
+
 def _verdict(exc: BaseException) -> Optional[bool]:
     """True/False for a leaf we recognise, None for a wrapper or unknown."""
     names = _names(exc)
     if isinstance(exc, socket.gaierror):
-        return exc.errno == getattr(socket, "EAI_AGAIN", object())
+        return _is_dns_try_again(exc)
+    if isinstance(exc, socket.herror):
+        return False
+    if isinstance(exc, http.client.RemoteDisconnected):  # also a BadStatusLine, but a closed connection
+        return True
     if isinstance(exc, (ssl.SSLCertVerificationError, http.client.BadStatusLine, http.client.LineTooLong)):
         return False
+    if names[0] == "SSLError" and not isinstance(exc, ssl.SSLError):  # requests' and urllib3's wrappers
+        return any(isinstance(inner, _TLS_EOFS) for inner in _chain(exc))
+    if names[0] == "NameResolutionError":  # urllib3: permanent, unless the resolver said "try again"
+        return any(_is_dns_try_again(inner) for inner in _chain(exc))
     if names[0] in _PERMANENT_NAMES:
         return False
     if isinstance(exc, _TEMPORARY_TYPES) or names[0] in _TEMPORARY_NAMES:

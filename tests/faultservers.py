@@ -1,0 +1,365 @@
+"""Small misbehaving servers on loopback, for fault-injection tests.
+
+Each server is a context manager that listens on a real socket, yields
+itself (``server.url`` is the address to poll) and always shuts down on
+exit: the listening socket and every accepted connection are closed and
+the threads joined, so no test leaves a thread or a file descriptor behind.
+They know nothing about httsleep and can drive the asyncio client too.
+
+Servers:
+
+- :func:`silent` accepts, reads the request and never answers.
+- :func:`reset` reads the request and resets the connection (RST).
+- :func:`truncated` promises a body longer than the one it sends, then closes.
+- :func:`dripping` sends a body one byte per ``interval`` seconds.
+- :func:`garbage` answers bytes that are not HTTP.
+- :func:`tls_eof` ends a TLS handshake with a bare close.
+- :class:`LateServer` refuses connections until :meth:`LateServer.start`.
+- :class:`ScriptedServer` a keep-alive HTTP/1.1 server answering from a
+  script of responses and recording the requests; it can serve TLS and
+  listen on any loopback address (``127.0.0.2`` is "another host").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json as jsonlib
+import socket
+import ssl
+import struct
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+__all__ = [
+    "LateServer",
+    "RecordedRequest",
+    "Reply",
+    "ScriptedServer",
+    "dripping",
+    "free_port",
+    "garbage",
+    "reset",
+    "silent",
+    "tls_eof",
+    "truncated",
+]
+
+Handler = Callable[[socket.socket, "RawServer"], None]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (connections to it are refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def read_head(conn: socket.socket, buffer: bytes = b"") -> Tuple[Optional[bytes], bytes]:
+    """Read up to the blank line ending a request head; ``(None, b"")`` when the peer closed."""
+    while b"\r\n\r\n" not in buffer:
+        try:
+            chunk = conn.recv(65536)
+        except OSError:
+            return None, b""
+        if not chunk:
+            return None, b""
+        buffer += chunk
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    return head, rest
+
+
+class RawServer:
+    """A listening socket whose connections are each given to ``handler`` in a thread."""
+
+    def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.handler = handler
+        self.host = host
+        self.stopping = threading.Event()
+        self.connections = 0
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((host, port))
+        self._listener.listen(64)
+        self.port = int(self._listener.getsockname()[1])
+        self._open: List[socket.socket] = []
+        self._threads: List[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._acceptor = threading.Thread(target=self._accept, name="faultserver-accept", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return "http://{}:{}/".format(self.host, self.port)
+
+    def __enter__(self) -> RawServer:
+        self._acceptor.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.stopping.set()
+        with contextlib.suppress(OSError):
+            # Wake accept(): shutdown works on Linux; a connection works everywhere.
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        if self._acceptor.is_alive():
+            self._acceptor.join(5)
+        with self._lock:
+            conns, threads = list(self._open), list(self._threads)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+        for thread in threads:
+            thread.join(5)
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                if self.stopping.is_set():
+                    conn.close()
+                    return
+                self.connections += 1
+                self._open.append(conn)
+                thread = threading.Thread(target=self._serve, args=(conn,), name="faultserver-conn", daemon=True)
+                self._threads = [item for item in self._threads if item.is_alive()]
+                self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            self.handler(conn, self)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            with self._lock:
+                if conn in self._open:
+                    self._open.remove(conn)
+
+
+# -- the faults ------------------------------------------------------------------
+
+
+def silent() -> RawServer:
+    """Accepts connections, reads the request, never answers."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        server.stopping.wait()
+
+    return RawServer(handler)
+
+
+def reset() -> RawServer:
+    """Reads the request, then resets the connection (SO_LINGER 0 makes close() send RST)."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    return RawServer(handler)
+
+
+def truncated(promised: int = 100, sent: bytes = b'{"status": "SUCC') -> RawServer:
+    """Answers 200 with ``Content-Length: promised`` but sends only ``sent``, then closes."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n".format(promised)
+        conn.sendall(head.encode("ascii") + sent)
+
+    return RawServer(handler)
+
+
+def dripping(interval: float = 0.05, length: int = 10_000) -> RawServer:
+    """Answers 200 promptly, then sends the body one byte every ``interval`` seconds."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        conn.sendall("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n".format(length).encode("ascii"))
+        for _ in range(length):
+            if server.stopping.wait(interval):
+                return
+            conn.sendall(b"x")
+
+    return RawServer(handler)
+
+
+def garbage(payload: bytes = b"SSH-2.0-OpenSSH_9.6 this is not HTTP\r\n\r\n") -> RawServer:
+    """Answers bytes that are not an HTTP status line, then closes."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        conn.sendall(payload)
+
+    return RawServer(handler)
+
+
+def tls_eof() -> RawServer:
+    """Reads a TLS ClientHello, then closes the connection cleanly, mid-handshake.
+
+    Poll it with an ``https://`` URL (``server.url`` says ``http``): the
+    client sees a TLS connection that ended without a proper close.
+    """
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        conn.settimeout(0.2)
+        with contextlib.suppress(OSError):
+            while conn.recv(65536):
+                pass
+        conn.shutdown(socket.SHUT_WR)
+
+    return RawServer(handler)
+
+
+class LateServer:
+    """Refuses connections until :meth:`start`, then answers like a :class:`ScriptedServer`.
+
+    The port is reserved by binding a socket that does not listen: connections
+    are refused, and no other process can take the port meanwhile.
+    """
+
+    def __init__(self, replies: Sequence[Reply] = (), host: str = "127.0.0.1") -> None:
+        self._placeholder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._placeholder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._placeholder.bind((host, 0))
+        self.host = host
+        self.port = int(self._placeholder.getsockname()[1])
+        self.url = "http://{}:{}/".format(host, self.port)
+        self._replies = replies
+        self.server: Optional[ScriptedServer] = None
+
+    def start(self) -> None:
+        """Begin listening (idempotent)."""
+        if self.server is None:
+            self._placeholder.close()
+            self.server = ScriptedServer(self._replies, host=self.host, port=self.port).__enter__()
+
+    def __enter__(self) -> LateServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._placeholder.close()
+        if self.server is not None:
+            self.server.close()
+
+
+# -- a scripted, recording HTTP/1.1 server -------------------------------------------
+
+
+@dataclass
+class Reply:
+    """One scripted response."""
+
+    status: int = 200
+    json: object = None
+    body: bytes = b""
+    headers: Dict[str, str] = field(default_factory=dict)
+
+    def render(self, keep_alive: bool) -> bytes:
+        body = self.body
+        headers = {"Content-Type": "text/plain"}
+        if self.json is not None:
+            body = jsonlib.dumps(self.json).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        headers.update(self.headers)
+        headers["Content-Length"] = str(len(body))
+        headers["Connection"] = "keep-alive" if keep_alive else "close"
+        lines = ["HTTP/1.1 {} {}".format(self.status, _REASONS.get(self.status, "Whatever"))]
+        lines.extend("{}: {}".format(key, value) for key, value in headers.items())
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+_REASONS = {200: "OK", 202: "Accepted", 302: "Found", 404: "Not Found", 429: "Too Many Requests", 503: "Unavailable"}
+
+
+@dataclass
+class RecordedRequest:
+    """A request as the server saw it (header names lower-cased)."""
+
+    method: str
+    path: str
+    headers: Dict[str, str]
+
+
+class ScriptedServer(RawServer):
+    """Answers the scripted replies in order (the last one repeats), with keep-alive.
+
+    ``replies`` may also be a callable ``(RecordedRequest, index) -> Reply``.
+    ``requests`` lists what was received (unless ``record=False``; ``count``
+    counts them anyway); ``ssl_context`` serves TLS.
+    """
+
+    def __init__(
+        self,
+        replies: object = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: Optional[ssl.SSLContext] = None,
+        record: bool = True,
+    ) -> None:
+        super().__init__(self._handle, host=host, port=port)
+        self.replies = replies
+        self.ssl_context = ssl_context
+        self.record = record
+        self.count = 0
+        self.requests: List[RecordedRequest] = []
+
+    @property
+    def url(self) -> str:
+        return "{}://{}:{}/".format("https" if self.ssl_context else "http", self.host, self.port)
+
+    def __enter__(self) -> ScriptedServer:
+        super().__enter__()
+        return self
+
+    def _reply_for(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            index = self.count
+            self.count += 1
+            if self.record:
+                self.requests.append(request)
+        if callable(self.replies):
+            return self.replies(request, index)  # type: ignore[no-any-return]
+        script = list(self.replies) or [Reply(json={"status": "SUCCESS"})]  # type: ignore[call-overload]
+        return script[min(index, len(script) - 1)]  # type: ignore[no-any-return]
+
+    def _handle(self, conn: socket.socket, server: RawServer) -> None:
+        if self.ssl_context is not None:
+            conn.settimeout(5)
+            try:
+                conn = self.ssl_context.wrap_socket(conn, server_side=True)
+            except (ssl.SSLError, OSError):
+                return  # the client refused our certificate
+            conn.settimeout(None)
+        buffer = b""
+        while not self.stopping.is_set():
+            head, buffer = read_head(conn, buffer)
+            if head is None:
+                return
+            lines = head.decode("latin-1").split("\r\n")
+            method, path = lines[0].split(" ")[:2]
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length", "0"))
+            while len(buffer) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+            buffer = buffer[length:]
+            reply = self._reply_for(RecordedRequest(method, path, headers))
+            keep_alive = headers.get("connection", "").lower() != "close"
+            conn.sendall(reply.render(keep_alive))
+            if not keep_alive:
+                return
+

@@ -1,0 +1,411 @@
+"""Fault injection: real sockets on loopback, each fault a small server (tests/faultservers.py).
+
+For every fault the outcome is the documented one, and a poll with a
+deadline ends within the deadline plus a small margin. Waits between
+attempts are injected (``fake_time``); only the tests whose point is a real
+socket timeout take real time, and they assert an upper bound.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import ssl
+import threading
+import time
+import tracemalloc
+import warnings
+from typing import List
+
+import pytest
+import requests
+import trustme
+from faultservers import (
+    LateServer,
+    Reply,
+    ScriptedServer,
+    dripping,
+    garbage,
+    reset,
+    silent,
+    tls_eof,
+    truncated,
+)
+
+import httsleep.testing
+from httsleep import Attempt, StopPolling, is_temp_network_error
+from httsleep import httsleep as poll
+
+#: How far past its deadline a poll may end (the issue's "small margin").
+MARGIN = 0.5
+
+
+def timed(function, *args, **kwargs):
+    """(outcome, seconds): the return value or the exception raised, and the real time taken."""
+    start = time.monotonic()
+    try:
+        outcome = function(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the outcome under test
+        outcome = exc
+    return outcome, time.monotonic() - start
+
+
+# -- a server that never answers / answers slowly -----------------------------------------
+
+
+@pytest.mark.slow
+def test_a_server_that_never_answers_cannot_hold_a_poll_past_its_deadline():
+    """Must-show 1: httsleep(url, until, timeout=1) against a silent server ends within 1.5 s."""
+    with silent() as server:
+        outcome, seconds = timed(poll, server.url, {"status_code": 200}, timeout=1)
+    assert seconds < 1 + MARGIN
+    assert isinstance(outcome, StopPolling)
+    assert outcome.limit == "timeout"
+    assert "timeout=1s ran out during attempt 1" in str(outcome)
+    assert isinstance(outcome.last_exception, requests.Timeout)
+    assert outcome.__cause__ is outcome.last_exception
+
+
+@pytest.mark.slow
+def test_a_body_dripping_one_byte_at_a_time_cannot_hold_a_poll_past_its_deadline():
+    """Must-show 1: every byte arrives well within the read timeout, but the deadline still ends it."""
+    with dripping(interval=0.05) as server:
+        outcome, seconds = timed(poll, server.url, {"status_code": 200}, timeout=1)
+    assert seconds < 1 + MARGIN
+    assert isinstance(outcome, StopPolling)
+    assert outcome.limit == "timeout"
+    assert isinstance(outcome.last_exception, requests.Timeout)
+
+
+def test_a_body_slower_than_the_read_timeout_fails_with_readtimeout_before_the_deadline():
+    """With a deadline far away, the per-read timeout still applies to each read of the body."""
+    with dripping(interval=1.0, length=3) as server:
+        outcome, seconds = timed(poll, server.url, {"status_code": 200}, timeout=30, request_timeout=0.2)
+    assert isinstance(outcome, requests.ReadTimeout)
+    assert seconds < 0.2 + MARGIN
+
+
+def test_without_a_deadline_the_request_timeout_ends_a_silent_request():
+    """request_timeout= bounds each request even when the poll has no timeout=."""
+    with silent() as server:
+        outcome, seconds = timed(poll, server.url, {"status_code": 200}, request_timeout=0.2)
+    assert isinstance(outcome, requests.ReadTimeout)
+    assert seconds < 0.2 + MARGIN
+
+
+@pytest.mark.slow
+def test_retry_transient_keeps_polling_a_silent_server_until_the_deadline():
+    """Timeouts are temporary: with retry_transient the poll retries, and the deadline ends it."""
+    seen: List[Attempt] = []
+    with silent() as server:
+        outcome, seconds = timed(
+            poll,
+            server.url,
+            {"status_code": 200},
+            timeout=1,
+            request_timeout=0.3,
+            polling_interval=0.05,
+            retry_transient=True,
+            on_attempt=seen.append,
+        )
+    assert seconds < 1 + MARGIN
+    assert isinstance(outcome, StopPolling) and outcome.limit == "timeout"
+    assert outcome.attempts >= 2
+    assert [attempt.outcome for attempt in seen[:-1]] == ["retry"] * (len(seen) - 1)
+    assert seen[-1].outcome == "gave_up"
+
+
+def test_max_retries_and_timeout_combine_whichever_runs_out_first_ends_the_poll():
+    """A silent server with a short request timeout: max_retries=2 runs out long before timeout=60."""
+    with silent() as server:
+        outcome, seconds = timed(
+            poll,
+            server.url,
+            {"status_code": 200},
+            timeout=60,
+            request_timeout=0.1,
+            max_retries=2,
+            polling_interval=0,
+            retry_transient=True,
+        )
+    assert isinstance(outcome, StopPolling)
+    assert outcome.limit == "max_retries" and outcome.attempts == 2
+    assert "max_retries=2 reached" in str(outcome)
+    assert seconds < 2 * 0.1 + MARGIN
+
+
+# -- connection-level faults (no real waiting) ------------------------------------------------
+
+
+def test_a_reset_connection_propagates_by_default(fake_time):
+    """Without retry_transient a reset is an error of the poll, raised at once."""
+    with reset() as server:
+        with pytest.raises(requests.ConnectionError) as caught:
+            poll(server.url, {"status_code": 200}, polling_interval=1)
+    assert is_temp_network_error(caught.value)
+    assert fake_time.sleeps == []
+
+
+def test_a_reset_connection_is_retried_with_retry_transient_until_max_retries(fake_time):
+    """Resets are temporary: retry_transient polls on; giving up carries the last exception."""
+    with reset() as server:
+        with pytest.raises(StopPolling) as caught:
+            poll(server.url, {"status_code": 200}, polling_interval=1, max_retries=3, retry_transient=True)
+    assert caught.value.limit == "max_retries"
+    assert caught.value.attempts == 3 and server.connections == 3
+    assert isinstance(caught.value.last_exception, requests.ConnectionError)
+    assert caught.value.last_response is None
+    assert "last error: ConnectionError" in str(caught.value)
+    assert fake_time.sleeps == [1, 1]
+
+
+def test_a_truncated_body_is_a_chunked_encoding_error(fake_time):
+    """A body shorter than its Content-Length raises ChunkedEncodingError (temporary)."""
+    with truncated() as server:
+        with pytest.raises(requests.exceptions.ChunkedEncodingError) as caught:
+            poll(server.url, {"status_code": 200}, timeout=5)
+    assert is_temp_network_error(caught.value)
+
+
+def test_a_truncated_body_is_retried_with_retry_transient_or_ignore_exceptions(fake_time):
+    """Both the switch and an explicit ignore_exceptions keep polling through a truncated body."""
+    for options in ({"retry_transient": True}, {"ignore_exceptions": [requests.exceptions.ChunkedEncodingError]}):
+        with truncated() as server:
+            with pytest.raises(StopPolling) as caught:
+                poll(server.url, {"status_code": 200}, max_retries=2, polling_interval=0.5, **options)
+        assert caught.value.attempts == 2, options
+        assert isinstance(caught.value.last_exception, requests.exceptions.ChunkedEncodingError)
+
+
+def test_garbage_instead_of_http_is_not_temporary_and_is_not_retried(fake_time):
+    """A server that does not speak HTTP is a permanent error: retry_transient raises at once."""
+    with garbage() as server:
+        with pytest.raises(requests.ConnectionError) as caught:
+            poll(server.url, {"status_code": 200}, retry_transient=True, polling_interval=1)
+    assert "BadStatusLine" in repr(caught.value)
+    assert not is_temp_network_error(caught.value)
+    assert server.connections == 1
+    assert fake_time.sleeps == []
+
+
+def test_garbage_is_still_retried_when_the_caller_ignores_its_exception(fake_time):
+    """ignore_exceptions keeps working for errors that are not temporary."""
+    with garbage() as server:
+        with pytest.raises(StopPolling) as caught:
+            poll(server.url, {"status_code": 200}, ignore_exceptions=[requests.ConnectionError], max_retries=2)
+    assert caught.value.attempts == 2
+
+
+def test_refused_connections_then_the_server_comes_up(fake_time):
+    """Refusals are temporary: the poll keeps going until the server listens, then succeeds."""
+
+    def come_up_after_two(attempt: Attempt) -> None:
+        if attempt.number == 2:
+            late.start()
+
+    with LateServer([Reply(json={"status": "SUCCESS"})]) as late:
+        response = poll(
+            late.url,
+            json={"status": "SUCCESS"},
+            retry_transient=True,
+            polling_interval=0.5,
+            timeout=10,
+            on_attempt=come_up_after_two,
+        )
+    assert response.json() == {"status": "SUCCESS"}
+    assert fake_time.sleeps == [0.5, 0.5]
+
+
+def test_a_refused_connection_propagates_without_retry_transient(fake_time):
+    """Without the switch, a refusal ends the poll at the first attempt."""
+    with LateServer() as late:
+        with pytest.raises(requests.ConnectionError) as caught:
+            poll(late.url, {"status_code": 200})
+    assert is_temp_network_error(caught.value)
+
+
+# -- TLS with a private CA ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def private_ca():
+    """A private CA and a server context with a certificate for 127.0.0.1 it signed."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    with ca.cert_pem.tempfile() as bundle:
+        yield bundle, context
+
+
+def test_tls_with_verify_set_to_the_private_ca_bundle_works(private_ca):
+    bundle, context = private_ca
+    with ScriptedServer(ssl_context=context) as server:
+        assert poll(server.url, {"status_code": 200}, verify=bundle, timeout=5).status_code == 200
+
+
+def test_tls_with_default_verification_fails_with_a_clear_ssl_error_and_is_not_retried(private_ca, fake_time):
+    """A certificate the default trust store does not know: SSLError, permanent even with retry_transient."""
+    _, context = private_ca
+    with ScriptedServer(ssl_context=context) as server:
+        with pytest.raises(requests.exceptions.SSLError) as caught:
+            poll(server.url, {"status_code": 200}, retry_transient=True, timeout=5)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
+    assert not is_temp_network_error(caught.value)
+    assert server.count == 0
+
+
+def test_tls_with_verify_false_works(private_ca):
+    _, context = private_ca
+    with ScriptedServer(ssl_context=context) as server, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # urllib3's InsecureRequestWarning: the point of verify=False
+        assert poll(server.url, {"status_code": 200}, verify=False).status_code == 200
+
+
+def test_a_tls_connection_closed_mid_handshake_is_temporary(fake_time):
+    """A TLS EOF inside requests' SSLError wrapper is temporary: retry_transient retries it."""
+    with tls_eof() as server:
+        url = server.url.replace("http://", "https://")
+        with pytest.raises(requests.exceptions.SSLError) as caught:
+            poll(url, {"status_code": 200})
+        assert is_temp_network_error(caught.value)
+        with pytest.raises(StopPolling) as gave_up:
+            poll(url, {"status_code": 200}, retry_transient=True, max_retries=2, timeout=10)
+    assert isinstance(gave_up.value.last_exception, requests.exceptions.SSLError)
+
+
+# -- redirects to another host -------------------------------------------------------------
+
+
+SECRET_HEADERS = {
+    "Authorization": "Bearer redirect-token-SECRET",
+    "Proxy-Authorization": "Basic cHJveHk6cHJveHktU0VDUkVU",
+    "Cookie": "session=redirect-cookie-SECRET",
+}
+
+
+@pytest.fixture
+def two_hosts():
+    """A server on 127.0.0.1 whose /away redirects to 127.0.0.2 and /here to itself."""
+    with ScriptedServer(host="127.0.0.2") as other:
+
+        def replies(request, index):
+            if request.path == "/away":
+                return Reply(302, headers={"Location": other.url + "landed"})
+            if request.path == "/here":
+                return Reply(302, headers={"Location": "/landed"})
+            return Reply(json={"status": "SUCCESS"})
+
+        with ScriptedServer(replies) as first:
+            yield first, other
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"auth": ("alice", "redirect-pass-SECRET")},
+        {"headers": SECRET_HEADERS},
+        {"userinfo": "alice:redirect-url-SECRET@"},
+    ],
+    ids=["auth-tuple", "headers", "url-userinfo"],
+)
+def test_credentials_do_not_follow_a_redirect_to_another_host(two_hosts, credentials):
+    first, other = two_hosts
+    credentials = dict(credentials)
+    url = first.url.replace("://", "://" + credentials.pop("userinfo", "")) + "away"
+    assert poll(url, {"status_code": 200}, **credentials).status_code == 200
+    sent, landed = first.requests[-1], other.requests[-1]
+    assert "authorization" in sent.headers  # the first host did get them...
+    assert landed.path == "/landed"
+    for name in ("authorization", "proxy-authorization", "cookie"):  # ...the second did not
+        assert name not in landed.headers, landed.headers
+
+
+def test_credentials_do_follow_a_redirect_on_the_same_host(two_hosts):
+    """The control for the test above: the recording server does see a forwarded header."""
+    first, _ = two_hosts
+    poll(first.url + "here", {"status_code": 200}, auth=("alice", "same-host"))
+    assert first.requests[-1].path == "/landed"
+    assert first.requests[-1].headers["authorization"].startswith("Basic ")
+
+
+def test_session_cookies_scoped_to_a_domain_do_not_follow_to_another_host(two_hosts):
+    first, other = two_hosts
+    with requests.Session() as session:
+        session.cookies.set("session", "jar-SECRET", domain="127.0.0.1")
+        poll(first.url + "away", {"status_code": 200}, session=session)
+    assert first.requests[-1].headers.get("cookie") == "session=jar-SECRET"
+    assert "cookie" not in other.requests[-1].headers
+
+
+# -- no leaks, no interference -----------------------------------------------------------
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts file descriptors in /proc")
+@pytest.mark.parametrize("shared_session", [True, False], ids=["one-session", "no-session"])
+def test_ten_thousand_polls_leave_no_growth_in_file_descriptors_or_memory(shared_session):
+    """10,000 polls that succeed at once: same fd count after as before, < 256 kB more memory."""
+    with ScriptedServer(record=False) as server, requests.Session() as session:
+        use = session if shared_session else None
+        for _ in range(200):  # warm-up: pools, caches, lazily imported modules
+            poll(server.url, {"status_code": 200}, session=use)
+        gc.collect()
+        fds_before = _open_fds()
+        for _ in range(8_000):
+            poll(server.url, {"status_code": 200}, session=use)
+        tracemalloc.start()  # the last 2,000 traced (tracing makes each poll ~2x slower)
+        try:
+            gc.collect()
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(2_000):
+                poll(server.url, {"status_code": 200}, session=use)
+            gc.collect()
+            growth = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        fds_after = _open_fds()
+        connections = server.connections
+    assert fds_after <= fds_before
+    assert growth < 256 * 1024, growth
+    assert connections == (1 if shared_session else 10_200)
+
+
+def test_fifty_threads_polling_at_once_with_default_settings_do_not_interfere():
+    """Each thread polls its own job (3 pending answers, then done) and gets its own answer."""
+    pending = 3
+
+    def replies(request, index):
+        with lock:
+            counts[request.path] = counts.get(request.path, 0) + 1
+            count = counts[request.path]
+        state = "SUCCESS" if count > pending else "PENDING"
+        return Reply(json={"job": request.path, "status": state})
+
+    lock = threading.Lock()
+    counts: dict = {}
+    results: dict = {}
+    errors: List[BaseException] = []
+    start = threading.Barrier(50)
+
+    def worker(number: int) -> None:
+        try:
+            start.wait()
+            response = poll("{}job/{}".format(server.url, number), json={"job": "/job/{}".format(number),
+                                                                            "status": "SUCCESS"})
+            results[number] = response.json()["job"]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    with ScriptedServer(replies, record=False) as server, httsleep.testing.no_waiting():
+        threads = [threading.Thread(target=worker, args=(number,)) for number in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert errors == []
+    assert results == {number: "/job/{}".format(number) for number in range(50)}
+    assert counts == {"/job/{}".format(number): pending + 1 for number in range(50)}

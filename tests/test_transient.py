@@ -1,0 +1,176 @@
+"""httsleep.is_temp_network_error: dugong's classification, seen through requests' wrappers.
+
+Must-show 4. The leaf cases follow dugong's ``is_temp_network_error``
+(seed 004): timeouts, resets, refusals, aborts, broken pipes, the errno
+codes of an unreachable or downed network, and TLS connections that end
+without a proper close are temporary; DNS failures and invalid URLs are
+not. The wrapped cases are the exception chains requests really raises:
+most are produced by real sockets on loopback, the DNS chain (no resolver
+here) is assembled from the real classes in the order requests nests them.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import socket
+import ssl
+
+import pytest
+import requests
+import urllib3.exceptions
+from faultservers import LateServer, garbage, reset, silent, tls_eof, truncated
+
+from httsleep import is_temp_network_error
+from httsleep.transient import TEMPORARY_ERRNOS
+
+DUGONG_ERRNOS = ["EHOSTUNREACH", "ENETDOWN", "ENETUNREACH", "EHOSTDOWN", "EPIPE", "ETIMEDOUT", "ECONNRESET",
+                 "ECONNREFUSED", "ECONNABORTED"]
+
+
+@pytest.mark.parametrize("name", DUGONG_ERRNOS)
+def test_the_errno_codes_of_a_network_in_trouble_are_temporary(name):
+    code = getattr(errno, name)
+    assert code in TEMPORARY_ERRNOS
+    assert is_temp_network_error(OSError(code, "as the OS says it"))
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        socket.timeout("timed out"),
+        TimeoutError(),
+        ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"),
+        ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"),
+        ConnectionAbortedError(errno.ECONNABORTED, "Software caused connection abort"),
+        BrokenPipeError(errno.EPIPE, "Broken pipe"),
+        ssl.SSLEOFError(8, "EOF occurred in violation of protocol"),
+        ssl.SSLZeroReturnError(6, "TLS/SSL connection has been closed"),
+        ssl.SSLSyscallError(5, "Some I/O error occurred"),
+        http.client.RemoteDisconnected("Remote end closed connection without response"),
+        http.client.IncompleteRead(b"partial", 10),
+        socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"),
+    ],
+    ids=repr,
+)
+def test_dugongs_temporary_failures_are_temporary(exc):
+    assert is_temp_network_error(exc)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+        socket.herror(1, "Unknown host"),
+        ssl.SSLCertVerificationError(1, "certificate verify failed"),
+        ssl.SSLError(1, "wrong version number"),
+        http.client.BadStatusLine("SSH-2.0-OpenSSH"),
+        OSError(errno.ENOENT, "No such file or directory"),
+        requests.exceptions.InvalidURL("Failed to parse: http://[::1"),
+        requests.exceptions.MissingSchema("Invalid URL 'example.com': No scheme supplied"),
+        requests.exceptions.InvalidSchema("No connection adapters were found for 'ftp://host/'"),
+        ValueError("not a network error"),
+        KeyError("status"),
+    ],
+    ids=repr,
+)
+def test_dns_failures_invalid_urls_and_other_errors_are_not_temporary(exc):
+    assert not is_temp_network_error(exc)
+
+
+def _raised_by(url: str, **options) -> BaseException:
+    with pytest.raises(requests.RequestException) as caught:
+        requests.get(url, timeout=options.pop("timeout", 5), **options)
+    return caught.value
+
+
+def test_a_refused_connection_is_temporary_through_requests_wrappers():
+    """ConnectionError > MaxRetryError > NewConnectionError > ConnectionRefusedError."""
+    with LateServer() as late:
+        exc = _raised_by(late.url)
+    assert isinstance(exc, requests.ConnectionError)
+    assert isinstance(exc.args[0], urllib3.exceptions.MaxRetryError)
+    assert is_temp_network_error(exc)
+
+
+def test_a_reset_is_temporary_through_requests_wrappers():
+    """ConnectionError > ProtocolError > ConnectionResetError."""
+    with reset() as server:
+        exc = _raised_by(server.url)
+    assert isinstance(exc.args[0], urllib3.exceptions.ProtocolError)
+    assert is_temp_network_error(exc)
+
+
+def test_a_read_timeout_is_temporary_through_requests_wrappers():
+    with silent() as server:
+        exc = _raised_by(server.url, timeout=0.1)
+    assert isinstance(exc, requests.ReadTimeout)
+    assert is_temp_network_error(exc)
+
+
+def test_a_truncated_body_is_temporary_through_requests_wrappers():
+    """ChunkedEncodingError > ProtocolError > IncompleteRead."""
+    with truncated() as server:
+        exc = _raised_by(server.url)
+    assert isinstance(exc, requests.exceptions.ChunkedEncodingError)
+    assert is_temp_network_error(exc)
+
+
+def test_garbage_instead_of_http_is_not_temporary_even_inside_the_wrappers():
+    """ConnectionError > ProtocolError > BadStatusLine: the wrappers alone would say temporary."""
+    with garbage() as server:
+        exc = _raised_by(server.url)
+    assert isinstance(exc, requests.ConnectionError)
+    assert not is_temp_network_error(exc)
+
+
+def test_a_tls_eof_is_temporary_inside_requests_sslerror():
+    """requests' SSLError > MaxRetryError > urllib3 SSLError > ssl.SSLEOFError."""
+    with tls_eof() as server:
+        exc = _raised_by(server.url.replace("http://", "https://"))
+    assert isinstance(exc, requests.exceptions.SSLError)
+    assert is_temp_network_error(exc)
+
+
+def test_a_dns_failure_is_not_temporary_through_requests_wrappers():
+    """ConnectionError > MaxRetryError > NameResolutionError > gaierror, as requests nests them."""
+    gai = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    resolution = urllib3.exceptions.NameResolutionError("nowhere.invalid", None, gai)  # type: ignore[arg-type]
+    resolution.__cause__ = gai
+    max_retry = urllib3.exceptions.MaxRetryError(None, "/", resolution)  # type: ignore[arg-type]
+    exc = requests.ConnectionError(max_retry)
+    assert not is_temp_network_error(exc)
+    assert not is_temp_network_error(max_retry)
+
+
+def test_a_dns_try_again_is_temporary_through_requests_wrappers():
+    gai = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+    resolution = urllib3.exceptions.NameResolutionError("busy.example", None, gai)  # type: ignore[arg-type]
+    resolution.__cause__ = gai
+    exc = requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", resolution))  # type: ignore[arg-type]
+    assert is_temp_network_error(exc)
+
+
+def test_an_invalid_url_is_not_temporary_as_requests_raises_it():
+    exc = _raised_by("http://[::1/")
+    assert isinstance(exc, requests.exceptions.InvalidURL)
+    assert not is_temp_network_error(exc)
+
+
+def test_a_bare_connection_error_wrapper_counts_as_temporary():
+    """A requests ConnectionError with nothing recognisable inside is a connection-level failure."""
+    assert is_temp_network_error(requests.ConnectionError("connection broke somehow"))
+
+
+def test_a_cycle_in_the_exception_chain_does_not_loop():
+    first, second = ValueError("a"), KeyError("b")
+    first.__context__, second.__context__ = second, first
+    assert not is_temp_network_error(first)
+
+
+def test_httpx_errors_are_classified_too():
+    httpx = pytest.importorskip("httpx")
+    request = httpx.Request("GET", "http://127.0.0.1/")
+    assert is_temp_network_error(httpx.ConnectError("refused", request=request))
+    assert is_temp_network_error(httpx.ReadTimeout("slow", request=request))
+    assert not is_temp_network_error(httpx.UnsupportedProtocol("ftp", request=request))
