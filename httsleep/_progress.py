@@ -81,7 +81,8 @@ class Progress:
         line = self.redact(self.prefix + describe_attempt(attempt, self.detail))
         if self.live:
             width = _width(self.stream)
-            line = line if len(line) < width else line[: width - 4] + "..."
+            if width is not None and len(line) >= width:  # a wrapped line could not be rewritten
+                line = line[: width - 4] + "..."
             self.stream.write("\r" + line.ljust(self._shown))
             self._shown = len(line)
         elif self.verbose:
@@ -105,9 +106,10 @@ def _is_terminal(stream: Any) -> bool:
         return False
 
 
-def _width(stream: Any) -> int:
+def _width(stream: Any) -> Optional[int]:
+    """The terminal's width, or ``None`` when unknown (a new pty reports 0 columns)."""
     try:
         columns = os.get_terminal_size(stream.fileno()).columns
     except (AttributeError, ValueError, OSError):
-        columns = 0
-    return max(columns, 20) if columns > 0 else 80  # a new pty reports 0 columns
+        return None
+    return max(columns, 20) if columns > 0 else None

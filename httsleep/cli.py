@@ -13,6 +13,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import sys
 import warnings
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple, Type
@@ -74,6 +75,7 @@ exit codes:
   130 interrupted (Ctrl-C)
 """
 
+_AUTH_SCHEMES = frozenset({"basic", "bearer", "digest", "token", "negotiate", "ntlm"})
 _SECRET_HEADER_WORDS = ("auth", "token", "secret", "key", "cookie", "session", "password", "signature")
 
 
@@ -382,7 +384,9 @@ class _Secrets:
             lowered = name.lower()
             if lowered in SENSITIVE_HEADERS or any(word in lowered for word in _SECRET_HEADER_WORDS):
                 secrets.add(value)
-                secrets.update(value.split())
+                for word in re.split(r"[\s;,]+", value):  # "Bearer XYZ", "a=1; b=2"
+                    if word.lower() not in _AUTH_SCHEMES:
+                        secrets.update((word, word.partition("=")[2]))
         # very short strings would blank out ordinary text; those are left to redact_text
         self.secrets = sorted((secret for secret in secrets if len(secret) >= 4), key=len, reverse=True)
 

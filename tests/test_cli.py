@@ -1,0 +1,808 @@
+"""The ``httsleep`` command: stdout, stderr and exit code of every outcome, credentials never shown.
+
+Scenario tests run the command twice: as a real subprocess (``python -m
+httsleep``, what users run) and in-process through :func:`httsleep.cli.main`
+with an injected clock (fast, and measured by coverage). Every run, in every
+test, is checked for the credentials given on its command line.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, List, Optional
+
+import pytest
+from werkzeug import Response
+
+import httsleep.main
+from httsleep import cli
+from httsleep._jobserver import JobServer, job_body
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+PASSWORD = "S3cr3t-pass"
+TOKEN = "T0ken-abc123"
+COOKIE = "C00kie-xyz789"
+URL_PASSWORD = "Url-pa55word"
+SECRETS = [
+    PASSWORD,
+    TOKEN,
+    COOKIE,
+    URL_PASSWORD,
+    base64.b64encode("alice:{}".format(PASSWORD).encode()).decode(),
+]
+#: Credentials in every way the command line accepts them.
+CREDENTIALS = ["-u", "alice:" + PASSWORD, "-H", "Authorization: Bearer " + TOKEN, "-H", "Cookie: sid=" + COOKIE]
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def lines(self) -> List[str]:
+        return self.stderr.splitlines()
+
+
+def assert_no_secrets(result: Result) -> None:
+    shown = result.stdout.decode("utf-8", "replace") + result.stderr
+    for secret in SECRETS:
+        assert secret not in shown
+
+
+def run_subprocess(args: List[str], **kwargs: Any) -> Result:
+    """``python -m httsleep ARGS`` in a child process."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "httsleep", *args], capture_output=True, timeout=60, **kwargs
+    )
+    result = Result(completed.returncode, completed.stdout, completed.stderr.decode("utf-8", "replace"))
+    assert_no_secrets(result)
+    return result
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@contextlib.contextmanager
+def _streams(tty: bool) -> Iterator[Any]:
+    out = io.BytesIO()
+    stdout = io.TextIOWrapper(out, encoding="utf-8")
+    stderr = _Terminal() if tty else io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = stdout, stderr  # type: ignore[assignment]
+    try:
+        yield out, stdout, stderr
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def run_in_process(args: List[str], tty: bool = False) -> Result:
+    """``cli.main(ARGS)`` with stdout and stderr captured; ``tty`` makes stderr look like a terminal."""
+    with _streams(tty) as (out, stdout, stderr):
+        code = cli.main(args)
+        stdout.flush()
+    result = Result(code, out.getvalue(), stderr.getvalue())
+    assert_no_secrets(result)
+    return result
+
+
+@pytest.fixture(params=["subprocess", "in-process"])
+def httsleep_cmd(request: pytest.FixtureRequest) -> Callable[..., Result]:
+    """Runs the command one way or the other (in-process with injected time)."""
+    if request.param == "subprocess":
+        return run_subprocess
+    request.getfixturevalue("fake_time")
+    return run_in_process
+
+
+@pytest.fixture
+def jobs() -> Iterator[JobServer]:
+    """A fresh job server (/job succeeds on the 3rd GET, /failing-job fails on the 2nd; /never stays PENDING)."""
+    with JobServer({"/job": ["PENDING", "RUNNING", "SUCCESS"], "/failing-job": ["PENDING", "ERROR"],
+                    "/never": ["PENDING"]}) as server:
+        yield server
+
+
+def with_userinfo(url: str) -> str:
+    return url.replace("http://", "http://bob:{}@".format(URL_PASSWORD))
+
+
+def body_of(path: str, state: str) -> bytes:
+    return json.dumps(job_body(path.strip("/"), state)).encode()
+
+
+CONDITIONS = ["--jsonpath", "status=SUCCESS", "--alarm-jsonpath", "status=ERROR"]
+
+
+# -- one scenario per exit code ---------------------------------------------------------------------
+
+
+def test_success_prints_the_body_exactly_and_nothing_on_stderr(httsleep_cmd, jobs):
+    """Exit 0: stdout is the matching body byte for byte; stderr is silent when it is not a terminal."""
+    result = httsleep_cmd([with_userinfo(jobs.url("/job")), *CONDITIONS, "--interval", "0.05", *CREDENTIALS])
+    assert (result.code, result.stdout, result.stderr) == (0, body_of("/job", "SUCCESS"), "")
+    assert jobs.hits["/job"] == 3
+
+
+def test_verbose_writes_one_line_per_attempt_on_stderr(httsleep_cmd, jobs):
+    result = httsleep_cmd([with_userinfo(jobs.url("/job")), *CONDITIONS, "--interval", "0.05", "-v", *CREDENTIALS])
+    assert result.code == 0
+    assert result.stdout == body_of("/job", "SUCCESS")
+    attempts = [line for line in result.lines if " | " in line]
+    assert [line.split(" | ")[0] for line in attempts] == ["httsleep: attempt {}".format(n) for n in (1, 2, 3)]
+    assert 'HTTP 200 OK status="RUNNING" | next try in 0.05s' in attempts[1]
+    assert attempts[2].endswith("| matched")
+    assert "http://***@127.0.0.1" in result.lines[0]  # the URL is shown, its password is not
+
+
+def test_alarm_exits_1_with_the_condition_on_stderr_and_nothing_on_stdout(httsleep_cmd, jobs):
+    result = httsleep_cmd([with_userinfo(jobs.url("/failing-job")), *CONDITIONS, "--interval", "0.05", *CREDENTIALS])
+    assert (result.code, result.stdout) == (1, b"")
+    assert result.lines == [
+        "httsleep: alarm: response matched an alarm condition: <Condition jsonpath[status == 'ERROR']> (HTTP 200)"
+    ]
+
+
+def test_alarm_with_verbose_shows_the_alarm_body_on_stderr(httsleep_cmd, jobs):
+    result = httsleep_cmd([jobs.url("/failing-job"), *CONDITIONS, "--interval", "0", "-v", *CREDENTIALS])
+    assert result.code == 1
+    assert result.lines[-1] == "httsleep: alarm response body: " + body_of("/failing-job", "ERROR").decode()
+
+
+def test_usage_error_exits_2_and_names_the_argument(httsleep_cmd, jobs):
+    result = httsleep_cmd([jobs.url("/job"), "--status-code", "abc", *CREDENTIALS])
+    assert (result.code, result.stdout) == (2, b"")
+    assert result.lines[0].startswith("usage: httsleep")
+    assert result.lines[-1] == "httsleep: error: argument --status-code: expected an HTTP status code, got 'abc'"
+    assert jobs.hits["/job"] == 0
+
+
+def test_gave_up_after_max_retries_exits_3(httsleep_cmd, jobs):
+    result = httsleep_cmd([with_userinfo(jobs.url("/never")), *CONDITIONS, "--interval", "0.05",
+                           "--max-retries", "2", *CREDENTIALS])
+    assert (result.code, result.stdout) == (3, b"")
+    [line] = result.lines
+    assert line.startswith("httsleep: gave up polling GET http://***@127.0.0.1:")
+    assert "after 2 attempts" in line and "max_retries=2 reached" in line and "HTTP 200 OK" in line
+    assert jobs.hits["/never"] == 2
+
+
+def test_gave_up_at_the_deadline_exits_3_within_the_deadline(httsleep_cmd, jobs):
+    started = time.monotonic()
+    result = httsleep_cmd([jobs.url("/never"), *CONDITIONS, "--interval", "0.1", "--timeout", "0.35",
+                           "--max-retries", "none", *CREDENTIALS])
+    assert (result.code, result.stdout) == (3, b"")
+    assert "timeout=0.35s would pass during the next wait" in result.stderr
+    assert time.monotonic() - started < 0.35 + 5  # + interpreter start-up for the subprocess run
+
+
+def test_connection_refused_exits_4_naming_the_error(httsleep_cmd, free_port):
+    result = httsleep_cmd([with_userinfo("http://127.0.0.1:{}/job".format(free_port)), *CREDENTIALS])
+    assert (result.code, result.stdout) == (4, b"")
+    [line] = result.lines
+    assert line.startswith("httsleep: request failed: ConnectionError: ")
+    assert "Connection refused" in line or "refused" in line.lower()
+
+
+def test_retry_transient_keeps_polling_through_refused_connections_then_gives_up(httsleep_cmd, free_port):
+    result = httsleep_cmd(["http://127.0.0.1:{}/job".format(free_port), "--retry-transient", "--interval", "0.01",
+                           "--max-retries", "3", *CREDENTIALS])
+    assert result.code == 3
+    assert "after 3 attempts" in result.stderr and "last error: ConnectionError" in result.stderr
+
+
+def test_body_that_is_not_json_exits_4_unless_retry_non_json(httsleep_cmd, httpserver):
+    pages = iter([Response("<html>502</html>", status=502, content_type="text/html")] * 2)
+    httpserver.expect_request("/job").respond_with_handler(
+        lambda request: next(pages, None)
+        or Response(json.dumps({"status": "SUCCESS"}), content_type="application/json")
+    )
+    url = httpserver.url_for("/job")
+    result = httsleep_cmd([url, "--jsonpath", "status=SUCCESS", "--interval", "0", *CREDENTIALS])
+    assert (result.code, result.stdout) == (4, b"")
+    assert result.lines[0].startswith(
+        "httsleep: error: a JSON condition could not be checked: the body of HTTP 502 BAD GATEWAY is not JSON"
+    )
+    assert "--retry-non-json" in result.lines[0]
+    result = httsleep_cmd([url, "--jsonpath", "status=SUCCESS", "--interval", "0", "--retry-non-json", *CREDENTIALS])
+    assert (result.code, result.stdout) == (0, b'{"status": "SUCCESS"}')
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A port nothing listens on (bound, then closed)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- the live status line -------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_live_status_line_on_a_terminal_shows_attempt_elapsed_status_and_next_wait(jobs):
+    """With stderr on a pty, one line is rewritten in place with \\r, and ended by a newline."""
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 200, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "httsleep", with_userinfo(jobs.url("/job")), *CONDITIONS, "--interval", "0.05",
+         *CREDENTIALS],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    stdout = process.stdout.read() if process.stdout else b""
+    assert process.wait(timeout=30) == 0
+    screen = b"".join(chunks).decode()
+    result = Result(0, stdout, screen)
+    assert_no_secrets(result)
+    assert stdout == body_of("/job", "SUCCESS")
+    updates = screen.split("\r")
+    assert updates[0] == ""  # each update starts at the beginning of the line
+    assert re.fullmatch(
+        r'httsleep: attempt 1 \| \d+\.\d\ds elapsed \| HTTP 200 OK status="PENDING" \| next try in 0\.05s\s*',
+        updates[1],
+    )
+    assert updates[2].startswith("httsleep: attempt 2 |") and 'status="RUNNING"' in updates[2]
+    assert updates[3].startswith("httsleep: attempt 3 |") and updates[3].rstrip().endswith("| matched")
+    assert screen.endswith("\n")  # the line is ended once, at the end (the pty adds \r before it)
+    assert screen.count("\n") == 1
+
+
+def test_live_line_is_padded_over_a_longer_previous_line(jobs):
+    result = run_in_process([jobs.url("/failing-job"), *CONDITIONS, "--interval", "0"], tty=True)
+    live, after = result.stderr.split("\n", 1)
+    first, second = live.split("\r")[1:]
+    assert len(first) > len(second.rstrip())  # "next try in 0.00s" is longer than "ALARM"...
+    assert len(second) == len(first)  # ...so spaces cover the rest of the first
+    assert after.startswith("httsleep: alarm: ")
+
+
+def test_verbose_on_a_terminal_writes_lines_instead_of_the_live_line(jobs, fake_time):
+    result = run_in_process([jobs.url("/job"), *CONDITIONS, "--interval", "0", "-v"], tty=True)
+    assert "\r" not in result.stderr
+    assert len([line for line in result.lines if " | " in line]) == 3
+
+
+def test_quiet_on_a_terminal_shows_only_errors(jobs, fake_time):
+    assert run_in_process([jobs.url("/job"), *CONDITIONS, "--interval", "0", "-q"], tty=True).stderr == ""
+    result = run_in_process([jobs.url("/failing-job"), *CONDITIONS, "--interval", "0", "-q"], tty=True)
+    assert result.code == 1 and result.lines[0].startswith("httsleep: alarm:")
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_live_line_is_cut_to_the_terminal_width():
+    """A line longer than the terminal would wrap, and \\r could not rewrite it: it is cut with '...'."""
+    import fcntl
+    import struct
+    import termios
+
+    from httsleep._progress import Progress
+    from httsleep.policy import Attempt
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+    with open(slave, "w") as terminal:
+        progress = Progress(terminal)
+        progress(Attempt(12, 3.5, None, ConnectionError("refused"), "retry", 2.0, "interval"))
+        progress.finish()
+    screen = os.read(master, 4096).decode()
+    os.close(master)
+    assert progress.live
+    assert screen == "\r" + "attempt 12 | 3.50s elapsed | Connect..." + "\r\n"
+
+
+def test_progress_is_silent_on_a_stream_without_isatty():
+    from httsleep._progress import Progress
+    from httsleep.policy import Attempt
+
+    class Sink:
+        written: List[str] = []
+
+        def write(self, text: str) -> None:
+            self.written.append(text)
+
+    progress = Progress(Sink())  # type: ignore[arg-type]
+    progress(Attempt(1, 0.0, None, OSError(), "error"))
+    progress.finish()
+    assert (progress.live, Sink.written) == (False, [])
+
+
+# -- entry points, help and version -----------------------------------------------------------------
+
+
+def test_console_script_and_python_m_are_the_same_command(jobs):
+    script = shutil.which("httsleep", path=str(BIN))
+    if script is None:  # pragma: no cover - the package is installed without its scripts
+        pytest.skip("the httsleep console script is not installed next to this Python")
+    completed = subprocess.run([script, jobs.url("/job"), "--jsonpath", "status=SUCCESS", "--interval", "0"],
+                               capture_output=True, timeout=60)
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, body_of("/job", "SUCCESS"), b"")
+
+
+def test_help_documents_every_exit_code():
+    result = run_subprocess(["--help"])
+    assert result.code == 0
+    help_text = result.stdout.decode()
+    codes = ((0, "a response matched"), (1, "a response matched an alarm"), (2, "usage error"), (3, "gave up"),
+             (4, "error: a request failed"))
+    for code, meaning in codes:
+        assert re.search(r"^  {}  {}".format(code, meaning), help_text, re.M), code
+    for option in ("--jsonpath", "--alarm-jsonpath", "--or", "--alarm-or", "--interval", "--max-retries",
+                   "--timeout", "--request-timeout", "--retry-transient", "--no-retry-after", "--method",
+                   "--header", "--data", "--json-body", "--user", "--cacert", "--insecure", "--verbose", "--quiet"):
+        assert option in help_text
+
+
+def test_version():
+    result = run_in_process(["--version"])
+    assert (result.code, result.stdout.decode().strip()) == (0, "httsleep {}".format(httsleep.__version__))
+
+
+# -- usage errors: each names the bad argument, never echoes a credential -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--status-code", "2x"], "argument --status-code: expected an HTTP status code, got '2x'"),
+        (["--status-code", "42"], "argument --status-code: expected an HTTP status code (100-999), got '42'"),
+        (["--json", "{nope"], "argument --json: '{nope' is not valid JSON"),
+        (["--jsonpath", "status"], "argument --jsonpath: expected EXPRESSION=VALUE (e.g. status=SUCCESS)"),
+        (["--jsonpath", "=SUCCESS"], "argument --jsonpath: the expression before '=' is empty"),
+        (["--alarm-jsonpath", "a..=1"], "argument --alarm-jsonpath: invalid JSONPath expression 'a..'"),
+        (["--interval", "soon"], "argument --interval: expected a number of seconds, got 'soon'"),
+        (["--interval", "-1"], "argument --interval: expected a finite number of seconds >= 0, got '-1'"),
+        (["--timeout", "0"], "argument --timeout: expected a number of seconds > 0, got '0'"),
+        (["--max-retries", "many"], "argument --max-retries: expected a whole number or 'none', got 'many'"),
+        (["--max-retries", "-2"], "argument --max-retries: expected a number >= 0 or 'none', got '-2'"),
+        (["--request-timeout", "1,2,3"], "argument --request-timeout: expected SECONDS or CONNECT,READ"),
+        (["--request-timeout", "1,x"], "argument --request-timeout: expected a number of seconds, got 'x'"),
+        (["--status-code", "200", "--status-code", "201"],
+         "argument --status-code: given twice in one group of conditions; put --or between alternatives"),
+        (["--alarm-text", "a", "--alarm-text", "b"], "argument --alarm-text: given twice in one group of conditions; "
+         "put --alarm-or between alternatives"),
+        (["--or", "--status-code", "200"], "argument --or: must come between two groups of conditions"),
+        (["--status-code", "200", "--or"], "argument --or: must come between two groups of conditions"),
+        (["--alarm-status-code", "500", "--alarm-or"], "argument --alarm-or: must come between two groups"),
+        (["-H", "X-Api-Key " + TOKEN], "argument -H/--header: expected 'Name: value'"),
+        (["-u", PASSWORD], "argument -u/--user: expected USER:PASSWORD"),
+        (["--cacert", "/no/such/ca.pem"], "argument --cacert: no such file: '/no/such/ca.pem'"),
+        (["--cacert", __file__, "-k"], "argument -k/--insecure: not allowed with argument --cacert"),
+        (["-d", "x", "--json-body", "{}"], "argument --json-body: not allowed with argument -d/--data"),
+        (["-v", "-q"], "argument -q/--quiet: not allowed with argument -v/--verbose"),
+        (["--usr", "alice:" + PASSWORD], "unrecognized arguments: --usr (values not shown)"),
+        (["--status", "200"], "unrecognized arguments: --status (values not shown)"),  # no abbreviations
+        (["http://second.example"], "unrecognized arguments: a stray value after URL (values not shown)"),
+    ],
+)
+def test_usage_errors_name_the_bad_argument(args, message):
+    result = run_in_process(["http://127.0.0.1:9/job", *args])
+    assert (result.code, result.stdout) == (2, b"")
+    assert result.lines[-1].startswith("httsleep: error: " + message)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://127.0.0.1/job", "argument URL: expected an http:// or https:// URL, got 'ftp://127.0.0.1/job'"),
+        ("127.0.0.1:8000/job", "argument URL: expected an http:// or https:// URL"),
+        ("http://[::1/job", "argument URL: Invalid IPv6 URL"),
+        ("http://bob:{}@127.0.0.1:http/".format(URL_PASSWORD), "argument URL: Port could not be cast"),
+        ("http://", "error: Invalid URL 'http://': No host supplied"),
+    ],
+)
+def test_bad_urls_are_usage_errors(url, message):
+    result = run_in_process([url, *CREDENTIALS])
+    assert (result.code, result.stdout) == (2, b"")
+    assert result.lines[0].startswith("usage: httsleep")
+    assert message in result.lines[-1]
+
+
+# -- conditions -----------------------------------------------------------------------------------
+
+
+def test_or_starts_another_group_of_success_conditions(jobs, fake_time):
+    """--status-code 201 never holds, but the second group (status RUNNING) matches on the 2nd GET."""
+    result = run_in_process([jobs.url("/job"), "--status-code", "201", "--or", "--jsonpath", "status=RUNNING",
+                             "--interval", "0"])
+    assert (result.code, result.stdout) == (0, body_of("/job", "RUNNING"))
+
+
+def test_conditions_in_one_group_must_all_hold(jobs, fake_time):
+    """progress=50 and status=SUCCESS never hold together: gives up."""
+    result = run_in_process([jobs.url("/job"), "--jsonpath", "status=SUCCESS", "--jsonpath", "progress=50",
+                             "--status-code", "200", "--max-retries", "4", "--interval", "0"])
+    assert result.code == 3
+    assert "jsonpath[status == 'SUCCESS' and progress == 50]" in result.stderr
+
+
+def test_alarm_or_starts_another_group_of_alarms(jobs, fake_time):
+    result = run_in_process([jobs.url("/job"), "--jsonpath", "status=SUCCESS", "--alarm-status-code", "500",
+                             "--alarm-or", "--alarm-jsonpath", "progress=50", "--interval", "0"])
+    assert result.code == 1
+    assert "<Condition jsonpath[progress == 50]>" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("condition", "matches_on"),
+    [
+        (["--jsonpath", "progress=100"], 3),  # a JSON number
+        (["--jsonpath", 'status="RUNNING"'], 2),  # a JSON string, quoted
+        (["--jsonpath", "job=job", "--jsonpath", "status=PENDING"], 1),
+        (["--json", json.dumps(job_body("job", "RUNNING"))], 2),
+        (["--text", body_of("/job", "SUCCESS").decode()], 3),
+        (["--status-code", "200"], 1),
+        ([], 1),  # no condition: --status-code 200
+    ],
+)
+def test_each_kind_of_condition(jobs, fake_time, condition, matches_on):
+    result = run_in_process([jobs.url("/job"), *condition, "--interval", "0"])
+    assert result.code == 0
+    assert jobs.hits["/job"] == matches_on
+
+
+def test_alarm_status_code_text_and_json(httpserver, fake_time):
+    httpserver.expect_request("/x").respond_with_data("boom", status=500)
+    url = httpserver.url_for("/x")
+    for alarm in (["--alarm-status-code", "500"], ["--alarm-text", "boom"]):
+        result = run_in_process([url, *alarm])
+        assert result.code == 1, alarm
+    httpserver.clear()
+    httpserver.expect_request("/x").respond_with_json({"failed": True})
+    assert run_in_process([url, "--alarm-json", '{"failed": true}']).code == 1
+
+
+@pytest.mark.parametrize(
+    ("argument", "expression", "value"),
+    [
+        ("status=SUCCESS", "status", "SUCCESS"),
+        ("count=3", "count", 3),
+        ('id="3"', "id", "3"),
+        ("done=true", "done", True),
+        ("result=null", "result", None),
+        ('tags=["a", "b"]', "tags", ["a", "b"]),
+        ("message=a=b", "message", "a=b"),  # the first '=' separates
+        ("message=", "message", ""),
+        ('"a=b".c=x', '"a=b".c', "x"),  # '=' inside quotes belongs to the expression
+        ("items[0].status=OK", "items[0].status", "OK"),
+    ],
+)
+def test_jsonpath_argument_is_split_at_the_first_equals_sign_outside_quotes(argument, expression, value):
+    args = cli.parse_args(["http://127.0.0.1/", "--jsonpath", argument])
+    assert args.until == [{"jsonpath": [{"expression": expression, "value": value}]}]
+
+
+def test_live_detail_shows_values_found_by_the_conditions_jsonpaths(httpserver, fake_time):
+    """Expressions that find nothing, and bodies that are not JSON, add nothing to the line."""
+    responses = iter([Response("not json", status=503), Response(json.dumps({"state": {"name": "x" * 60}}))])
+    httpserver.expect_request("/x").respond_with_handler(
+        lambda request: next(responses, None) or Response(json.dumps({"status": "SUCCESS", "tags": [1, 2]}))
+    )
+    result = run_in_process([httpserver.url_for("/x"), "--jsonpath", "status=SUCCESS", "--alarm-jsonpath",
+                             "state.name=stuck", "--alarm-jsonpath", "tags[*]=[]", "--interval", "0", "-v",
+                             "--retry-non-json"])
+    attempts = [line for line in result.lines if " | " in line]
+    assert attempts[0].split(" | ")[2] == "HTTP 503 SERVICE UNAVAILABLE"
+    assert attempts[1].split(" | ")[2] == 'HTTP 200 OK state.name="' + "x" * 36 + "..."
+    assert attempts[2].split(" | ")[2] == 'HTTP 200 OK status="SUCCESS" tags[*]=[1, 2]'
+
+
+# -- limits -------------------------------------------------------------------------------------------
+
+
+def test_interval_and_retry_after(httpserver, fake_time):
+    """Retry-After on a 503 is honoured unless --no-retry-after."""
+    httpserver.expect_request("/x").respond_with_data("busy", status=503, headers={"Retry-After": "7"})
+    url = httpserver.url_for("/x")
+    assert run_in_process([url, "--interval", "0.5", "--max-retries", "3"]).code == 3
+    assert fake_time.sleeps == [7.0, 7.0]
+    fake_time.sleeps.clear()
+    result = run_in_process([url, "--interval", "0.5", "--max-retries", "3", "--no-retry-after", "-v"])
+    assert fake_time.sleeps == [0.5, 0.5]
+    assert "next try in 0.50s" in result.stderr and "(Retry-After)" not in result.stderr
+
+
+def test_retry_after_is_marked_on_the_progress_line(httpserver, fake_time):
+    httpserver.expect_request("/x").respond_with_data("busy", status=503, headers={"Retry-After": "7"})
+    result = run_in_process([httpserver.url_for("/x"), "--max-retries", "2", "-v"])
+    assert "next try in 7.00s (Retry-After)" in result.stderr
+
+
+def test_max_retries_none_polls_until_the_deadline(jobs, fake_time):
+    result = run_in_process([jobs.url("/never"), "--jsonpath", "status=SUCCESS", "--max-retries", "none",
+                             "--interval", "1", "--timeout", "120"])
+    assert result.code == 3
+    assert jobs.hits["/never"] > 50  # more than the default max_retries
+
+
+def test_request_timeout_reaches_the_request(monkeypatch, jobs, fake_time):
+    seen = []
+    original = httsleep.main.PollRun.request_timeout
+
+    def spy(run):  # type: ignore[no-untyped-def]
+        seen.append(original(run))
+        return seen[-1]
+
+    monkeypatch.setattr(httsleep.main.PollRun, "request_timeout", spy)
+    assert run_in_process([jobs.url("/job"), "--request-timeout", "1.5,20"]).code == 0
+    assert run_in_process([jobs.url("/job"), "--request-timeout", "4"]).code == 0
+    assert seen == [(1.5, 20.0), 4.0]
+
+
+@pytest.mark.slow
+def test_request_timeout_ends_a_hung_request(hanging_server):
+    started = time.monotonic()
+    result = run_subprocess([hanging_server, "--request-timeout", "0.3", *CREDENTIALS])
+    assert result.code == 4
+    assert "request failed: ReadTimeout" in result.stderr
+    assert time.monotonic() - started < 0.3 + 5
+
+
+@pytest.fixture
+def hanging_server() -> Iterator[str]:
+    """Accepts connections and never answers."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(5)
+        yield "http://127.0.0.1:{}/".format(sock.getsockname()[1])
+
+
+def test_keyboard_interrupt_exits_130_and_ends_the_live_line(monkeypatch, jobs):
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(httsleep.main, "sleep", interrupted)
+    result = run_in_process([jobs.url("/job"), "--jsonpath", "status=SUCCESS"], tty=True)
+    assert (result.code, result.stdout) == (130, b"")
+    assert result.stderr.endswith("next try in 2.00s\nhttsleep: interrupted\n")
+
+
+# -- the request -----------------------------------------------------------------------------------------
+
+
+def test_method_headers_data_and_basic_auth_are_sent(httpserver, fake_time):
+    auth = "Basic " + base64.b64encode("alice:{}".format(PASSWORD).encode()).decode()
+    httpserver.expect_request(
+        "/x", method="PUT", data="a=1&b=2",
+        headers={"Authorization": auth, "X-Request-Id": "42", "Cookie": "sid=" + COOKIE},
+    ).respond_with_data("done")
+    result = run_in_process([httpserver.url_for("/x"), "-X", "put", "-d", "a=1&b=2", "-u", "alice:" + PASSWORD,
+                             "-H", "X-Request-Id: 42", "-H", "Cookie: sid=" + COOKIE, "--text", "done", "-v"])
+    assert (result.code, result.stdout) == (0, b"done")
+    assert "polling PUT" in result.stderr
+
+
+def test_a_body_makes_the_default_method_post(httpserver, fake_time):
+    httpserver.expect_request("/x", method="POST", json={"run": [1, 2]},
+                              headers={"Content-Type": "application/json"}).respond_with_data('{"ok": true}')
+    result = run_in_process([httpserver.url_for("/x"), "--json-body", '{"run": [1, 2]}', "--json", '{"ok": true}'])
+    assert (result.code, result.stdout) == (0, b'{"ok": true}')
+
+
+def test_secret_headers_are_redacted_even_in_an_echoing_error(monkeypatch, jobs, fake_time):
+    """A request error quoting a header value or the password shows *** instead."""
+
+    def echo(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("rejected Bearer {} / X-Api-Key {} / {} / {}".format(TOKEN, "K3y-0987", PASSWORD, COOKIE))
+
+    monkeypatch.setattr(httsleep.main.HttSleeper, "_send", echo)
+    result = run_in_process([with_userinfo(jobs.url("/job")), *CREDENTIALS, "-H", "X-Api-Key: K3y-0987"])
+    assert result.code == 4
+    assert "K3y-0987" not in result.stderr
+    assert result.lines == ["httsleep: request failed: ValueError: rejected Bearer *** / X-Api-Key *** / *** / ***"]
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """An HTTPS job server with a certificate from a throwaway CA, and that CA's file."""
+    import ssl
+
+    import trustme
+    from pytest_httpserver import HTTPServer
+
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca_file))
+    server = HTTPServer(ssl_context=context)
+    server.expect_request("/job").respond_with_data('{"status": "SUCCESS"}', content_type="application/json")
+    server.start()
+    try:
+        yield server.url_for("/job"), str(ca_file)
+    finally:
+        server.clear()
+        server.stop()
+
+
+def test_cacert_verifies_the_server(tls, fake_time):
+    url, ca_file = tls
+    result = run_in_process([url, "--cacert", ca_file, "--jsonpath", "status=SUCCESS"])
+    assert (result.code, result.stdout) == (0, b'{"status": "SUCCESS"}')
+
+
+def test_unverifiable_certificate_exits_4_and_insecure_skips_the_check(tls, fake_time, monkeypatch):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    url, _ = tls
+    result = run_in_process([url, *CREDENTIALS])
+    assert result.code == 4
+    assert result.lines[0].startswith("httsleep: request failed: SSLError: ")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run_in_process([url, "-k", *CREDENTIALS])
+    assert (result.code, result.stdout, result.stderr) == (0, b'{"status": "SUCCESS"}', "")
+    assert not [warning for warning in caught if "Unverified HTTPS" in str(warning.message)]  # -k was asked for
+
+
+def test_a_closed_stdout_pipe_is_not_an_error(monkeypatch, jobs, fake_time):
+    """`httsleep ... | head -c 1`: the reader leaving early does not turn success into a traceback."""
+    read_end, write_end = os.pipe()
+
+    class ClosedPipe(io.BytesIO):
+        def write(self, data: Any) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    class Stdout(io.StringIO):
+        buffer = ClosedPipe()
+
+        def fileno(self) -> int:
+            return write_end
+
+    with _streams(False):
+        sys.stdout = Stdout()
+        code = cli.main([jobs.url("/job")])
+    os.close(read_end)
+    os.close(write_end)
+    assert code == 0
+
+
+# -- the README's command line, word for word ------------------------------------------------------------------
+
+README_COMMAND = (
+    "httsleep http://127.0.0.1:PORT/job --jsonpath status=SUCCESS --alarm-jsonpath status=ERROR "
+    "--interval 0.2 --timeout 10 | python -m json.tool"
+)
+
+
+def _shell_env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def test_readme_command_line_section_runs_as_written():
+    """Start the bundled job server as the README says, then run the README's command in a shell."""
+    readme = (ROOT / "README.md").read_text()
+    assert README_COMMAND in readme.splitlines()
+    assert "python -m httsleep._jobserver" in readme
+    server = subprocess.Popen(
+        [sys.executable, "-m", "httsleep._jobserver"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        first_line = server.stdout.readline().strip()
+        match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/", first_line)
+        assert match, first_line
+        completed = subprocess.run(
+            README_COMMAND.replace("PORT", match.group(1)), shell=True, capture_output=True, text=True,
+            env=_shell_env(), timeout=60,
+        )
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, server_log = server.communicate(timeout=30)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == '{\n    "job": "job",\n    "status": "SUCCESS",\n    "progress": 100\n}\n'
+    assert completed.stderr == ""
+    assert server.returncode == 0  # Ctrl-C stops the server cleanly
+    assert server_log.splitlines()[1:] == ["GET /job -> PENDING", "GET /job -> RUNNING", "GET /job -> SUCCESS"]
+
+
+def test_jobserver_main_serves_until_interrupted(monkeypatch, capsys):
+    """The standalone job server prints its URL first, then one line per request."""
+    import http.server
+
+    def interrupted(self: Any, poll_interval: float = 0.5) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(http.server.ThreadingHTTPServer, "serve_forever", interrupted)
+    from httsleep import _jobserver
+
+    assert _jobserver.main(["--port", "0"]) == 0
+    out, err = capsys.readouterr()
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\n", out)
+    assert err.startswith("jobs: http://127.0.0.1:")
+
+
+def test_jobserver_answers_404_with_the_list_of_jobs(jobs):
+    import requests
+
+    response = requests.get(jobs.url("/nothing?x=1"), timeout=10)
+    assert response.status_code == 404
+    assert response.json() == {"error": "no job at /nothing", "jobs": ["/failing-job", "/job", "/never"]}
+
+
+# -- docs/cli.md: every ```sh block runs, and prints what the ```text block after it shows --------------------
+
+_SH_BLOCK = re.compile(
+    r"(?P<before>(?:<!--(?:(?!-->).)*-->\s*)?)^```sh\n(?P<code>.*?)^```\n(?:\s*^```text\n(?P<output>.*?)^```)?",
+    re.M | re.S,
+)
+
+
+def _doc_blocks() -> List[Any]:
+    text = (ROOT / "docs" / "cli.md").read_text()
+    blocks = []
+    for match in _SH_BLOCK.finditer(text):
+        line = text.count("\n", 0, match.start("code"))
+        skip = re.search(r"<!--\s*cli-skip:(.*?)-->", match.group("before"), re.S)
+        marks = [pytest.mark.skip(reason=skip.group(1).strip())] if skip else []
+        blocks.append(
+            pytest.param(match.group("code"), match.group("output"), id="docs/cli.md:{}".format(line), marks=marks)
+        )
+    return blocks
+
+
+def _expected_line(line: str) -> re.Pattern[str]:
+    """A line of expected output; ``...`` in it stands for any text."""
+    return re.compile(".*".join(re.escape(part) for part in line.split("...")))
+
+
+@pytest.mark.parametrize(("code", "output"), _doc_blocks())
+def test_docs_cli_shell_examples_run(code: str, output: Optional[str], tmp_path: Path) -> None:
+    """Each ```sh block of docs/cli.md runs in bash against a fresh job server (PORT = its port) and exits 0;
+    the lines of the ```text block after it appear in its output (stdout and stderr), in order."""
+    with JobServer() as server:
+        completed = subprocess.run(
+            ["bash", "-c", "set -eo pipefail\n" + code.replace("PORT", str(server.port))],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_shell_env(), cwd=str(tmp_path),
+            timeout=60,
+        )
+    printed = completed.stdout
+    assert completed.returncode == 0, printed
+    assert "not-a-real-token" not in printed
+    expected = [_expected_line(line) for line in (output or "").splitlines() if line.strip()]
+    remaining = iter(printed.splitlines())
+    for pattern in expected:
+        assert any(pattern.fullmatch(line) for line in remaining), (pattern.pattern, printed)
+
+
+def test_docs_cli_page_has_shell_examples():
+    assert len(_doc_blocks()) >= 10
