@@ -35,6 +35,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import (
     TYPE_CHECKING,
@@ -153,8 +154,10 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when is None or when.tzinfo is None:  # pragma: no cover - depends on the Python version
+    if when is None:  # pragma: no cover - depends on the Python version
         return None
+    if when.tzinfo is None:  # asctime() form, or "-0000": HTTP dates are always GMT
+        when = when.replace(tzinfo=timezone.utc)
     return max(when.timestamp() - now, 0.0)
 
 

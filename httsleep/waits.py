@@ -100,14 +100,19 @@ class Exponential(_Composable):
 
     def __call__(self, attempt: int) -> float:
         exponent = max(attempt - 1, 0)
-        if self.initial == 0:
+        if self.initial == 0 or self.maximum == 0:
             return 0.0
-        if self.base == 1:
+        if self.base == 1 or self.initial >= self.maximum:
             return min(self.initial, self.maximum)
-        # Compare in log space so that huge attempt numbers cannot overflow.
-        if self.initial >= self.maximum or exponent >= math.log(self.maximum / self.initial, self.base):
+        # Compare in log space (maximum / initial itself may overflow), so that
+        # huge attempt numbers cannot overflow: past the cap, stay there.
+        if exponent >= (math.log(self.maximum) - math.log(self.initial)) / math.log(self.base):
             return self.maximum
-        return min(self.initial * self.base**exponent, self.maximum)
+        try:
+            grown = self.initial * self.base**exponent
+        except OverflowError:  # base**exponent alone is too big, the product is not
+            grown = math.exp(math.log(self.initial) + exponent * math.log(self.base))
+        return min(grown, self.maximum)
 
     def __repr__(self) -> str:
         return "Exponential(initial={!r}, maximum={!r}, base={!r})".format(

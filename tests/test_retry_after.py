@@ -1,0 +1,174 @@
+"""Retry-After: honoured on 202, 429 and 503 by default, both forms, clamped, and switchable off.
+
+Must-show 2. Waits are asserted on what httsleep asked to sleep
+(``fake_time.sleeps``, hooks); one test checks real time once.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+
+import pytest
+from faultservers import Reply, ScriptedServer
+
+from httsleep import StopPolling
+from httsleep import httsleep as poll
+from httsleep.policy import DEFAULT_MAX_RETRY_AFTER, DEFAULT_RETRY_AFTER_STATUSES, parse_retry_after
+
+DONE = Reply(json={"status": "SUCCESS"})
+
+
+def busy(status: int, retry_after: str) -> Reply:
+    return Reply(status, json={"status": "BUSY"}, headers={"Retry-After": retry_after})
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+
+def test_delta_seconds_are_read_as_seconds():
+    assert parse_retry_after("120", now=0) == 120.0
+    assert parse_retry_after(" 7 ", now=0) == 7.0
+    assert parse_retry_after("0", now=0) == 0.0
+
+
+def test_an_http_date_is_read_relative_to_now():
+    assert parse_retry_after("Thu, 01 Jan 1970 00:01:00 GMT", now=30) == 30.0
+
+
+@pytest.mark.parametrize(
+    "value", ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"]
+)
+def test_the_three_http_date_formats_are_understood(value):
+    """RFC 9110's preferred format and the two obsolete ones (asctime has no zone: it is GMT)."""
+    assert parse_retry_after(value, now=784111777 - 10) == 10.0
+
+
+def test_a_date_in_the_past_means_no_wait():
+    assert parse_retry_after("Thu, 01 Jan 1970 00:01:00 GMT", now=1_000_000) == 0.0
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", "-5", "1.5", "Thu, 99 Foo 1970"])
+def test_absent_or_unreadable_values_are_ignored(value):
+    assert parse_retry_after(value, now=0) is None
+
+
+def test_the_documented_defaults():
+    assert DEFAULT_RETRY_AFTER_STATUSES == {202, 429, 503}
+    assert DEFAULT_MAX_RETRY_AFTER == 300
+
+
+# -- polling ---------------------------------------------------------------------------------
+
+
+def test_retry_after_1_on_a_503_makes_the_next_wait_one_second_despite_a_short_interval(fake_time):
+    """Must-show 2: Retry-After: 1 beats polling_interval=0.01; hooks are told why."""
+    seen = []
+    with ScriptedServer([busy(503, "1"), DONE]) as server:
+        poll(server.url, {"status_code": 200}, polling_interval=0.01, on_attempt=seen.append)
+    assert fake_time.sleeps == [1.0]
+    assert (seen[0].outcome, seen[0].wait, seen[0].wait_reason) == ("retry", 1.0, "Retry-After")
+
+
+@pytest.mark.slow
+def test_retry_after_1_really_waits_about_a_second():
+    """The one real-time check: the second request arrives about a second after the first answer."""
+    with ScriptedServer([busy(503, "1"), DONE]) as server:
+        start = time.monotonic()
+        poll(server.url, {"status_code": 200}, polling_interval=0.01, timeout=5)
+        seconds = time.monotonic() - start
+    assert 0.95 <= seconds < 1 + 0.5
+    assert server.count == 2
+
+
+def test_retry_after_30_with_timeout_1_gives_up_at_once_naming_the_limit():
+    """Must-show 2 and 3: a wait that would cross the deadline is not slept; the error says why."""
+    with ScriptedServer([busy(503, "30")]) as server:
+        start = time.monotonic()
+        with pytest.raises(StopPolling) as caught:
+            poll(server.url, {"status_code": 200}, polling_interval=0.01, timeout=1)
+        seconds = time.monotonic() - start
+    assert seconds < 1 + 0.5
+    gave_up = caught.value
+    assert gave_up.limit == "timeout" and gave_up.attempts == 1
+    assert "timeout=1s would pass during the next wait of 30s (Retry-After)" in str(gave_up)
+    assert gave_up.last_response.status_code == 503
+    assert "last response: HTTP 503" in str(gave_up)
+    assert gave_up.last_exception is None
+
+
+@pytest.mark.parametrize("status", sorted(DEFAULT_RETRY_AFTER_STATUSES))
+def test_retry_after_is_honoured_on_202_429_and_503_by_default(fake_time, status):
+    with ScriptedServer([busy(status, "5"), DONE]) as server:
+        poll(server.url, {"status_code": 200}, polling_interval=0.1)
+    assert fake_time.sleeps == [5.0]
+
+
+def test_retry_after_as_an_http_date(fake_time):
+    with ScriptedServer([busy(429, formatdate(time.time() + 30, usegmt=True)), DONE]) as server:
+        poll(server.url, {"status_code": 200}, polling_interval=0.1)
+    [wait] = fake_time.sleeps
+    assert 28 <= wait <= 30
+
+
+def test_retry_after_on_other_statuses_is_ignored_by_default(fake_time):
+    with ScriptedServer([busy(500, "5"), busy(200, "5"), DONE]) as server:
+        poll(server.url, json={"status": "SUCCESS"}, polling_interval=0.1)
+    assert fake_time.sleeps == [0.1, 0.1]
+
+
+def test_retry_after_false_turns_it_off(fake_time):
+    with ScriptedServer([busy(503, "30"), DONE]) as server:
+        poll(server.url, {"status_code": 200}, polling_interval=0.1, retry_after=False)
+    assert fake_time.sleeps == [0.1]
+
+
+def test_retry_after_can_be_honoured_on_chosen_statuses(fake_time):
+    with ScriptedServer([busy(500, "4"), busy(503, "30"), DONE]) as server:
+        poll(server.url, {"status_code": 200}, polling_interval=0.1, retry_after=[500])
+    assert fake_time.sleeps == [4.0, 0.1]
+
+
+def test_a_longer_interval_wins_over_a_shorter_retry_after(fake_time):
+    seen = []
+    with ScriptedServer([busy(503, "1"), DONE]) as server:
+        poll(server.url, {"status_code": 200}, polling_interval=3, on_attempt=seen.append)
+    assert fake_time.sleeps == [3]
+    assert seen[0].wait_reason == "interval"
+
+
+def test_retry_after_is_clamped_to_the_documented_maximum(fake_time):
+    with ScriptedServer([busy(503, "86400"), DONE]) as server:
+        poll(server.url, {"status_code": 200}, polling_interval=0.1)
+    assert fake_time.sleeps == [300.0]
+
+
+def test_max_retry_after_sets_another_maximum(fake_time):
+    with ScriptedServer([busy(503, "86400"), DONE]) as server:
+        poll(server.url, {"status_code": 200}, polling_interval=0.1, max_retry_after=7)
+    assert fake_time.sleeps == [7.0]
+
+
+def test_retry_after_within_the_deadline_is_slept(fake_time):
+    with ScriptedServer([busy(503, "5"), DONE]) as server:
+        poll(server.url, {"status_code": 200}, polling_interval=0.1, timeout=10)
+    assert fake_time.sleeps == [5.0]
+
+
+def test_a_clamped_retry_after_that_still_crosses_the_deadline_gives_up(fake_time):
+    with ScriptedServer([busy(503, "86400")]) as server:
+        with pytest.raises(StopPolling, match=r"next wait of 300s \(Retry-After\)"):
+            poll(server.url, {"status_code": 200}, timeout=100)
+    assert fake_time.sleeps == []
+
+
+def test_an_unreadable_retry_after_falls_back_to_the_interval(fake_time):
+    with ScriptedServer([busy(503, "in a while"), DONE]) as server:
+        poll(server.url, {"status_code": 200}, polling_interval=0.1)
+    assert fake_time.sleeps == [0.1]
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), "300"])
+def test_max_retry_after_is_validated(bad):
+    with pytest.raises((TypeError, ValueError), match="max_retry_after"):
+        poll("http://127.0.0.1:9/", {"status_code": 200}, max_retry_after=bad)
