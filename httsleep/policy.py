@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import (
@@ -99,9 +98,8 @@ class _Testing:
     enabled = False
 
 
-@dataclass(frozen=True)
 class Attempt:
-    """What hooks (``on_attempt=``) are told after every attempt.
+    """What hooks (``on_attempt=``) are told after every attempt. Immutable.
 
     :ivar number: 1 for the first request.
     :ivar elapsed: seconds since the poll started.
@@ -114,13 +112,52 @@ class Attempt:
     :ivar wait_reason: ``"interval"`` or ``"Retry-After"`` (only for ``"retry"``).
     """
 
+    # A plain slotted class, not a dataclass: importing dataclasses (and the
+    # inspect module it pulls in) would cost every ``import httsleep`` ~3 ms.
+    __slots__ = ("number", "elapsed", "response", "exception", "outcome", "wait", "wait_reason")
+
     number: int
     elapsed: float
     response: Any
     exception: Optional[BaseException]
     outcome: str
-    wait: Optional[float] = None
-    wait_reason: Optional[str] = None
+    wait: Optional[float]
+    wait_reason: Optional[str]
+
+    def __init__(
+        self,
+        number: int,
+        elapsed: float,
+        response: Any,
+        exception: Optional[BaseException],
+        outcome: str,
+        wait: Optional[float] = None,
+        wait_reason: Optional[str] = None,
+    ) -> None:
+        for name, value in zip(self.__slots__, (number, elapsed, response, exception, outcome, wait, wait_reason)):
+            object.__setattr__(self, name, value)
+
+    def _fields(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Attempt is immutable: cannot set {!r}".format(name))
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Attempt is immutable: cannot delete {!r}".format(name))
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "Attempt({})".format(
+            ", ".join("{}={!r}".format(name, value) for name, value in zip(self.__slots__, self._fields()))
+        )
 
 
 class Decision(NamedTuple):

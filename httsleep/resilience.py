@@ -31,7 +31,6 @@ A :class:`CircuitBreaker` can also be shared by many pollers:
 from __future__ import annotations
 
 import functools
-import inspect
 import itertools
 import logging
 import math
@@ -126,6 +125,8 @@ def _callable(value: Any, name: str) -> None:
 
 
 def _sync_function(func: Any, helper: str) -> None:
+    import inspect  # here, not at the top: it costs every ``import httsleep`` ~3 ms
+
     _callable(func, "the function given to {}()".format(helper))
     if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__):
         raise TypeError(
@@ -170,6 +171,8 @@ def _seconds(value: Any, name: str, *, allow_none: bool = False, allow_zero: boo
 
 def _error_handler(on_error: Any) -> Optional[Callable[[BaseException, int], Any]]:
     """Adapt ``on_error`` taking 0, 1 (exception) or 2 (exception, count) parameters to the 2-argument form."""
+    import inspect  # here, not at the top: it costs every ``import httsleep`` ~3 ms
+
     if on_error is None:
         return None
     _callable(on_error, "on_error")
