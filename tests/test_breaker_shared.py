@@ -266,6 +266,7 @@ def test_circuit_breaker_must_be_a_circuit_breaker():
         (None, requests.ReadTimeout("slow"), True, True),
         (None, requests.exceptions.InvalidURL("bad"), False, False),
         (None, ValueError("a callback's bug"), False, False),
+        (None, None, False, False),
     ],
 )
 def test_which_outcomes_are_service_failures(response_status, exc, timed_out, failure):
@@ -290,3 +291,18 @@ def test_the_io_free_core_asks_the_breaker_so_every_driver_gets_it():
     with pytest.raises(CircuitBrokenError):
         run.begin_attempt()
     assert run.attempts == 1
+
+
+def test_an_attempt_that_never_reported_is_forgotten_at_the_next_one():
+    """A driver interrupted between begin_attempt() and received()/failed() does not keep the trial slot."""
+    clock = FrozenClock()
+    breaker = CircuitBreaker(threshold=1, reset_timeout=60, clock=clock)
+    breaker.admit().failure()
+    clock.advance(60)
+    run = Policy({"status_code": 200}, circuit_breaker=breaker).start(clock, give_up=StopPolling)
+    run.begin_attempt()  # takes the trial slot, then e.g. KeyboardInterrupt: no outcome reported
+    run.begin_attempt()  # frees it and takes it again
+    ok = requests.Response()
+    ok.status_code = 200
+    assert run.received(ok).done
+    assert breaker.state == CLOSED and run.attempts == 2

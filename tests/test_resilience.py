@@ -302,6 +302,18 @@ def test_retry_on_error_forms_detected_from_the_signature(clock):
     assert len(defaults) == 1 and isinstance(defaults[0], ValueError)
 
 
+def test_retry_on_error_without_a_readable_signature_gets_both_arguments(clock):
+    seen = []
+
+    def handler(*args):
+        seen.append(args)
+
+    handler.__signature__ = "unreadable"  # inspect.signature() raises, as for some builtins
+    error = ValueError()
+    retry_(Flaky(error), ValueError, on_error=handler)
+    assert seen == [(error, 0)]
+
+
 def test_retry_on_error_that_raises_stops_retrying(clock):
     def stop(exc):
         raise RuntimeError("stop") from exc
@@ -523,6 +535,17 @@ def test_late_outcomes_of_calls_admitted_before_a_state_change_are_ignored(clock
     trial.success()
     trial.failure()  # a second report is ignored
     assert breaker.state == CLOSED
+
+
+def test_tickets_say_whether_they_are_trials(clock):
+    breaker = CircuitBreaker(threshold=1, reset_timeout=30)
+    ticket = breaker.admit()
+    assert repr(ticket) == "<Ticket open>"
+    ticket.failure()
+    clock.advance(30)
+    trial = breaker.admit()
+    trial.cancel()
+    assert repr(trial) == "<Ticket trial settled>" and breaker.state == HALF_OPEN
 
 
 def test_a_trial_that_never_reports_frees_its_slot_after_reset_timeout(clock):
