@@ -166,37 +166,42 @@ def variant_tenacity(condition: str) -> Poll:
 
 
 def variant_hand_httpx(condition: str) -> Poll:
+    async def poll_async(client: Any, url: str) -> Any:
+        check = hand_check(condition, url)
+        while True:
+            response = await client.get(url)
+            if check(response):
+                return response
+
+    return _async_runner(poll_async)
+
+
+def variant_async(condition: str) -> Poll:
+    import httsleep
+
+    async def poll_async(client: Any, url: str) -> Any:
+        return await httsleep.async_httsleep(
+            url, httsleep_until(condition, url), client=client, polling_interval=0, max_retries=None
+        )
+
+    return _async_runner(poll_async)
+
+
+def _async_runner(poll_async: Callable[[Any, str], Any]) -> Poll:
+    """Runs ``poll_async(client, url)`` on one event loop with one kept-alive ``httpx.AsyncClient``."""
     import asyncio
 
     import httpx
 
-    async def poll_async(url: str) -> Any:
-        check = hand_check(condition, url)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as client:
-            while True:
-                response = await client.get(url)
-                if check(response):
-                    return response
-
-    return _async_runner(asyncio, poll_async)
-
-
-def variant_async(condition: str) -> Poll:
-    import asyncio
-
-    import httsleep
-
-    async def poll_async(url: str) -> Any:
-        return await httsleep.async_httsleep(url, httsleep_until(condition, url), polling_interval=0, max_retries=None)
-
-    return _async_runner(asyncio, poll_async)
-
-
-def _async_runner(asyncio: Any, poll_async: Callable[[str], Any]) -> Poll:
     loop = asyncio.new_event_loop()
 
+    async def make_client() -> Any:
+        return httpx.AsyncClient(timeout=httpx.Timeout(TIMEOUT[1], connect=TIMEOUT[0]))
+
+    client = loop.run_until_complete(make_client())
+
     def poll(url: str) -> Any:
-        return loop.run_until_complete(poll_async(url))
+        return loop.run_until_complete(poll_async(client, url))
 
     return poll
 

@@ -94,6 +94,13 @@ def old_python(wheel: Optional[str]) -> Optional[str]:
     return python
 
 
+def importable(python: str, module: str) -> bool:
+    return (
+        subprocess.run([python, "-c", "import " + module], env=child_env(), capture_output=True, cwd=HERE).returncode
+        == 0
+    )
+
+
 def has_async(python: str) -> bool:
     code = "import httpx, httsleep.aio; httsleep.async_httsleep"
     return subprocess.run([python, "-c", code], env=child_env(), capture_output=True, cwd=HERE).returncode == 0
@@ -130,33 +137,53 @@ def run_client(python: str, variant: str, condition: str, url: str, attempts: in
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def import_times(pythons: Dict[str, str], runs: int) -> Dict[str, Dict[str, float]]:
-    """Median ms of ``python -c "import X"`` minus ``python -c "pass"``, interleaved."""
-    snippets = {"pass": "pass", "httsleep": "import httsleep", "requests": "import requests"}
-    samples: Dict[Tuple[str, str], List[float]] = {}
-    for python in pythons.values():  # writes the bytecode caches
-        subprocess.run([python, "-c", "import httsleep"], check=True, env=child_env(), cwd=HERE)
+#: Prints the ms that ``import httsleep`` takes once requests is loaded, and whether it loaded jsonpath_rw.
+_ON_TOP = (
+    "import sys, time, requests; t = time.perf_counter(); import httsleep; "
+    "print((time.perf_counter() - t) * 1e3, int('jsonpath_rw' in sys.modules))"
+)
+
+
+def import_times(interpreters: Dict[str, Tuple[str, Optional[str]]], runs: int) -> Dict[str, Dict[str, Any]]:
+    """Import costs in ms, medians over ``runs`` interleaved interpreter starts.
+
+    ``interpreters`` maps a label to (python, PYTHONPATH or None). With
+    0.3.1 present, both sides use its virtualenv's interpreter (the checkout
+    put first on PYTHONPATH), so only httsleep differs: same requests, same
+    site-packages.
+
+    - ``httsleep_ms``: ``python -c "import httsleep"`` minus ``python -c "pass"``;
+    - ``on_top_of_requests_ms``: httsleep's own share, timed in-process after ``import requests``.
+    """
+
+    def call(python: str, path: Optional[str], code: str) -> subprocess.CompletedProcess:
+        env = child_env()
+        if path:
+            env["PYTHONPATH"] = path
+        return subprocess.run([python, "-c", code], check=True, env=env, cwd=HERE, capture_output=True, text=True)
+
+    for python, path in interpreters.values():  # writes the bytecode caches
+        call(python, path, "import httsleep")
+    starts: Dict[Tuple[str, str], List[float]] = {}
+    on_top: Dict[str, List[float]] = {}
+    loads_jsonpath: Dict[str, bool] = {}
     for _ in range(runs):
-        for label, python in pythons.items():
-            for name, code in snippets.items():
+        for label, (python, path) in interpreters.items():
+            for name, code in (("pass", "pass"), ("httsleep", "import httsleep")):
                 start = time.perf_counter()
-                subprocess.run([python, "-c", code], check=True, env=child_env(), cwd=HERE)
-                samples.setdefault((label, name), []).append(time.perf_counter() - start)
-    result: Dict[str, Dict[str, float]] = {}
-    for label, python in pythons.items():
-        base = statistics.median(samples[(label, "pass")])
-        loaded = subprocess.run(
-            [python, "-c", "import sys, httsleep; print(int('jsonpath_rw' in sys.modules))"],
-            capture_output=True,
-            text=True,
-            env=child_env(),
-            cwd=HERE,
-        ).stdout.strip()
+                call(python, path, code)
+                starts.setdefault((label, name), []).append(time.perf_counter() - start)
+            ms, loaded = call(python, path, _ON_TOP).stdout.split()
+            on_top.setdefault(label, []).append(float(ms))
+            loads_jsonpath[label] = loaded == "1"
+    result: Dict[str, Dict[str, Any]] = {}
+    for label in interpreters:
+        base = statistics.median(starts[(label, "pass")])
         result[label] = {
-            "httsleep_ms": (statistics.median(samples[(label, "httsleep")]) - base) * 1e3,
-            "requests_ms": (statistics.median(samples[(label, "requests")]) - base) * 1e3,
+            "httsleep_ms": (statistics.median(starts[(label, "httsleep")]) - base) * 1e3,
+            "on_top_of_requests_ms": statistics.median(on_top[label]),
             "interpreter_ms": base * 1e3,
-            "imports_jsonpath_rw": loaded == "1",
+            "imports_jsonpath_rw": loads_jsonpath[label],
         }
     return result
 
@@ -334,15 +361,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ("hand-written requests loop", python, "hand", "hand-written requests loop"),
         ("httsleep (this checkout)", python, "httsleep", "hand-written requests loop"),
     ]
-    pythons = {"httsleep (this checkout)": python}
+    interpreters: Dict[str, Tuple[str, Optional[str]]] = {"httsleep (this checkout)": (python, None)}
     old = None if args.no_old else old_python(args.old_wheel)
     if old:
         clients.append(("httsleep 0.3.1", old, "httsleep", "hand-written requests loop"))
-        pythons["httsleep 0.3.1"] = old
-    clients += [
-        ("polling2", python, "polling2", "hand-written requests loop"),
-        ("tenacity", python, "tenacity", "hand-written requests loop"),
-    ]
+        interpreters = {"httsleep (this checkout)": (old, ROOT), "httsleep 0.3.1": (old, None)}
+    for library in ("polling2", "tenacity"):
+        if importable(python, library):
+            clients.append((library, python, library, "hand-written requests loop"))
+        else:
+            log("{} is not installed (pip install -e '.[bench]'): leaving it out".format(library))
     if not args.no_async:
         if has_async(python):
             clients += [
@@ -376,7 +404,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         server.stop()
     log("import times ({} runs each)".format(args.import_runs))
-    imports = import_times(pythons, args.import_runs)
+    imports = import_times(interpreters, args.import_runs)
 
     rows = summarise(samples, clients)
     print()
@@ -384,12 +412,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print()
     print(table(rows))
     print()
-    print("| import | `import httsleep` ms | `import requests` ms | loads jsonpath_rw |")
+    print(
+        "| import | `python -c 'import httsleep'` ms | httsleep's own share (after requests) ms | loads jsonpath_rw |"
+    )
     print("|---|--:|--:|---|")
     for label, figures in imports.items():
         print(
             "| {} | {:.1f} | {:.1f} | {} |".format(
-                label, figures["httsleep_ms"], figures["requests_ms"], "yes" if figures["imports_jsonpath_rw"] else "no"
+                label,
+                figures["httsleep_ms"],
+                figures["on_top_of_requests_ms"],
+                "yes" if figures["imports_jsonpath_rw"] else "no",
             )
         )
     if idle is not None:
