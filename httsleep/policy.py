@@ -252,7 +252,11 @@ def _exception_types(value: Any, name: str) -> Tuple[Type[BaseException], ...]:
 def _hooks(value: Any) -> Tuple[Hook, ...]:
     if value is None:
         return ()
-    hooks = (value,) if callable(value) else tuple(value)
+    if callable(value):
+        return (value,)
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError("on_attempt must be a callable or a list of callables, not {!r}".format(value))
+    hooks = tuple(value)
     for hook in hooks:
         if not callable(hook):
             raise TypeError("on_attempt must be a callable or a list of callables, not {!r}".format(hook))
