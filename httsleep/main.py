@@ -278,6 +278,9 @@ class HttSleeper(_PolicyAttributes):
                 response = self._send(session, run, environment)
             except Exception as exc:
                 decision = run.failed(exc, timed_out=isinstance(exc, requests.Timeout))
+            except BaseException:  # KeyboardInterrupt...: free the circuit breaker's trial slot
+                run.abandon_attempt()
+                raise
             else:
                 decision = run.received(response)
             if decision.done:

@@ -444,6 +444,16 @@ class PollRun:
                 raise CircuitBrokenError(message, refused.time_remaining) from self.last_exception
         self.attempts += 1
 
+    def abandon_attempt(self) -> None:
+        """The attempt ends without an outcome (the driver was interrupted or cancelled).
+
+        Frees the circuit breaker's permission at once, so that a half-open
+        trial slot is not kept until it expires. Drivers call it when
+        something other than an ``Exception`` (``KeyboardInterrupt``,
+        ``asyncio.CancelledError``) leaves the attempt; harmless otherwise.
+        """
+        self._settle_ticket()
+
     def request_timeout(self) -> RequestTimeout:
         """The timeout for the request about to be sent, cut to the time left."""
         configured = self.policy.request_timeout

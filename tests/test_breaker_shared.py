@@ -306,3 +306,23 @@ def test_an_attempt_that_never_reported_is_forgotten_at_the_next_one():
     ok.status_code = 200
     assert run.received(ok).done
     assert breaker.state == CLOSED and run.attempts == 2
+
+
+def test_an_interrupted_attempt_frees_the_trial_slot_at_once(httpserver):
+    """KeyboardInterrupt during the trial request: the next poll may make the trial, no reset_timeout wait."""
+    httpserver.expect_request("/jobs/1").respond_with_json({"status": "DONE"})
+    clock = FrozenClock()
+    breaker = CircuitBreaker(threshold=1, reset_timeout=60, clock=clock)
+    breaker.admit().failure()
+    clock.advance(60)
+
+    def interrupt(response, **kwargs):
+        raise KeyboardInterrupt
+
+    session = requests.Session()
+    session.hooks["response"].append(interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        httsleep(httpserver.url_for("/jobs/1"), status_code=200, session=session, circuit_breaker=breaker)
+    assert breaker.state == HALF_OPEN
+    assert httsleep(httpserver.url_for("/jobs/1"), status_code=200, circuit_breaker=breaker).status_code == 200
+    assert breaker.state == CLOSED
