@@ -299,31 +299,39 @@ def chart(rows: List[Dict[str, Any]], clients: List[Client], path: str, info: Di
         return False
     labels = [label for label, _, _, _ in clients]
     index = {(row["client"], row["condition"]): row for row in rows}
-    figure, axis = plt.subplots(figsize=(10, 4.8), dpi=110)
+    figure, axes = plt.subplots(1, 2, figsize=(13, 5), dpi=100, sharey=True)
     width = 0.8 / max(len(labels), 1)
-    for i, label in enumerate(labels):
-        heights, low, high, xs = [], [], [], []
-        for j, condition in enumerate(CONDITIONS):
-            row = index.get((label, condition))
-            if row is None:
-                continue
-            xs.append(j + (i - (len(labels) - 1) / 2) * width)
-            heights.append(row["wall_us"])
-            low.append(row["wall_us"] - row["wall_q1"])
-            high.append(row["wall_q3"] - row["wall_us"])
-        axis.bar(xs, heights, width, yerr=[low, high], capsize=2, label=label)
-    axis.set_xticks(range(len(CONDITIONS)))
-    axis.set_xticklabels([CONDITION_NAMES[c] for c in CONDITIONS])
-    axis.set_ylabel("µs per attempt (median, IQR bars)")
-    axis.set_title(
-        "One poll attempt against a local keep-alive server\n{} ({} cores), Python {}".format(
+    for axis, figure_name, title in (
+        (axes[0], "cpu", "CPU time per attempt (client process)"),
+        (axes[1], "wall", "wall time per attempt"),
+    ):
+        for i, label in enumerate(labels):
+            heights, low, high, xs = [], [], [], []
+            for j, condition in enumerate(CONDITIONS):
+                row = index.get((label, condition))
+                if row is None:
+                    continue
+                median = row[figure_name + "_us"]
+                xs.append(j + (i - (len(labels) - 1) / 2) * width)
+                heights.append(median)
+                low.append(median - row[figure_name + "_q1"])
+                high.append(row[figure_name + "_q3"] - median)
+            axis.bar(xs, heights, width, yerr=[low, high], capsize=2, label=label)
+        axis.set_yscale("log")
+        axis.set_xticks(range(len(CONDITIONS)))
+        axis.set_xticklabels([CONDITION_NAMES[c].replace(" + ", "\n+ ") for c in CONDITIONS], fontsize=8)
+        axis.set_title(title, fontsize=10)
+        axis.grid(axis="y", which="both", alpha=0.3)
+    axes[0].set_ylabel("µs per attempt, log scale (median; bars: quartiles)")
+    handles, names = axes[0].get_legend_handles_labels()
+    figure.legend(handles, names, fontsize=8, loc="lower center", ncol=(len(names) + 1) // 2)
+    figure.suptitle(
+        "One poll attempt against a local keep-alive server: {} ({} cores), Python {}".format(
             info["cpu"], info["cores"], info["python"]
         ),
-        fontsize=10,
+        fontsize=11,
     )
-    axis.legend(fontsize=8, ncol=2)
-    axis.grid(axis="y", alpha=0.3)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.1, 1, 1))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     figure.savefig(path)
     plt.close(figure)
@@ -341,7 +349,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--conditions", default=",".join(CONDITIONS), help="comma-separated subset")
     parser.add_argument(
         "--clients",
-        help="comma-separated subset of: hand, httsleep, old, polling2, tenacity, hand_httpx, async",
+        help="comma-separated subset of: hand, hand_tuned, httsleep, old, polling2, tenacity, hand_httpx, async",
     )
     parser.add_argument("--old-wheel", help="install httsleep 0.3.1 from this wheel instead of PyPI")
     parser.add_argument("--import-runs", type=int, default=20, help="interpreter starts per import figure")
@@ -359,6 +367,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     python = sys.executable
     clients: List[Client] = [
         ("hand-written requests loop", python, "hand", "hand-written requests loop"),
+        ("hand-written, environment read once", python, "hand_tuned", "hand-written requests loop"),
         ("httsleep (this checkout)", python, "httsleep", "hand-written requests loop"),
     ]
     interpreters: Dict[str, Tuple[str, Optional[str]]] = {"httsleep (this checkout)": (python, None)}
