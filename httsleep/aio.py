@@ -22,6 +22,7 @@ so tests may patch ``httsleep.aio.sleep`` (a coroutine function) and
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
@@ -306,17 +307,34 @@ def _build_request(url_or_request: Any, headers: Optional[dict], client: Optiona
             stream=url_or_request.stream,
             extensions=dict(url_or_request.extensions),
         )
-    raise _ArgumentTypeError(
-        "url_or_request must be a URL string or an httpx.Request, not {!r}".format(url_or_request)
-    )
+    raise _ArgumentTypeError("url_or_request must be a URL string or an httpx.Request, not {!r}".format(url_or_request))
 
 
 def _ssl_verify(verify: Union[bool, str, ssl.SSLContext, None]) -> Union[bool, ssl.SSLContext]:
-    if verify is None:
-        return True
+    if verify is None or verify is True:
+        return _shared_ssl_context(None)
     if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
+        return _shared_ssl_context(verify)
     return verify
+
+
+@functools.cache
+def _shared_ssl_context(cafile: Optional[str]) -> ssl.SSLContext:
+    """One verifying SSL context per CA bundle, shared by the clients polls open.
+
+    Building a context loads the CA bundle (about 25 ms and 1 MB); a poll
+    that opens its own client reuses this one, so a thousand polls cost one
+    context, not a thousand. httpx's default (certifi, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR``) applies when no bundle is given.
+    """
+    if cafile is not None:
+        return ssl.create_default_context(cafile=cafile)
+    create = getattr(httpx, "create_ssl_context", None)
+    if create is not None:  # httpx >= 0.28
+        return create()
+    import certifi  # pragma: no cover - older httpx, which depends on certifi
+
+    return ssl.create_default_context(cafile=certifi.where())  # pragma: no cover
 
 
 async def async_httsleep(

@@ -506,7 +506,7 @@ class PollRun:
         self.last_response = response
         self.last_exception = exc
         remaining = self.remaining()
-        if timed_out and (self._deadline_bound or (remaining is not None and remaining <= 0)):
+        if timed_out and (self._deadline_bound or (remaining is not None and remaining <= _MIN_REQUEST_TIMEOUT)):
             self._give_up_now(
                 "timeout", "timeout={:g}s ran out during attempt {}".format(self.policy.timeout or 0, self.attempts)
             )

@@ -12,14 +12,13 @@ import json
 from typing import Any, Callable, Dict, List
 
 import pytest
+from cases import CASES, Alarmed, Case, GaveUp, Raised, Returned
 from werkzeug import Request, Response
 
-from httsleep.testing import no_waiting
 from httsleep import GaveUp as GaveUpError
 from httsleep import async_httsleep, httsleep
 from httsleep.exceptions import Alarm, AsyncGaveUp, StopPolling
-
-from cases import CASES, Alarmed, Case, GaveUp, Raised, Returned
+from httsleep.testing import no_waiting
 
 
 def _sync(url: str, kwargs: Dict[str, Any]) -> Any:
