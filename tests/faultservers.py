@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json as jsonlib
+import queue
 import socket
 import ssl
 import struct
@@ -70,7 +71,12 @@ def read_head(conn: socket.socket, buffer: bytes = b"") -> Tuple[Optional[bytes]
 
 
 class RawServer:
-    """A listening socket whose connections are each given to ``handler`` in a thread."""
+    """A listening socket whose connections are each given to ``handler`` in a worker thread.
+
+    Workers are reused: a new thread starts only when no idle worker is
+    waiting, so 10,000 sequential connections use one worker, not 10,000
+    threads.
+    """
 
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0) -> None:
         self.handler = handler
@@ -80,10 +86,13 @@ class RawServer:
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind((host, port))
-        self._listener.listen(64)
+        self._listener.listen(128)
+        self._listener.settimeout(0.05)  # accept() wakes up to notice close()
         self.port = int(self._listener.getsockname()[1])
         self._open: List[socket.socket] = []
-        self._threads: List[threading.Thread] = []
+        self._workers: List[threading.Thread] = []
+        self._idle = 0  # workers free to take a connection from the queue (and not yet promised one)
+        self._queue: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
         self._acceptor = threading.Thread(target=self._accept, name="faultserver-accept", daemon=True)
 
@@ -99,49 +108,55 @@ class RawServer:
         self.close()
 
     def close(self) -> None:
+        """Stop accepting, close every connection, and join every thread (idempotent)."""
         self.stopping.set()
-        with contextlib.suppress(OSError):
-            # Wake accept(): shutdown works on Linux; a connection works everywhere.
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
         if self._acceptor.is_alive():
             self._acceptor.join(5)
+        self._listener.close()
         with self._lock:
-            conns, threads = list(self._open), list(self._threads)
+            conns, workers = list(self._open), list(self._workers)
+            for _ in workers:
+                self._queue.put(None)  # one "stop" for each worker, busy or idle
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
             conn.close()
-        for thread in threads:
-            thread.join(5)
+        for worker in workers:
+            worker.join(5)
 
     def _accept(self) -> None:
         while not self.stopping.is_set():
             try:
                 conn, _ = self._listener.accept()
+            except socket.timeout:
+                continue
             except OSError:
                 return
+            conn.settimeout(None)
             with self._lock:
-                if self.stopping.is_set():
-                    conn.close()
-                    return
                 self.connections += 1
                 self._open.append(conn)
-                thread = threading.Thread(target=self._serve, args=(conn,), name="faultserver-conn", daemon=True)
-                self._threads = [item for item in self._threads if item.is_alive()]
-                self._threads.append(thread)
-            thread.start()
+                if self._idle:
+                    self._idle -= 1
+                    self._queue.put(conn)
+                    continue
+                worker = threading.Thread(target=self._work, args=(conn,), name="faultserver-conn", daemon=True)
+                self._workers.append(worker)
+            worker.start()
 
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            self.handler(conn, self)
-        except OSError:
-            pass
-        finally:
-            conn.close()
-            with self._lock:
-                if conn in self._open:
-                    self._open.remove(conn)
+    def _work(self, conn: Optional[socket.socket]) -> None:
+        while conn is not None:
+            try:
+                self.handler(conn, self)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+                with self._lock:
+                    if conn in self._open:
+                        self._open.remove(conn)
+                    self._idle += 1
+            conn = self._queue.get()
 
 
 # -- the faults ------------------------------------------------------------------

@@ -35,6 +35,7 @@ from faultservers import (
 import httsleep.testing
 from httsleep import Attempt, StopPolling, is_temp_network_error
 from httsleep import httsleep as poll
+from httsleep.policy import DEFAULT_REQUEST_TIMEOUT, Policy
 
 #: How far past its deadline a poll may end (the issue's "small margin").
 MARGIN = 0.5
@@ -132,6 +133,30 @@ def test_max_retries_and_timeout_combine_whichever_runs_out_first_ends_the_poll(
     assert outcome.limit == "max_retries" and outcome.attempts == 2
     assert "max_retries=2 reached" in str(outcome)
     assert seconds < 2 * 0.1 + MARGIN
+
+
+def test_every_request_has_a_finite_timeout_by_default():
+    assert DEFAULT_REQUEST_TIMEOUT == (10.0, 30.0)
+    assert Policy({"status_code": 200}).start(give_up=StopPolling).request_timeout() == (10.0, 30.0)
+
+
+def test_the_request_timeout_is_cut_to_what_remains_of_the_deadline():
+    now = [100.0]
+    run = Policy({"status_code": 200}, timeout=12, request_timeout=(3, 20)).start(lambda: now[0], give_up=StopPolling)
+    assert run.request_timeout() == (3, 12)
+    now[0] = 110.0
+    assert run.request_timeout() == (2, 2)
+    now[0] = 200.0  # long past: still a small positive timeout, never 0 (non-blocking) or negative
+    assert 0 < run.request_timeout()[0] <= 0.01
+    single = Policy({"status_code": 200}, timeout=5, request_timeout=8).start(lambda: 0.0, give_up=StopPolling)
+    assert single.request_timeout() == 5
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan"), "10", True, (1, 2, 3), (1, None)])
+def test_invalid_request_timeouts_are_rejected_with_the_value_in_the_message(bad):
+    with pytest.raises((TypeError, ValueError)) as caught:
+        Policy({"status_code": 200}, request_timeout=bad)
+    assert "timeout" in str(caught.value)
 
 
 # -- connection-level faults (no real waiting) ------------------------------------------------
