@@ -29,7 +29,7 @@ from .exceptions import Alarm, GaveUp
 from .main import HttSleeper
 from .policy import DEFAULT_MAX_RETRIES, DEFAULT_POLLING_INTERVAL, describe_response
 
-__all__ = ["EXIT_ALARM", "EXIT_ERROR", "EXIT_GAVE_UP", "EXIT_OK", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_ALARM", "EXIT_ERROR", "EXIT_GAVE_UP", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
 
 #: A response matched; its body is on stdout.
 EXIT_OK = 0

@@ -806,3 +806,14 @@ def test_docs_cli_shell_examples_run(code: str, output: Optional[str], tmp_path:
 
 def test_docs_cli_page_has_shell_examples():
     assert len(_doc_blocks()) >= 10
+
+
+def test_python_m_httsleep_runs_the_command(monkeypatch, jobs, capsys):
+    """httsleep/__main__.py exits with cli.main's code."""
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["httsleep", jobs.url("/failing-job"), *CONDITIONS, "--interval", "0"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("httsleep", run_name="__main__")
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.startswith("httsleep: alarm: ")
