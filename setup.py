@@ -40,7 +40,9 @@ setup(
     python_requires=">=3.9",
     install_requires=["requests>=2.25", "jsonpath-rw>=1.4"],
     extras_require={
-        "async": ["httpx>=0.24"],
+        # sniffio: httpcore imports it on every connection-lock setup; when it
+        # is missing each failed import searches sys.path (~1 ms per request).
+        "async": ["httpx>=0.24", "sniffio>=1.3"],
         "test": TEST_REQUIRES,
         "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests"],
         "docs": ["sphinx>=7", "myst-parser>=2"],

@@ -52,6 +52,7 @@ from .policy import (
     PollRun,
     RequestTimeout,
 )
+from .resilience import CircuitBreaker
 from .waits import WaitLike
 
 __all__ = ["AsyncHttSleeper", "async_httsleep", "httpx_timeout", "monotonic", "sleep"]
@@ -147,6 +148,9 @@ class AsyncHttSleeper(_PolicyAttributes):
     :param retry_transient: keep polling through temporary network failures.
     :param on_attempt: a callable, or a list of them, called with an
         :class:`~httsleep.policy.Attempt` after every attempt.
+    :param circuit_breaker: a :class:`~httsleep.CircuitBreaker` asked before
+        every request and told its outcome, as for :class:`httsleep.HttSleeper`
+        (one breaker may be shared by synchronous and asyncio pollers).
 
     :raises TypeError, ValueError: at construction, for any invalid argument.
     """
@@ -171,6 +175,7 @@ class AsyncHttSleeper(_PolicyAttributes):
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         retry_transient: bool = False,
         on_attempt: Union[Callable[[Attempt], Any], Sequence[Callable[[Attempt], Any]], None] = None,
+        circuit_breaker: Optional[CircuitBreaker] = None,
         status_code: Any = _UNSET,
         text: Any = _UNSET,
         json: Any = _UNSET,
@@ -194,9 +199,11 @@ class AsyncHttSleeper(_PolicyAttributes):
         self.client = client
         self.verify = verify
         self.auth = auth
-        self._url = url_or_request if isinstance(url_or_request, str) else None
         self._headers = headers
         self.request = _build_request(url_or_request, headers, client)
+        # a URL is parsed once; each attempt builds its request through the
+        # client so that the client's base_url, headers and cookies apply
+        self._url: Optional[httpx.URL] = self.request.url if isinstance(url_or_request, str) else None
         self._policy = Policy(
             until,
             alarms,
@@ -210,6 +217,7 @@ class AsyncHttSleeper(_PolicyAttributes):
             ignore_exceptions=ignore_exceptions,
             retry_transient=retry_transient,
             on_attempt=on_attempt,
+            circuit_breaker=circuit_breaker,
         )
         self._polling_interval = polling_interval
         self.log = log
@@ -249,11 +257,15 @@ class AsyncHttSleeper(_PolicyAttributes):
                 response = await self._send(client, run)
             except Exception as exc:
                 decision = run.failed(exc, timed_out=isinstance(exc, httpx.TimeoutException))
+            except BaseException:  # CancelledError...: free the circuit breaker's trial slot
+                run.abandon_attempt()
+                raise
             else:
                 decision = run.received(response)
             if decision.done:
                 return decision.response
-            await sleep(decision.sleep)
+            if decision.sleep > 0:  # testing mode: no trip through the scheduler (the I/O yields anyway)
+                await sleep(decision.sleep)
 
     async def _send(self, client: httpx.AsyncClient, run: PollRun) -> httpx.Response:
         timeout = httpx_timeout(run.request_timeout())

@@ -17,6 +17,7 @@ import textwrap
 import threading
 import time
 import warnings
+from pathlib import Path
 from typing import Any, Dict, List
 
 import faultservers
@@ -26,8 +27,8 @@ from werkzeug import Request, Response
 
 import httsleep
 import httsleep.aio
-from httsleep import AsyncGaveUp, AsyncHttSleeper, GaveUp, async_httsleep
-from httsleep.exceptions import Alarm
+from httsleep import AsyncGaveUp, AsyncHttSleeper, CircuitBreaker, GaveUp, async_httsleep
+from httsleep.exceptions import Alarm, CircuitBrokenError
 from httsleep.testing import no_waiting
 
 SUCCESS = {"status": "SUCCESS"}
@@ -361,6 +362,45 @@ def test_asyncio_timeout_around_the_poll(recording_client: List[httpx.AsyncClien
     assert len(recording_client) == 1 and recording_client[0].is_closed
 
 
+def test_a_circuit_breaker_stops_the_async_poll(httpserver: Any) -> None:
+    """circuit_breaker= works as on the sync API: 5xx answers break it and the poll fails fast."""
+    seen: List[Request] = []
+    httpserver.expect_request("/job").respond_with_handler(lambda request: seen.append(request) or Response("", 503))
+    breaker = CircuitBreaker(threshold=2, reset_timeout=60)
+    with no_waiting(), pytest.raises(CircuitBrokenError):
+        asyncio.run(
+            async_httsleep(httpserver.url_for("/job"), status_code=200, max_retries=10, circuit_breaker=breaker)
+        )
+    assert len(seen) == 2
+    assert breaker.state == "open"
+
+
+def test_cancelling_frees_the_breakers_trial_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A half-open breaker's trial taken by a cancelled poll is free again at once."""
+    now = [0.0]
+    breaker = CircuitBreaker(threshold=1, reset_timeout=10, clock=lambda: now[0])
+    with pytest.raises(ZeroDivisionError):
+        breaker.call(lambda: 1 / 0)
+    now[0] = 11.0  # half-open: one trial call allowed
+
+    async def main() -> None:
+        task = asyncio.ensure_future(
+            async_httsleep(server.url, status_code=200, request_timeout=30, circuit_breaker=breaker)
+        )
+        while not server.connections:
+            await asyncio.sleep(0.01)
+        with pytest.raises(CircuitBrokenError):
+            breaker.admit()  # the poll holds the only trial slot
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    with faultservers.silent() as server:
+        run_strictly(main)
+    breaker.admit().success()  # not refused: the slot was freed
+    assert breaker.state == "closed"
+
+
 # -- many polls on one loop --------------------------------------------------------------------
 
 
@@ -474,3 +514,19 @@ def test_without_httpx_the_sync_api_works_and_the_async_api_names_the_extra(http
     assert len(lines) == 4
     for line in lines[1:]:
         assert line.startswith("ImportError:") and "pip install 'httsleep[async]'" in line, line
+
+
+@pytest.mark.slow
+def test_the_concurrency_benchmark_runs_and_prints_its_table() -> None:
+    """`python benchmarks/async_concurrency.py` (the command docs/async.md shows) runs, here with a tiny N."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "async_concurrency.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--n", "20", "--attempts", "2", "--interval", "0.01"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| async | " in result.stdout and "| httpx | " in result.stdout and "| threads | " in result.stdout
+    assert "| 20 | " in result.stdout, result.stdout
+    assert "did not finish" not in result.stdout and result.stderr == ""
