@@ -14,6 +14,7 @@ from typing import Any, Callable, Collection, Dict, Iterable, List, Optional, Se
 
 import requests
 from requests.exceptions import ChunkedEncodingError, ConnectionError, ContentDecodingError, ReadTimeout
+from urllib3.util import Timeout
 
 from ._redact import redact_url, scrub_exception
 from .conditions import ConditionSpec, compile_conditions
@@ -295,9 +296,24 @@ class HttSleeper(_PolicyAttributes):
         if settings is None:
             settings = environment[url] = session.merge_environment_settings(url, {}, True, self.verify, None)
         timeout = run.request_timeout()
-        response = session.send(prepared, timeout=timeout, **settings)
-        _read_body(response, run, timeout[1] if isinstance(timeout, tuple) else timeout)
-        return response
+        read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
+        if run.deadline is None:
+            response = session.send(prepared, timeout=timeout, **settings)
+            _read_body(response, run, read_timeout)
+            return response
+
+        # With a deadline, every hop of a redirect chain is bounded by it: each
+        # request's timeout is cut to what remains when that request starts,
+        # and each body is read under the deadline (by a response hook, which
+        # runs before requests reads a redirect's body itself).
+        def read_within_deadline(response: requests.Response, **kwargs: Any) -> None:
+            _read_body(response, run, read_timeout)
+
+        others = prepared.hooks.get("response") or []
+        hooks = [read_within_deadline, *([others] if callable(others) else others)]
+        prepared.hooks = dict(prepared.hooks, response=hooks)
+        # requests passes a urllib3 Timeout through as it is (its stubs do not say so)
+        return session.send(prepared, timeout=_DeadlineTimeout(run), **settings)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:
         return "<HttSleeper {} {}>".format(self.request.method, redact_url(self.request.url))
@@ -333,6 +349,27 @@ def _build_request(url_or_request: Any, auth: Any, headers: Optional[dict]) -> r
     )
 
 
+class _DeadlineTimeout(Timeout):
+    """A urllib3 timeout cut to what remains of the deadline each time a request starts.
+
+    urllib3 clones the timeout at the start of every request, redirects
+    included; the clone is the poll's request timeout as of that moment.
+    """
+
+    def __init__(self, run: PollRun) -> None:
+        self._run = run
+        connect, read = _pair(run.request_timeout())
+        super().__init__(connect=connect, read=read)
+
+    def clone(self) -> Timeout:
+        connect, read = _pair(self._run.request_timeout())
+        return Timeout(connect=connect, read=read)
+
+
+def _pair(timeout: RequestTimeout) -> Tuple[Optional[float], Optional[float]]:
+    return timeout if isinstance(timeout, tuple) else (timeout, timeout)
+
+
 def _read_body(response: requests.Response, run: PollRun, read_timeout: Optional[float]) -> None:
     """Read the streamed body, never past the poll's deadline.
 
@@ -340,6 +377,8 @@ def _read_body(response: requests.Response, run: PollRun, read_timeout: Optional
     timeout; with a deadline, each read waits for the read timeout or what
     remains of the deadline, whichever is shorter.
     """
+    if getattr(response, "_content_consumed", False):
+        return  # read already (by the response hook, or by a hook of the caller's)
     raw = response.raw
     read1 = getattr(raw, "read1", None)
     if run.deadline is None or read1 is None:

@@ -12,6 +12,7 @@ Servers:
 - :func:`reset` reads the request and resets the connection (RST).
 - :func:`truncated` promises a body longer than the one it sends, then closes.
 - :func:`dripping` sends a body one byte per ``interval`` seconds.
+- :func:`slow_redirect` redirects after a delay, or with a dripping body.
 - :func:`garbage` answers bytes that are not HTTP.
 - :func:`tls_eof` ends a TLS handshake with a bare close.
 - :class:`LateServer` refuses connections until :meth:`LateServer.start`.
@@ -42,6 +43,7 @@ __all__ = [
     "garbage",
     "reset",
     "silent",
+    "slow_redirect",
     "tls_eof",
     "truncated",
 ]
@@ -203,6 +205,25 @@ def dripping(interval: float = 0.05, length: int = 10_000) -> RawServer:
             if server.stopping.wait(interval):
                 return
             conn.sendall(b"x")
+
+    return RawServer(handler)
+
+
+def slow_redirect(location: str, delay: float = 0.0, drip: Optional[float] = None, length: int = 1000) -> RawServer:
+    """Answers ``302 Location: location`` after ``delay`` seconds; with ``drip``, its body drips too."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        if server.stopping.wait(delay):
+            return
+        body_length = length if drip is not None else 0
+        head = "HTTP/1.1 302 Found\r\nLocation: {}\r\nContent-Length: {}\r\n\r\n".format(location, body_length)
+        conn.sendall(head.encode("ascii"))
+        for _ in range(body_length):
+            if server.stopping.wait(drip):
+                return
+            conn.sendall(b"x")
+        server.stopping.wait()
 
     return RawServer(handler)
 

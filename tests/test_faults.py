@@ -28,6 +28,7 @@ from faultservers import (
     garbage,
     reset,
     silent,
+    slow_redirect,
     tls_eof,
     truncated,
 )
@@ -76,6 +77,25 @@ def test_a_body_dripping_one_byte_at_a_time_cannot_hold_a_poll_past_its_deadline
     assert isinstance(outcome, StopPolling)
     assert outcome.limit == "timeout"
     assert isinstance(outcome.last_exception, requests.Timeout)
+
+
+@pytest.mark.slow
+def test_a_redirect_whose_body_drips_cannot_hold_a_poll_past_its_deadline():
+    """requests reads a redirect's body itself before following it; that read is bounded too."""
+    with slow_redirect("/next", drip=0.05) as server:
+        outcome, seconds = timed(poll, server.url, {"status_code": 200}, timeout=1)
+    assert seconds < 1 + MARGIN
+    assert isinstance(outcome, StopPolling) and outcome.limit == "timeout"
+
+
+@pytest.mark.slow
+def test_a_slow_redirect_to_a_silent_server_cannot_hold_a_poll_past_its_deadline():
+    """The second hop's timeout is what remains when it starts, not what remained at the first."""
+    with silent() as target, slow_redirect(target.url, delay=0.7) as server:
+        outcome, seconds = timed(poll, server.url, {"status_code": 200}, timeout=1)
+    assert seconds < 1 + MARGIN
+    assert isinstance(outcome, StopPolling) and outcome.limit == "timeout"
+    assert target.connections == 1
 
 
 def test_a_body_slower_than_the_read_timeout_fails_with_readtimeout_before_the_deadline():
