@@ -69,14 +69,8 @@ _TEMPORARY_NAMES = frozenset(
         "TimeoutError",
         "IncompleteRead",
         "ProxyError",
-        "NewConnectionError",
         # httpx / httpcore
         "TimeoutException",
-        "ConnectError",
-        "ReadError",
-        "WriteError",
-        "RemoteProtocolError",
-        "CloseError",
         "PoolTimeout",
     }
 )
@@ -102,11 +96,26 @@ _PERMANENT_NAMES = frozenset(
     }
 )
 
-# A requests ConnectionError or urllib3 MaxRetryError/ProtocolError is a
-# wrapper: its verdict comes from what it wraps (a reset is temporary, a
-# status line that is not HTTP is not); with nothing recognisable inside, a
-# connection-level failure counts as temporary.
-_WRAPPER_NAMES = frozenset({"ConnectionError", "MaxRetryError", "ProtocolError", "RequestError", "TransportError"})
+# Wrappers (requests' ConnectionError, urllib3's MaxRetryError, ProtocolError
+# and NewConnectionError, httpx's and httpcore's transport errors): the
+# verdict comes from what they wrap (a reset or refusal is temporary, a DNS
+# failure or a status line that is not HTTP is not); with nothing
+# recognisable inside, a connection-level failure counts as temporary.
+_WRAPPER_NAMES = frozenset(
+    {
+        "ConnectionError",
+        "MaxRetryError",
+        "ProtocolError",
+        "NewConnectionError",
+        "RequestError",
+        "TransportError",
+        "ConnectError",
+        "ReadError",
+        "WriteError",
+        "CloseError",
+        "RemoteProtocolError",
+    }
+)
 
 # TLS connections that ended without a proper close: temporary, even inside
 # requests' and urllib3's SSLError wrappers (other TLS errors are not).
@@ -151,6 +160,10 @@ def _verdict(exc: BaseException) -> Optional[bool]:
         return any(isinstance(inner, _TLS_EOFS) for inner in _chain(exc))
     if names[0] == "NameResolutionError":  # urllib3: permanent, unless the resolver said "try again"
         return any(_is_dns_try_again(inner) for inner in _chain(exc))
+    if names[0] == "RemoteProtocolError" and type(exc).__module__.startswith("h11"):
+        # h11 (under httpx): a peer that closed mid-message is temporary; an answer that is not HTTP is not
+        text = str(exc).lower()
+        return "peer closed" in text or "disconnected" in text
     if names[0] in _PERMANENT_NAMES:
         return False
     if isinstance(exc, _TEMPORARY_TYPES) or names[0] in _TEMPORARY_NAMES:

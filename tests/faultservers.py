@@ -9,6 +9,7 @@ They know nothing about httsleep and can drive the asyncio client too.
 Servers:
 
 - :func:`silent` accepts, reads the request and never answers.
+- :func:`hang_up` reads the request and closes the connection without answering.
 - :func:`reset` reads the request and resets the connection (RST).
 - :func:`truncated` promises a body longer than the one it sends, then closes.
 - :func:`dripping` sends a body one byte per ``interval`` seconds.
@@ -41,6 +42,7 @@ __all__ = [
     "dripping",
     "free_port",
     "garbage",
+    "hang_up",
     "reset",
     "silent",
     "slow_redirect",
@@ -170,6 +172,15 @@ def silent() -> RawServer:
     def handler(conn: socket.socket, server: RawServer) -> None:
         read_head(conn)
         server.stopping.wait()
+
+    return RawServer(handler)
+
+
+def hang_up() -> RawServer:
+    """Reads the request, then closes the connection without a word (a clean FIN)."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
 
     return RawServer(handler)
 

@@ -26,6 +26,7 @@ from faultservers import (
     ScriptedServer,
     dripping,
     garbage,
+    hang_up,
     reset,
     silent,
     slow_redirect,
@@ -202,6 +203,15 @@ def test_a_reset_connection_is_retried_with_retry_transient_until_max_retries(fa
     assert caught.value.last_response is None
     assert "last error: ConnectionError" in str(caught.value)
     assert fake_time.sleeps == [1, 1]
+
+
+def test_a_server_that_hangs_up_without_answering_is_retried_with_retry_transient(fake_time):
+    """RemoteDisconnected (a closed keep-alive connection, say) is temporary, though also a BadStatusLine."""
+    with hang_up() as server:
+        with pytest.raises(StopPolling) as caught:
+            poll(server.url, {"status_code": 200}, retry_transient=True, max_retries=3, polling_interval=0.5)
+    assert caught.value.attempts == 3
+    assert "RemoteDisconnected" in repr(caught.value.last_exception)
 
 
 def test_a_truncated_body_is_a_chunked_encoding_error(fake_time):

@@ -19,7 +19,7 @@ import ssl
 import pytest
 import requests
 import urllib3.exceptions
-from faultservers import LateServer, garbage, reset, silent, tls_eof, truncated
+from faultservers import LateServer, garbage, hang_up, reset, silent, tls_eof, truncated
 
 from httsleep import is_temp_network_error
 from httsleep.transient import TEMPORARY_ERRNOS
@@ -108,6 +108,14 @@ def test_a_read_timeout_is_temporary_through_requests_wrappers():
     assert is_temp_network_error(exc)
 
 
+def test_a_connection_closed_before_the_answer_is_temporary_through_requests_wrappers():
+    """ConnectionError > ProtocolError > RemoteDisconnected (which is also a BadStatusLine)."""
+    with hang_up() as server:
+        exc = _raised_by(server.url)
+    assert "RemoteDisconnected" in repr(exc)
+    assert is_temp_network_error(exc)
+
+
 def test_a_truncated_body_is_temporary_through_requests_wrappers():
     """ChunkedEncodingError > ProtocolError > IncompleteRead."""
     with truncated() as server:
@@ -166,6 +174,28 @@ def test_a_cycle_in_the_exception_chain_does_not_loop():
     first, second = ValueError("a"), KeyError("b")
     first.__context__, second.__context__ = second, first
     assert not is_temp_network_error(first)
+
+
+@pytest.mark.parametrize(
+    "fault, temporary",
+    [(reset, True), (hang_up, True), (truncated, True), (LateServer, True), (garbage, False)],
+    ids=["reset", "hang-up", "truncated", "refused", "garbage"],
+)
+def test_httpx_errors_from_real_sockets_are_classified_like_requests_ones(fault, temporary):
+    """httpx > httpcore > h11 or OSError chains: the same verdicts as with requests."""
+    httpx = pytest.importorskip("httpx")
+    with fault() as server:
+        with pytest.raises(httpx.TransportError) as caught:
+            httpx.get(server.url, timeout=5)
+    assert is_temp_network_error(caught.value) is temporary
+
+
+def test_an_httpx_dns_failure_is_not_temporary():
+    httpx = pytest.importorskip("httpx")
+    request = httpx.Request("GET", "http://nowhere.invalid/")
+    exc = httpx.ConnectError("[Errno -2] Name or service not known", request=request)
+    exc.__cause__ = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    assert not is_temp_network_error(exc)
 
 
 def test_httpx_errors_are_classified_too():
