@@ -14,6 +14,7 @@ Servers:
 - :func:`truncated` promises a body longer than the one it sends, then closes.
 - :func:`dripping` sends a body one byte per ``interval`` seconds.
 - :func:`slow_redirect` redirects after a delay, or with a dripping body.
+- :func:`canned` answers the same raw bytes to every request.
 - :func:`garbage` answers bytes that are not HTTP.
 - :func:`tls_eof` ends a TLS handshake with a bare close.
 - :class:`LateServer` refuses connections until :meth:`LateServer.start`.
@@ -39,6 +40,7 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "ScriptedServer",
+    "canned",
     "dripping",
     "free_port",
     "garbage",
@@ -234,6 +236,17 @@ def slow_redirect(location: str, delay: float = 0.0, drip: Optional[float] = Non
             if server.stopping.wait(drip):
                 return
             conn.sendall(b"x")
+        server.stopping.wait()
+
+    return RawServer(handler)
+
+
+def canned(response: bytes) -> RawServer:
+    """Answers every request with exactly these bytes (a whole HTTP response), keeping the connection open."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        conn.sendall(response)
         server.stopping.wait()
 
     return RawServer(handler)

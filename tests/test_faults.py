@@ -9,6 +9,8 @@ socket timeout take real time, and they assert an upper bound.
 from __future__ import annotations
 
 import gc
+import gzip
+import json
 import os
 import ssl
 import threading
@@ -24,6 +26,7 @@ from faultservers import (
     LateServer,
     Reply,
     ScriptedServer,
+    canned,
     dripping,
     garbage,
     hang_up,
@@ -178,6 +181,31 @@ def test_invalid_request_timeouts_are_rejected_with_the_value_in_the_message(bad
     with pytest.raises((TypeError, ValueError)) as caught:
         Policy({"status_code": 200}, request_timeout=bad)
     assert "timeout" in str(caught.value)
+
+
+BIG = json.dumps({"status": "SUCCESS", "padding": "x" * 200_000}).encode()
+
+
+def _chunked(body: bytes, size: int = 7000) -> bytes:
+    parts = [b"%x\r\n%s\r\n" % (len(body[i : i + size]), body[i : i + size]) for i in range(0, len(body), size)]
+    return b"".join(parts) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunked(BIG),
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(gzip.compress(BIG))
+        + gzip.compress(BIG),
+    ],
+    ids=["chunked", "gzip"],
+)
+@pytest.mark.parametrize("deadline", [None, 10], ids=["no-deadline", "deadline"])
+def test_bodies_read_under_a_deadline_are_complete_and_decoded(response, deadline):
+    """The deadline-bounded body reader gives the same body as requests: de-chunked, gunzipped."""
+    with canned(response) as server:
+        result = poll(server.url, jsonpath=[{"expression": "status", "value": "SUCCESS"}], timeout=deadline)
+    assert result.content == BIG
 
 
 # -- connection-level faults (no real waiting) ------------------------------------------------
