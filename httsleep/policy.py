@@ -87,6 +87,9 @@ DEFAULT_MAX_RETRY_AFTER = 300.0
 
 #: The smallest timeout ever handed to a transport (0 would mean "non-blocking").
 _MIN_REQUEST_TIMEOUT = 0.01
+#: A transport timeout this close to the deadline (or past it) means the deadline ran out
+#: (event-loop timers may fire up to a clock tick early).
+_DEADLINE_SLACK = 0.05
 
 RequestTimeout = Union[float, Tuple[Optional[float], Optional[float]]]
 Hook = Callable[["Attempt"], Any]
@@ -405,7 +408,6 @@ class PollRun:
         self.attempts = 0
         self.last_response: Any = None
         self.last_exception: Optional[BaseException] = None
-        self._deadline_bound = False
         self._ticket: Optional[Ticket] = None  # the circuit breaker's permission for the attempt in flight
 
     # -- time ----------------------------------------------------------------
@@ -459,15 +461,11 @@ class PollRun:
         configured = self.policy.request_timeout
         remaining = self.remaining()
         if remaining is None:
-            self._deadline_bound = False
             return configured
         remaining = max(remaining, _MIN_REQUEST_TIMEOUT)
         if isinstance(configured, tuple):
             connect, read = configured
-            clamped: RequestTimeout = (min(connect or remaining, remaining), min(read or remaining, remaining))
-            self._deadline_bound = clamped != configured
-            return clamped
-        self._deadline_bound = remaining < configured
+            return (min(connect or remaining, remaining), min(read or remaining, remaining))
         return min(configured, remaining)
 
     def received(self, response: Any) -> Decision:
@@ -496,9 +494,11 @@ class PollRun:
         """Handle an attempt that raised: re-raise it, give up, or say how long to wait.
 
         ``timed_out`` tells that the transport gave up waiting; when the
-        request timeout had been cut to the deadline, or the deadline has
-        passed meanwhile (a body that trickled in), the deadline is what ran
-        out and the poll gives up.
+        deadline has passed by then (the request timeout had been cut to it,
+        or a body trickled in), the deadline is what ran out and the poll
+        gives up. A timeout with time left (say a connect timeout shorter
+        than the deadline, while only the read timeout was cut) is the
+        request's own and is handled like any other error.
         """
         self._settle_ticket(response=response, exc=exc, timed_out=timed_out)
         if response is None:  # the transport's error: it may quote the URL with its password
@@ -506,7 +506,7 @@ class PollRun:
         self.last_response = response
         self.last_exception = exc
         remaining = self.remaining()
-        if timed_out and (self._deadline_bound or (remaining is not None and remaining <= _MIN_REQUEST_TIMEOUT)):
+        if timed_out and remaining is not None and remaining <= _DEADLINE_SLACK:
             self._give_up_now(
                 "timeout", "timeout={:g}s ran out during attempt {}".format(self.policy.timeout or 0, self.attempts)
             )

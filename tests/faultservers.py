@@ -17,6 +17,7 @@ Servers:
 - :func:`canned` answers the same raw bytes to every request.
 - :func:`garbage` answers bytes that are not HTTP.
 - :func:`tls_eof` ends a TLS handshake with a bare close.
+- :class:`Backlogged` never accepts, with a full queue: connecting times out.
 - :class:`LateServer` refuses connections until :meth:`LateServer.start`.
 - :class:`ScriptedServer` a keep-alive HTTP/1.1 server answering from a
   script of responses and recording the requests; it can serve TLS and
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
+    "Backlogged",
     "LateServer",
     "RecordedRequest",
     "Reply",
@@ -277,6 +279,36 @@ def tls_eof() -> RawServer:
         conn.shutdown(socket.SHUT_WR)
 
     return RawServer(handler)
+
+
+class Backlogged:
+    """A listener that never accepts and whose accept queue is full: connecting hangs.
+
+    The kernel drops further SYNs, so clients see a *connect* timeout (on
+    Linux; elsewhere the connection may be refused instead).
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind((host, 0))
+        self._listener.listen(0)
+        self.port = int(self._listener.getsockname()[1])
+        self.url = "http://{}:{}/".format(host, self.port)
+        self._fillers: List[socket.socket] = []
+        for _ in range(3):
+            filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect((host, self.port))
+            self._fillers.append(filler)
+
+    def __enter__(self) -> Backlogged:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for filler in self._fillers:
+            filler.close()
+        self._listener.close()
 
 
 class LateServer:

@@ -13,6 +13,7 @@ import gzip
 import json
 import os
 import ssl
+import sys
 import threading
 import time
 import tracemalloc
@@ -23,6 +24,7 @@ import pytest
 import requests
 import trustme
 from faultservers import (
+    Backlogged,
     LateServer,
     Reply,
     ScriptedServer,
@@ -108,6 +110,20 @@ def test_a_body_slower_than_the_read_timeout_fails_with_readtimeout_before_the_d
         outcome, seconds = timed(poll, server.url, {"status_code": 200}, timeout=30, request_timeout=0.2)
     assert isinstance(outcome, requests.ReadTimeout)
     assert seconds < 0.2 + MARGIN
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a full accept queue drops SYNs on Linux")
+def test_a_connect_timeout_with_time_left_is_not_mistaken_for_the_deadline(fake_time):
+    """timeout=3 cuts the read timeout (30 -> 3) but not the connect one (0.2): a connect timeout
+    at 0.2 s is the request's own, so retry_transient retries it instead of giving up on the deadline."""
+    seen: List[Attempt] = []
+    with Backlogged() as server:
+        with pytest.raises(StopPolling) as caught:
+            poll(server.url, {"status_code": 200}, timeout=3, request_timeout=(0.2, 30), retry_transient=True,
+                 max_retries=2, polling_interval=0.1, on_attempt=seen.append)
+    assert caught.value.limit == "max_retries"
+    assert isinstance(caught.value.last_exception, requests.ConnectTimeout)
+    assert [attempt.outcome for attempt in seen] == ["retry", "gave_up"]
 
 
 def test_without_a_deadline_the_request_timeout_ends_a_silent_request():
