@@ -112,6 +112,17 @@ def test_a_body_slower_than_the_read_timeout_fails_with_readtimeout_before_the_d
     assert seconds < 0.2 + MARGIN
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a full accept queue drops SYNs on Linux")
+def test_a_connection_that_never_completes_cannot_hold_a_poll_past_its_deadline():
+    """The connect timeout (10 s by default) is cut to the deadline too."""
+    with Backlogged() as server:
+        outcome, seconds = timed(poll, server.url, {"status_code": 200}, timeout=1)
+    assert seconds < 1 + MARGIN
+    assert isinstance(outcome, StopPolling) and outcome.limit == "timeout"
+    assert isinstance(outcome.last_exception, requests.ConnectTimeout)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a full accept queue drops SYNs on Linux")
 def test_a_connect_timeout_with_time_left_is_not_mistaken_for_the_deadline(fake_time):
     """timeout=3 cuts the read timeout (30 -> 3) but not the connect one (0.2): a connect timeout
