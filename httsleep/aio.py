@@ -38,7 +38,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
         "which the 'async' extra installs: pip install 'httsleep[async]'"
     ) from exc
 
-from ._redact import redact_url
+from ._redact import redact_text, redact_url
 from .conditions import ConditionSpec
 from .exceptions import AsyncGaveUp
 from .main import _UNSET, _ArgumentTypeError, _PolicyAttributes, _shorthand_conditions
@@ -300,11 +300,11 @@ def _build_request(url_or_request: Any, headers: Optional[dict], client: Optiona
         try:
             url = httpx.URL(url_or_request)
         except httpx.InvalidURL as exc:
-            raise ValueError("invalid URL {!r}: {}".format(url_or_request, exc)) from None
+            raise ValueError(redact_text("invalid URL {!r}: {}".format(url_or_request, exc))) from None
         if url.is_relative_url and (client is None or not str(client.base_url)):
             raise ValueError(
                 "url_or_request must be an absolute http(s) URL (or relative to client=... with a base_url), "
-                "not {!r}".format(url_or_request)
+                "not {!r}".format(redact_url(url_or_request))
             )
         return httpx.Request("GET", url, headers=headers)
     if isinstance(url_or_request, httpx.Request):

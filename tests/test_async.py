@@ -166,6 +166,13 @@ def test_url_or_request_must_be_a_url_or_an_httpx_request(url: Any) -> None:
         AsyncHttSleeper(url, status_code=200)
 
 
+def test_a_bad_url_is_rejected_without_showing_its_password() -> None:
+    """An unparseable URL is a ValueError at construction whose message hides user:password."""
+    with pytest.raises(ValueError, match="invalid URL") as error:
+        AsyncHttSleeper("http://user:s3cret@[::1", status_code=200)
+    assert "s3cret" not in str(error.value)
+
+
 def test_relative_url_with_a_base_url_client(httpserver: Any) -> None:
     """A relative URL is resolved against the caller's client base_url, and its headers are sent."""
     seen = serve_json(httpserver, SUCCESS)
