@@ -152,6 +152,13 @@ class RawServer:
                 self._workers.append(worker)
             worker.start()
 
+    def _replace(self, old: socket.socket, new: socket.socket) -> None:
+        """Track ``new`` (say a TLS wrapper) instead of ``old``, so that close() can shut it down."""
+        with self._lock:
+            if old in self._open:
+                self._open.remove(old)
+            self._open.append(new)
+
     def _work(self, conn: Optional[socket.socket]) -> None:
         while conn is not None:
             try:
@@ -161,8 +168,7 @@ class RawServer:
             finally:
                 conn.close()
                 with self._lock:
-                    if conn in self._open:
-                        self._open.remove(conn)
+                    self._open = [item for item in self._open if item is not conn and item.fileno() != -1]
                     self._idle += 1
             conn = self._queue.get()
 
@@ -424,13 +430,23 @@ class ScriptedServer(RawServer):
         return script[min(index, len(script) - 1)]  # type: ignore[no-any-return]
 
     def _handle(self, conn: socket.socket, server: RawServer) -> None:
-        if self.ssl_context is not None:
-            conn.settimeout(5)
-            try:
-                conn = self.ssl_context.wrap_socket(conn, server_side=True)
-            except (ssl.SSLError, OSError):
-                return  # the client refused our certificate
-            conn.settimeout(None)
+        if self.ssl_context is None:
+            self._converse(conn)
+            return
+        conn.settimeout(5)
+        try:
+            wrapped = self.ssl_context.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # the client refused our certificate
+        self._replace(conn, wrapped)
+        wrapped.settimeout(None)
+        try:
+            self._converse(wrapped)
+        finally:
+            wrapped.close()
+
+    def _converse(self, conn: socket.socket) -> None:
+        """Answer requests on one connection until the client closes it (or asks to)."""
         buffer = b""
         while not self.stopping.is_set():
             head, buffer = read_head(conn, buffer)
