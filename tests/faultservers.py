@@ -47,6 +47,7 @@ __all__ = [
     "free_port",
     "garbage",
     "hang_up",
+    "read_head",
     "reset",
     "silent",
     "slow_redirect",

@@ -26,12 +26,14 @@ import trustme
 from faultservers import (
     Backlogged,
     LateServer,
+    RawServer,
     Reply,
     ScriptedServer,
     canned,
     dripping,
     garbage,
     hang_up,
+    read_head,
     reset,
     silent,
     slow_redirect,
@@ -233,6 +235,34 @@ def test_bodies_read_under_a_deadline_are_complete_and_decoded(response, deadlin
     with canned(response) as server:
         result = poll(server.url, jsonpath=[{"expression": "status", "value": "SUCCESS"}], timeout=deadline)
     assert result.content == BIG
+
+
+def test_a_body_that_claims_gzip_but_is_not_raises_content_decoding_error():
+    """A broken Content-Encoding under a deadline is requests' ContentDecodingError, not temporary."""
+    garbled = b"definitely not gzip"
+    response = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(garbled), garbled)
+    with canned(response) as server:
+        with pytest.raises(requests.exceptions.ContentDecodingError) as caught:
+            poll(server.url, {"status_code": 200}, timeout=10)
+    assert not is_temp_network_error(caught.value)
+
+
+def test_the_deadline_passing_between_two_pieces_of_a_body_gives_up(fake_time):
+    """The body reader checks the deadline before every read (the clock jumps while the body arrives)."""
+
+    def handler(conn, server):
+        read_head(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nx")
+        fake_time.offset += 100  # the deadline passes...
+        if not server.stopping.wait(0.2):
+            conn.sendall(b"yz")  # ...before the rest arrives
+        server.stopping.wait()
+
+    with RawServer(handler) as server:
+        with pytest.raises(StopPolling) as caught:
+            poll(server.url, {"status_code": 200}, timeout=10)
+    assert caught.value.limit == "timeout"
+    assert "did not arrive before the deadline" in str(caught.value.last_exception)
 
 
 # -- connection-level faults (no real waiting) ------------------------------------------------
