@@ -121,6 +121,9 @@ def test_same_attributes_as_the_sync_sleeper(httpserver: Any) -> None:
     assert (sleeper.max_retries, sleeper.polling_interval, sleeper.ignore_exceptions) == (3, 0.5, ())
     sleeper.until = {"json": SUCCESS}
     sleeper.max_retries = 1
+    sleeper.ignore_exceptions = [ValueError]
+    sleeper.polling_interval = 3
+    assert (sleeper.ignore_exceptions, sleeper.polling_interval) == ((ValueError,), 3)
     assert sleeper.policy.until[0].spec == {"json": SUCCESS}
     assert sleeper.policy.max_retries == 1
     assert repr(sleeper) == "<AsyncHttSleeper GET {}>".format(httpserver.url_for("/job"))
