@@ -20,6 +20,7 @@ import tracemalloc
 import warnings
 from typing import List
 
+import faultservers
 import pytest
 import requests
 import trustme
@@ -484,11 +485,23 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def _client_memory() -> tracemalloc.Snapshot:
+    """What is allocated now, except by the fault servers and by tracemalloc itself."""
+    return tracemalloc.take_snapshot().filter_traces(
+        [tracemalloc.Filter(False, faultservers.__file__), tracemalloc.Filter(False, tracemalloc.__file__)]
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts file descriptors in /proc")
 @pytest.mark.parametrize("shared_session", [True, False], ids=["one-session", "no-session"])
 def test_ten_thousand_polls_leave_no_growth_in_file_descriptors_or_memory(shared_session):
-    """10,000 polls that succeed at once: same fd count after as before, < 256 kB more memory."""
+    """10,000 polls that succeed at once: same fd count after as before, < 64 kB more memory.
+
+    Memory is traced over the last 2,000 polls (tracing makes each poll about
+    twice as slow); the test server's own allocations (a 64 kB receive buffer
+    in flight, say) are left out: what is measured is the client side.
+    """
     with ScriptedServer(record=False) as server, requests.Session() as session:
         use = session if shared_session else None
         for _ in range(200):  # warm-up: pools, caches, lazily imported modules
@@ -497,20 +510,20 @@ def test_ten_thousand_polls_leave_no_growth_in_file_descriptors_or_memory(shared
         fds_before = _open_fds()
         for _ in range(8_000):
             poll(server.url, {"status_code": 200}, session=use)
-        tracemalloc.start()  # the last 2,000 traced (tracing makes each poll ~2x slower)
+        tracemalloc.start()
         try:
             gc.collect()
-            before = tracemalloc.get_traced_memory()[0]
+            before = _client_memory()
             for _ in range(2_000):
                 poll(server.url, {"status_code": 200}, session=use)
             gc.collect()
-            growth = tracemalloc.get_traced_memory()[0] - before
+            growth = sum(stat.size_diff for stat in _client_memory().compare_to(before, "filename"))
         finally:
             tracemalloc.stop()
         fds_after = _open_fds()
         connections = server.connections
     assert fds_after <= fds_before
-    assert growth < 256 * 1024, growth
+    assert growth < 64 * 1024, growth
     assert connections == (1 if shared_session else 10_200)
 
 
