@@ -152,7 +152,8 @@ class AsyncHttSleeper(_PolicyAttributes):
         every request and told its outcome, as for :class:`httsleep.HttSleeper`
         (one breaker may be shared by synchronous and asyncio pollers).
 
-    :raises TypeError, ValueError: at construction, for any invalid argument.
+    :raises TypeError: at construction, for an argument of the wrong type.
+    :raises ValueError: at construction, for an invalid value.
     """
 
     def __init__(

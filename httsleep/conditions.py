@@ -19,6 +19,7 @@ to do once every other condition has had its say (see
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -231,14 +232,27 @@ class _Callback:
 _CHECKS = {cls.key: cls for cls in (_StatusCode, _Text, _JSON, _JSONPath, _Callback)}
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse_jsonpath(expression: str) -> Any:
+    """Parse once per distinct string, however many pollers use it (a parse costs milliseconds).
+
+    jsonpath-rw's expression objects are not changed by ``find()``, so
+    pollers can share them.
+    """
+    from jsonpath_rw import parse  # imported on first use: it is slow to import
+
+    try:
+        return parse(expression)
+    except AttributeError:  # what jsonpath-rw's parser raises when the input ends mid-expression
+        reason = "the expression is empty or ends too early"
+    except Exception as error:  # jsonpath-rw raises bare Exceptions for syntax errors
+        reason = str(error).strip()
+    raise ValueError("invalid JSONPath expression {!r}: {}".format(expression, reason))
+
+
 def _compile_jsonpath(expression: Any) -> Any:
     if isinstance(expression, str):
-        from jsonpath_rw import parse  # imported on first use: it is slow to import
-
-        try:
-            return parse(expression)
-        except Exception as error:  # jsonpath-rw raises bare Exceptions, even AttributeErrors
-            raise ValueError("invalid JSONPath expression {!r}: {}".format(expression, error)) from None
+        return _parse_jsonpath(expression)
     if callable(getattr(expression, "find", None)):
         return expression
     raise TypeError(

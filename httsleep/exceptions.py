@@ -7,7 +7,8 @@ Every exception httsleep raises on purpose derives from :class:`HttSleepError`::
     ├── CircuitBrokenError    a circuit breaker refused the call
     └── GaveUp                the poll ran out of attempts or time
         ├── StopPolling       ... raised by the synchronous API (also a StopIteration)
-        └── AsyncGaveUp       ... raised by the asyncio API
+        ├── AsyncGaveUp       ... raised by the asyncio API
+        └── PollTimeout       ... raised by httsleep.resilience.poll (also a TimeoutError)
 
 :class:`StopPolling` is a :class:`StopIteration` so that code written for
 httsleep 0.3.1 (``except StopIteration:``) keeps working. A ``StopIteration``

@@ -129,3 +129,22 @@ def test_shorthand_json_none_is_a_condition():
 def test_httsleep_function_validates_too():
     with pytest.raises(ValueError):
         httsleep(URL)
+
+
+@pytest.mark.parametrize(
+    "expression, reason",
+    [("status[", "ends too early"), ("", "empty"), ("status]", "Parse error"), ("a[?", "Unexpected character")],
+)
+def test_a_jsonpath_that_does_not_parse_says_why(expression, reason):
+    with pytest.raises(ValueError) as info:
+        HttSleeper(URL, {"jsonpath": [{"expression": expression, "value": 1}]})
+    assert repr(expression) in str(info.value) and reason in str(info.value)
+
+
+def test_the_same_jsonpath_string_is_parsed_once_for_many_pollers():
+    """Thousands of pollers on one expression share one parse (a parse costs milliseconds)."""
+    first = HttSleeper(URL, {"jsonpath": [{"expression": "job.state", "value": "done"}]})
+    second = HttSleeper(URL, {"jsonpath": [{"expression": "job.state", "value": "failed"}]})
+    (first_item,) = first.policy.until[0].checks[0].items
+    (second_item,) = second.policy.until[0].checks[0].items
+    assert first_item.expression is second_item.expression
