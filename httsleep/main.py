@@ -7,7 +7,10 @@ looked up at every call so that tests may patch ``httsleep.main.sleep``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import threading
 import time
 from time import monotonic, sleep  # looked up at call time: patch httsleep.main.sleep / .monotonic
 from typing import Any, Callable, Collection, Dict, Iterable, List, Optional, Sequence, Tuple, Type, Union
@@ -381,8 +384,13 @@ def _read_body(response: requests.Response, run: PollRun, read_timeout: Optional
         return  # read already (by the response hook, or by a hook of the caller's)
     raw = response.raw
     read1 = getattr(raw, "read1", None)
-    if run.deadline is None or read1 is None:
-        response.content  # noqa: B018 - reads and keeps the body
+    if run.deadline is None:
+        _content(response)
+        _check_complete(response)
+        return
+    if read1 is None:  # urllib3 1.x
+        _read_before_deadline(response, run)
+        _check_complete(response)
         return
     chunks = []
     sock = getattr(getattr(raw, "connection", None), "sock", None)
@@ -414,6 +422,63 @@ def _read_body(response: requests.Response, run: PollRun, read_timeout: Optional
     response._content = b"".join(chunks)
     response._content_consumed = True  # type: ignore[attr-defined]
     raw.release_conn()
+
+
+def _content(response: requests.Response) -> None:
+    """``response.content``, but a body that stalls past the read timeout is a :class:`ReadTimeout`.
+
+    requests reports that stall as a ``ConnectionError`` wrapping urllib3's
+    ``ReadTimeoutError``; the deadline-bounded reader reports it as a
+    ``ReadTimeout``, so both paths say the same.
+    """
+    try:
+        response.content  # noqa: B018 - reads and keeps the body
+    except ConnectionError as exc:
+        inner = exc.args[0] if exc.args else None
+        if type(inner).__name__ == "ReadTimeoutError":
+            raise ReadTimeout(inner, response=response) from exc
+        raise
+
+
+def _read_before_deadline(response: requests.Response, run: PollRun) -> None:
+    """Read the body with urllib3 1.x (no ``read1``): a timer cuts the connection at the deadline."""
+    remaining = run.remaining() or 0.0
+    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+    expired = threading.Event()
+
+    def cut() -> None:
+        expired.set()
+        with contextlib.suppress(OSError, AttributeError):
+            sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+
+    timer = threading.Timer(max(remaining, 0.0), cut)
+    timer.daemon = True
+    if sock is not None:
+        timer.start()
+    try:
+        _content(response)
+    except Exception as exc:
+        if expired.is_set():
+            raise ReadTimeout("the response body did not arrive before the deadline", response=response) from exc
+        raise
+    finally:
+        timer.cancel()
+    left = run.remaining()
+    if expired.is_set() or (left is not None and left <= 0):  # urllib3 1.x may return a partial body
+        raise ReadTimeout("the response body did not arrive before the deadline", response=response)
+
+
+def _check_complete(response: requests.Response) -> None:
+    """Raise :class:`ChunkedEncodingError` for a body shorter than its Content-Length.
+
+    urllib3 2 checks this itself; urllib3 1.x returned the truncated body.
+    """
+    missing = getattr(response.raw, "length_remaining", None)
+    if isinstance(missing, int) and missing > 0:
+        raise ChunkedEncodingError(
+            "Connection broken: the body ended {} bytes short of its Content-Length".format(missing),
+            response=response,
+        )
 
 
 def httsleep(

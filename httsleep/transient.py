@@ -168,6 +168,8 @@ def _verdict(exc: BaseException) -> Optional[bool]:
         return False
     if isinstance(exc, _TEMPORARY_TYPES) or names[0] in _TEMPORARY_NAMES:
         return True
+    if names[0] in _WRAPPER_NAMES:  # e.g. urllib3's NewConnectionError is also a "ConnectTimeoutError"
+        return None
     if isinstance(exc, OSError) and exc.errno in TEMPORARY_ERRNOS:
         return True
     if any(name in _PERMANENT_NAMES for name in names[1:]) and not any(

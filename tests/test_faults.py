@@ -266,6 +266,50 @@ def test_the_deadline_passing_between_two_pieces_of_a_body_gives_up(fake_time):
     assert "did not arrive before the deadline" in str(caught.value.last_exception)
 
 
+@pytest.fixture
+def urllib3_without_read1(monkeypatch):
+    """Responses without ``read1``, as with urllib3 1.x (the suite also runs against a real 1.26)."""
+    import urllib3.response
+
+    monkeypatch.setattr(urllib3.response.HTTPResponse, "read1", None, raising=False)
+
+
+@pytest.mark.slow
+def test_with_urllib3_1x_a_dripping_body_is_cut_at_the_deadline(urllib3_without_read1):
+    """Without read1 a timer shuts the connection down at the deadline."""
+    with dripping(interval=0.05) as server:
+        outcome, seconds = timed(poll, server.url, {"status_code": 200}, timeout=1)
+    assert seconds < 1 + MARGIN
+    assert isinstance(outcome, StopPolling) and outcome.limit == "timeout"
+    assert "did not arrive before the deadline" in str(outcome.last_exception)
+
+
+def test_with_urllib3_1x_a_body_completed_after_the_deadline_gives_up(urllib3_without_read1, fake_time):
+    def handler(conn, server):
+        read_head(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nx")
+        fake_time.offset += 100
+        conn.sendall(b"yz")
+        server.stopping.wait()
+
+    with RawServer(handler) as server:
+        with pytest.raises(StopPolling) as caught:
+            poll(server.url, {"status_code": 200}, timeout=10)
+    assert caught.value.limit == "timeout"
+
+
+def test_with_urllib3_1x_bodies_are_still_complete(urllib3_without_read1):
+    with canned(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + _chunked(BIG)) as server:
+        assert poll(server.url, {"status_code": 200}, timeout=10).content == BIG
+
+
+def test_a_body_that_stalls_without_a_deadline_is_a_read_timeout_too():
+    """requests calls it a ConnectionError; httsleep says ReadTimeout with or without timeout=."""
+    with dripping(interval=1.0, length=3) as server:
+        with pytest.raises(requests.ReadTimeout):
+            poll(server.url, {"status_code": 200}, request_timeout=0.2)
+
+
 # -- connection-level faults (no real waiting) ------------------------------------------------
 
 

@@ -116,6 +116,7 @@ def test_a_connection_closed_before_the_answer_is_temporary_through_requests_wra
     assert is_temp_network_error(exc)
 
 
+@pytest.mark.skipif(urllib3.__version__.startswith("1."), reason="urllib3 1.x returns a truncated body silently")
 def test_a_truncated_body_is_temporary_through_requests_wrappers():
     """ChunkedEncodingError > ProtocolError > IncompleteRead."""
     with truncated() as server:
@@ -140,23 +141,26 @@ def test_a_tls_eof_is_temporary_inside_requests_sslerror():
     assert is_temp_network_error(exc)
 
 
-def test_a_dns_failure_is_not_temporary_through_requests_wrappers():
-    """ConnectionError > MaxRetryError > NameResolutionError > gaierror, as requests nests them."""
-    gai = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-    resolution = urllib3.exceptions.NameResolutionError("nowhere.invalid", None, gai)  # type: ignore[arg-type]
+def _dns_failure(code: int, message: str) -> requests.ConnectionError:
+    """A failed lookup as requests raises it: ConnectionError > MaxRetryError > NameResolutionError
+    (urllib3 2; NewConnectionError in urllib3 1.x) caused by a gaierror."""
+    gai = socket.gaierror(code, message)
+    if hasattr(urllib3.exceptions, "NameResolutionError"):
+        resolution = urllib3.exceptions.NameResolutionError("nowhere.invalid", None, gai)  # type: ignore[arg-type]
+    else:  # pragma: no cover - urllib3 1.x
+        resolution = urllib3.exceptions.NewConnectionError(None, "Failed to establish a new connection: " + message)
     resolution.__cause__ = gai
-    max_retry = urllib3.exceptions.MaxRetryError(None, "/", resolution)  # type: ignore[arg-type]
-    exc = requests.ConnectionError(max_retry)
+    return requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", resolution))  # type: ignore[arg-type]
+
+
+def test_a_dns_failure_is_not_temporary_through_requests_wrappers():
+    exc = _dns_failure(socket.EAI_NONAME, "Name or service not known")
     assert not is_temp_network_error(exc)
-    assert not is_temp_network_error(max_retry)
+    assert not is_temp_network_error(exc.args[0])
 
 
 def test_a_dns_try_again_is_temporary_through_requests_wrappers():
-    gai = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
-    resolution = urllib3.exceptions.NameResolutionError("busy.example", None, gai)  # type: ignore[arg-type]
-    resolution.__cause__ = gai
-    exc = requests.ConnectionError(urllib3.exceptions.MaxRetryError(None, "/", resolution))  # type: ignore[arg-type]
-    assert is_temp_network_error(exc)
+    assert is_temp_network_error(_dns_failure(socket.EAI_AGAIN, "Temporary failure in name resolution"))
 
 
 def test_an_invalid_url_is_not_temporary_as_requests_raises_it():
