@@ -591,8 +591,8 @@ def test_fifty_threads_polling_at_once_with_default_settings_do_not_interfere():
     def worker(number: int) -> None:
         try:
             start.wait()
-            response = poll("{}job/{}".format(server.url, number), json={"job": "/job/{}".format(number),
-                                                                            "status": "SUCCESS"})
+            expected = {"job": "/job/{}".format(number), "status": "SUCCESS"}
+            response = poll("{}job/{}".format(server.url, number), json=expected)
             results[number] = response.json()["job"]
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
