@@ -54,7 +54,7 @@ from ._redact import redact_text, scrub_exception
 from .conditions import Condition, ConditionSpec, compile_conditions, evaluate_response
 from .exceptions import Alarm, CircuitBrokenError, GaveUp
 from .transient import is_temp_network_error
-from .waits import WaitLike, as_wait
+from .waits import WaitLike, as_wait, wait_seconds
 
 if TYPE_CHECKING:
     from .resilience import CircuitBreaker, Ticket
@@ -546,8 +546,7 @@ class PollRun:
         limit = self.policy.max_attempts
         if limit is not None and self.attempts >= limit:
             self._give_up_now("max_retries", "max_retries={} reached".format(self.policy.max_retries))
-        wait = self.policy.wait(self.attempts)
-        wait = 0.0 if not wait > 0 else float(wait)  # negative or NaN from a custom strategy
+        wait = wait_seconds(self.policy.wait, self.attempts)
         reason = "interval"
         server_wait = self._retry_after(response)
         if server_wait is not None and server_wait > wait:

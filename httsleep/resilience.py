@@ -56,7 +56,7 @@ from typing import (
 from ._redact import redact_text
 from .exceptions import CircuitBrokenError, GaveUp
 from .policy import _Testing
-from .waits import WaitLike, WaitStrategy, as_wait
+from .waits import WaitLike, WaitStrategy, as_wait, wait_seconds
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -214,11 +214,6 @@ def _short_repr(value: Any) -> str:
     return text if len(text) <= _RESULT_REPR_LIMIT else text[: _RESULT_REPR_LIMIT - 3] + "..."
 
 
-def _pause(wait: WaitStrategy, attempt: int) -> float:
-    seconds = wait(attempt)
-    return float(seconds) if seconds > 0 else 0.0  # negative or NaN from a custom strategy: no wait
-
-
 # -- poll ----------------------------------------------------------------------------
 
 
@@ -303,7 +298,7 @@ def _poll(
         result = func(*args, **kwargs)
         if until(result):
             return result
-        pause = _pause(wait, attempts)
+        pause = wait_seconds(wait, attempts)
         now = monotonic() + skipped
         if deadline is not None and now + pause > deadline:
             elapsed = now - started
@@ -422,7 +417,7 @@ def _retry(
                 log.info("%s: call %d of %d raised %s; giving up", _describe(func), calls, times, type(exc).__name__)
                 raise
             log.debug("%s: call %d of %d raised %s; retrying", _describe(func), calls, times, type(exc).__name__)
-        pause = _pause(wait, calls)
+        pause = wait_seconds(wait, calls)
         if not testing:
             sleep(pause)
 

@@ -31,6 +31,7 @@ __all__ = [
     "WaitStrategy",
     "WaitLike",
     "as_wait",
+    "wait_seconds",
 ]
 
 #: A wait strategy: attempt number (1-based) -> seconds to wait.
@@ -155,6 +156,23 @@ class Sum(_Composable):
 
     def __repr__(self) -> str:
         return "({!r} + {!r})".format(self.first, self.second)
+
+
+def wait_seconds(strategy: WaitStrategy, attempt: int) -> float:
+    """What ``strategy`` says to wait after ``attempt``, as seconds a sleep can take.
+
+    A custom strategy's negative or NaN answer means no wait.
+
+    :raises ValueError: the strategy answered infinity (a wait that would
+        never end; bound the poll with ``timeout=`` or cap the strategy).
+    """
+    seconds = strategy(attempt)
+    if not seconds > 0:
+        return 0.0
+    seconds = float(seconds)
+    if math.isinf(seconds):
+        raise ValueError("wait strategy {!r} asked to wait forever after attempt {}".format(strategy, attempt))
+    return seconds
 
 
 def as_wait(value: WaitLike, name: str = "polling_interval") -> WaitStrategy:

@@ -168,3 +168,15 @@ def test_the_interval_can_be_replaced_on_the_poller(fake_time):
         with pytest.raises(StopPolling):
             sleeper.run()
     assert fake_time.sleeps == [1.0]
+
+
+def test_a_strategy_that_asks_to_wait_forever_is_a_clear_error(httpserver):
+    """Instead of an OverflowError from deep inside sleep()."""
+    from httsleep import httsleep, poll_
+
+    httpserver.expect_request("/job").respond_with_data("busy")
+    forever = lambda attempt: float("inf")  # noqa: E731
+    with pytest.raises(ValueError, match="wait forever after attempt 1"):
+        httsleep(httpserver.url_for("/job"), {"text": "done"}, polling_interval=forever)
+    with pytest.raises(ValueError, match="wait forever after attempt 1"):
+        poll_(lambda: 1, lambda result: False, timeout=None, interval=forever)
