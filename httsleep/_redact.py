@@ -10,9 +10,11 @@ __all__ = ["SENSITIVE_HEADERS", "redact_headers", "redact_text", "redact_url", "
 #: Header names whose values are never shown (compared case-insensitively).
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
 
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+# Up to the *last* "@" of the authority: a password may contain a raw "@"
+# ("user:p@ss@host"), which requests and urllib3 accept and split off at the last one.
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#\s]*@")
 # "user:secret@host" without a scheme (requests quotes such URLs in its errors)
-_BARE_USERINFO = re.compile(r"(?<![\w/:.@*+-])[\w.~%!$&+,;=-]+:[^\s/@'\"]*@(?=[\w\[])")
+_BARE_USERINFO = re.compile(r"(?<![\w/:.@*+-])[\w.~%!$&+,;=-]+:[^\s/?#'\"]*@(?=[\w\[])")
 _AUTH_VALUE = re.compile(r"(?i)\b(Basic|Bearer|Digest|Token)\s+[A-Za-z0-9._~+/=-]+")
 
 
