@@ -25,6 +25,7 @@ import urllib3
 from . import __version__
 from ._progress import Progress
 from ._redact import SENSITIVE_HEADERS, redact_text
+from .conditions import _parse_jsonpath
 from .exceptions import Alarm, GaveUp
 from .main import HttSleeper
 from .policy import DEFAULT_MAX_RETRIES, DEFAULT_POLLING_INTERVAL, describe_response
@@ -169,12 +170,10 @@ def _jsonpath(text: str) -> Dict[str, Any]:
         raise argparse.ArgumentTypeError(str(error))
     if not expression:
         raise argparse.ArgumentTypeError("the expression before '=' is empty in {!r}".format(text))
-    from jsonpath_rw import parse  # slow to import: only when needed
-
     try:
-        parse(expression)
-    except Exception as error:  # jsonpath-rw raises bare Exceptions
-        raise argparse.ArgumentTypeError("invalid JSONPath expression {!r}: {}".format(expression, error))
+        _parse_jsonpath(expression)  # parsed once: the poll reuses it
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error))
     try:
         value: Any = json.loads(raw)
     except ValueError:
@@ -406,9 +405,7 @@ def _jsonpath_detail(until: List[dict], alarms: List[dict]) -> Any:
                 expressions.append(item["expression"])
     if not expressions:
         return None
-    from jsonpath_rw import parse
-
-    compiled = [(source, parse(source)) for source in expressions]
+    compiled = [(source, _parse_jsonpath(source)) for source in expressions]
 
     def detail(response: Any) -> str:
         try:

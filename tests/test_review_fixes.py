@@ -19,3 +19,13 @@ def test_a_password_containing_an_at_sign_is_redacted_whole(httpserver, fake_tim
     assert "GET http://***@{}:".format(httpserver.host) in message
     assert redact_url("No adapter for 'user:p@ss@host/x'") == "No adapter for '***@host/x'"
     assert redact_text("see https://u:a@b@c@host/x") == "see https://***@host/x"
+
+
+def test_the_command_line_explains_a_jsonpath_that_ends_too_early(capsys):
+    """--jsonpath uses the library's JSONPath parser, whose error says why (not an AttributeError's text)."""
+    from httsleep.cli import EXIT_USAGE, main
+
+    assert main(["http://127.0.0.1:9/", "--jsonpath", "a.=1"]) == EXIT_USAGE
+    error = capsys.readouterr().err
+    assert "invalid JSONPath expression 'a.': the expression is empty or ends too early" in error
+    assert "NoneType" not in error
