@@ -32,7 +32,6 @@ or its error handled) to the start of the next.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from datetime import timezone
 from email.utils import parsedate_to_datetime
@@ -41,6 +40,7 @@ from typing import (
     Any,
     Callable,
     Collection,
+    FrozenSet,
     Iterable,
     NamedTuple,
     Optional,
@@ -54,7 +54,7 @@ from ._redact import redact_text, scrub_exception
 from .conditions import Condition, ConditionSpec, compile_conditions, evaluate_response
 from .exceptions import Alarm, CircuitBrokenError, GaveUp
 from .transient import is_temp_network_error
-from .waits import WaitLike, as_wait, wait_seconds
+from .waits import WaitLike, _seconds, as_wait, wait_seconds
 
 if TYPE_CHECKING:
     from .resilience import CircuitBreaker, Ticket
@@ -81,7 +81,7 @@ DEFAULT_MAX_RETRIES = 50
 #: Timeout of each request: 10 s to connect, 30 s between bytes of the answer.
 DEFAULT_REQUEST_TIMEOUT: Tuple[float, float] = (10.0, 30.0)
 #: Statuses whose ``Retry-After`` header is honoured by default.
-DEFAULT_RETRY_AFTER_STATUSES = frozenset({202, 429, 503})
+DEFAULT_RETRY_AFTER_STATUSES: FrozenSet[int] = frozenset({202, 429, 503})
 #: The longest wait a ``Retry-After`` header can ask for; longer values are cut to this.
 DEFAULT_MAX_RETRY_AFTER = 300.0
 
@@ -202,28 +202,19 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
 
 
 def _request_timeout(value: Any) -> RequestTimeout:
-    def seconds(item: Any, what: str) -> float:
-        if isinstance(item, bool) or not isinstance(item, (int, float)):
-            raise TypeError("{} must be a number of seconds, not {!r}".format(what, item))
-        if not math.isfinite(item) or item <= 0:
-            raise ValueError("{} must be a finite number > 0, not {!r}".format(what, item))
-        return float(item)
-
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError("request_timeout must be a number or a (connect, read) pair, not {!r}".format(value))
-        return (seconds(value[0], "the connect timeout"), seconds(value[1], "the read timeout"))
-    return seconds(value, "request_timeout")
+        return (
+            _seconds(value[0], "the connect timeout", positive=True),
+            _seconds(value[1], "the read timeout", positive=True),
+        )
+    return _seconds(value, "request_timeout", positive=True)
 
 
 def _optional_seconds(value: Any, name: str) -> Optional[float]:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError("{} must be a number of seconds or None, not {!r}".format(name, value))
-    if math.isnan(value) or value < 0:
-        raise ValueError("{} must be >= 0, not {!r}".format(name, value))
-    return float(value)
+    """Seconds >= 0, infinity included (as good as no limit), or ``None``."""
+    return None if value is None else _seconds(value, name, finite=False, or_none=True)
 
 
 def _max_retries(value: Any) -> Optional[int]:
@@ -243,13 +234,32 @@ def _max_retries(value: Any) -> Optional[int]:
 
 
 def _exception_types(value: Any, name: str) -> Tuple[Type[BaseException], ...]:
+    """An exception class or an iterable of them, as a tuple (``None``: an empty one)."""
     if value is None:
         return ()
-    items = (value,) if isinstance(value, type) else tuple(value)
+    items = (value,) if isinstance(value, type) else value
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise TypeError("{} must be an exception class or an iterable of them, not {!r}".format(name, value)) from None
     for item in items:
         if not (isinstance(item, type) and issubclass(item, BaseException)):
             raise TypeError("{} must contain exception classes, not {!r}".format(name, item))
     return items
+
+
+def _retry_after_statuses(value: Any) -> FrozenSet[int]:
+    if value is True:
+        return DEFAULT_RETRY_AFTER_STATUSES
+    if value is False or value is None:
+        return frozenset()
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError("retry_after must be True, False or a collection of status codes, not {!r}".format(value))
+    codes = tuple(value)
+    for code in codes:
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise TypeError("retry_after must contain integer status codes, not {!r}".format(code))
+    return frozenset(codes)
 
 
 def _hooks(value: Any) -> Tuple[Hook, ...]:
@@ -355,12 +365,7 @@ class Policy:
         self.max_retries = _max_retries(max_retries)
         self.timeout = _optional_seconds(timeout, "timeout")
         self.request_timeout = _request_timeout(request_timeout)
-        if retry_after is True:
-            self.retry_after_statuses: frozenset = DEFAULT_RETRY_AFTER_STATUSES
-        elif retry_after is False or retry_after is None:
-            self.retry_after_statuses = frozenset()
-        else:
-            self.retry_after_statuses = frozenset(int(code) for code in retry_after)
+        self.retry_after_statuses = _retry_after_statuses(retry_after)
         max_wait = _optional_seconds(max_retry_after, "max_retry_after")
         self.max_retry_after = DEFAULT_MAX_RETRY_AFTER if max_wait is None else max_wait
         self.ignore_exceptions = _exception_types(ignore_exceptions, "ignore_exceptions")

@@ -33,7 +33,6 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-import math
 import sys
 import threading
 from collections import deque
@@ -55,8 +54,8 @@ from typing import (
 
 from ._redact import redact_text
 from .exceptions import CircuitBrokenError, GaveUp
-from .policy import _Testing
-from .waits import WaitLike, WaitStrategy, as_wait, wait_seconds
+from .policy import _exception_types, _Testing
+from .waits import WaitLike, WaitStrategy, _seconds, as_wait, wait_seconds
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -136,16 +135,11 @@ def _sync_function(func: Any, helper: str) -> None:
 
 
 def _exceptions(value: Any, name: str = "ex") -> Tuple[Type[BaseException], ...]:
-    items = (value,) if isinstance(value, type) else value
-    try:
-        items = tuple(items)
-    except TypeError:
-        raise TypeError("{} must be an exception class or an iterable of them, not {!r}".format(name, value)) from None
+    if value is None:  # "no exception class" is fine for ignore_exceptions, not here
+        raise TypeError("{} must be an exception class or an iterable of them, not None".format(name))
+    items = _exception_types(value, name)
     if not items:
         raise ValueError("{} must name at least one exception class, not {!r}".format(name, value))
-    for item in items:
-        if not (isinstance(item, type) and issubclass(item, BaseException)):
-            raise TypeError("{} must contain exception classes, not {!r}".format(name, item))
     return items
 
 
@@ -157,16 +151,8 @@ def _positive_int(value: Any, name: str) -> int:
     return value
 
 
-def _seconds(value: Any, name: str, *, allow_none: bool = False, allow_zero: bool = True) -> Optional[float]:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            "{} must be a number of seconds{}, not {!r}".format(name, " or None" if allow_none else "", value)
-        )
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError("{} must be a finite number {} 0, not {!r}".format(name, ">=" if allow_zero else ">", value))
-    return float(value)
+def _timeout(value: Any) -> Optional[float]:
+    return None if value is None else _seconds(value, "timeout", or_none=True)
 
 
 def _error_handler(on_error: Any) -> Optional[Callable[[BaseException, int], Any]]:
@@ -245,7 +231,7 @@ def poll_(
     """
     _sync_function(f, "poll_")
     _callable(until, "until")
-    limit = _seconds(timeout, "timeout", allow_none=True)
+    limit = _timeout(timeout)
     wait = as_wait(interval, "interval")
     return _poll(f, until, limit, wait, args, kwargs)
 
@@ -265,7 +251,7 @@ def poll(
     built. The decorated function keeps its name, docstring and signature.
     """
     _callable(until, "until")
-    limit = _seconds(timeout, "timeout", allow_none=True)
+    limit = _timeout(timeout)
     wait = as_wait(interval, "interval")
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
@@ -518,9 +504,7 @@ class CircuitBreaker:
     ) -> None:
         self.exceptions = _exceptions(ex)
         self.threshold = _positive_int(threshold, "threshold")
-        reset = _seconds(reset_timeout, "reset_timeout", allow_zero=False)
-        assert reset is not None
-        self.reset_timeout = reset
+        self.reset_timeout = _seconds(reset_timeout, "reset_timeout", positive=True)
         self._on_error = _error_handler(on_error)
         self.half_open_trials = _positive_int(half_open_trials, "half_open_trials")
         if clock is not None:

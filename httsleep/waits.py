@@ -40,12 +40,26 @@ WaitStrategy = Callable[[int], float]
 WaitLike = Union[float, int, WaitStrategy]
 
 
-def _seconds(value: object, name: str) -> float:
+def _seconds(
+    value: object, name: str, *, positive: bool = False, finite: bool = True, or_none: bool = False
+) -> float:
+    """``value`` as seconds; the one check of durations in httsleep (waits, timeouts, intervals).
+
+    :param positive: 0 is refused too.
+    :param finite: infinity is refused (NaN always is).
+    :param or_none: the caller accepts ``None`` (and handles it before calling): say so in the message.
+    :raises TypeError: ``value`` is not a number (a bool is not one).
+    :raises ValueError: ``value`` is out of range.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError("{} must be a number of seconds, not {!r}".format(name, value))
+        raise TypeError("{} must be a number of seconds{}, not {!r}".format(name, " or None" if or_none else "", value))
     seconds = float(value)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError("{} must be a finite number >= 0, not {!r}".format(name, value))
+    if math.isnan(seconds) or seconds < 0 or (positive and seconds == 0) or (finite and math.isinf(seconds)):
+        raise ValueError(
+            "{} must be a {}number {} 0, not {!r}".format(
+                name, "finite " if finite else "", ">" if positive else ">=", value
+            )
+        )
     return seconds
 
 

@@ -21,6 +21,38 @@ def test_a_password_containing_an_at_sign_is_redacted_whole(httpserver, fake_tim
     assert redact_text("see https://u:a@b@c@host/x") == "see https://***@host/x"
 
 
+@pytest.mark.parametrize(
+    "options, error, shown",
+    [
+        ({"ignore_exceptions": 5}, TypeError, "ignore_exceptions must be an exception class or an iterable of them"),
+        ({"retry_after": 503}, TypeError, "retry_after must be True, False or a collection of status codes, not 503"),
+        ({"retry_after": "429"}, TypeError, "not '429'"),
+        ({"retry_after": ["x"]}, TypeError, "retry_after must contain integer status codes, not 'x'"),
+        ({"retry_after": [True]}, TypeError, "not True"),
+    ],
+)
+def test_ignore_exceptions_and_retry_after_are_validated_at_construction(options, error, shown):
+    """A wrong ignore_exceptions / retry_after is a clear error naming the argument and the bad value."""
+    with pytest.raises(error) as caught:
+        httsleep.HttSleeper("http://127.0.0.1:9/", status_code=200, **options)
+    assert shown in str(caught.value)
+
+
+def test_retry_after_accepts_any_collection_of_status_codes():
+    """A list, set or tuple of status codes, or True/False/None, are all fine."""
+    for value, expected in (([429], {429}), ((503, 429), {503, 429}), ({202}, {202}), (False, set()), (None, set())):
+        sleeper = httsleep.HttSleeper("http://127.0.0.1:9/", status_code=200, retry_after=value)
+        assert sleeper.policy.retry_after_statuses == expected
+
+
+def test_retry_still_rejects_a_missing_exception_class():
+    """resilience shares the policy's check, but ex=None is still a TypeError and ex=[] a ValueError."""
+    with pytest.raises(TypeError, match="ex must be an exception class or an iterable of them, not None"):
+        httsleep.retry(None)
+    with pytest.raises(ValueError, match=r"ex must name at least one exception class, not \[\]"):
+        httsleep.retry([])
+
+
 def test_the_command_line_explains_a_jsonpath_that_ends_too_early(capsys):
     """--jsonpath uses the library's JSONPath parser, whose error says why (not an AttributeError's text)."""
     from httsleep.cli import EXIT_USAGE, main
