@@ -708,13 +708,20 @@ def _shell_env() -> dict:
     return env
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the child: SIGINT raises KeyboardInterrupt, as at a terminal, even when pytest itself runs in the
+    background of a non-interactive shell (which starts it, and so the child, with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_readme_command_line_section_runs_as_written():
     """Start the bundled job server as the README says, then run the README's command in a shell."""
     readme = (ROOT / "README.md").read_text()
     assert README_COMMAND in readme.splitlines()
     assert "python -m httsleep._jobserver" in readme
     server = subprocess.Popen(
-        [sys.executable, "-m", "httsleep._jobserver"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "httsleep._jobserver"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     try:
         assert server.stdout is not None
