@@ -48,3 +48,13 @@ def _httsleep_logger_level():
     level = logger.level
     yield
     logger.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _testing_mode_restored():
+    """A test that switches testing mode on (``set_testing(True)``) must not leave it on for the next."""
+    import httsleep.testing
+
+    previous = httsleep.testing.is_testing()
+    yield
+    httsleep.testing.set_testing(previous)

@@ -129,11 +129,13 @@ def test_alarm_attributes_and_message(httpserver):
     assert str(info.value) and info.value.mesg == str(info.value)
 
 
-def test_root_logger_is_not_touched(httpserver):
+def test_root_logger_is_not_touched(httpserver, caplog):
     """0.3.1 set the root logger's level from loglevel; only 'httsleep' may change now."""
     httpserver.expect_request("/job").respond_with_data("ok")
+    caplog.set_level(logging.WARNING)  # a root level that loglevel=DEBUG would visibly change
     root = logging.getLogger()
     before = root.level
+    assert before == logging.WARNING
     httsleep_function(httpserver.url_for("/job"), {"status_code": 200}, loglevel=logging.DEBUG)
     assert root.level == before
     assert logging.getLogger("httsleep").level == logging.DEBUG
@@ -141,9 +143,9 @@ def test_root_logger_is_not_touched(httpserver):
 
 def test_loglevel_not_given_leaves_the_httsleep_logger_alone():
     logger = logging.getLogger("httsleep")
-    logger.setLevel(logging.WARNING)
+    logger.setLevel(7)  # no default httsleep could pick (restored by conftest)
     HttSleeper("http://127.0.0.1:9/", {"status_code": 200})
-    assert logger.level == logging.WARNING
+    assert logger.level == 7
 
 
 def test_fractional_polling_interval_is_honoured(httpserver, fake_time):

@@ -79,8 +79,9 @@ def test_attempts_are_immutable(fake_time):
     seen: List[Attempt] = []
     with ScriptedServer([DONE]) as server:
         poll(server.url, UNTIL, on_attempt=seen.append)
-    with pytest.raises(AttributeError):
+    with pytest.raises(AttributeError, match="immutable"):
         seen[0].number = 7  # type: ignore[misc]
+    assert seen[0].number == 1
 
 
 @pytest.mark.parametrize("bad", ["print", 3, [print, None]])
@@ -114,7 +115,8 @@ def test_giving_up_and_ignored_errors_are_logged(caplog, fake_time):
     assert messages[-1][0] == "INFO" and messages[-1][1].startswith("gave up polling GET " + late.url)
 
 
-def test_loglevel_sets_the_httsleep_logger_only():
+def test_loglevel_sets_the_httsleep_logger_only(caplog):
+    caplog.set_level(logging.WARNING)  # a root level that loglevel=DEBUG would visibly change
     root = logging.getLogger().level
     HttSleeper("http://127.0.0.1:9/", UNTIL, loglevel=logging.DEBUG)
     assert logging.getLogger("httsleep").level == logging.DEBUG
@@ -195,11 +197,12 @@ def test_no_waiting_applies_to_polls_in_other_threads():
             errors.append(exc)
 
     with ScriptedServer([PENDING]) as server, httsleep.testing.no_waiting():
-        threads = [threading.Thread(target=worker) for _ in range(4)]
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(10)
+        assert not any(thread.is_alive() for thread in threads)  # none is sleeping its 3600 s
     assert errors == [] and server.count == 8
 
 
