@@ -98,7 +98,7 @@ def poll_from_threads(count: int, poll: Callable[[], object]) -> List[object]:
         except Exception as exc:  # collected for the assertions
             outcomes[index] = exc
 
-    threads = [threading.Thread(target=work, args=(index,)) for index in range(count)]
+    threads = [threading.Thread(target=work, args=(index,), daemon=True) for index in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
