@@ -155,16 +155,18 @@ def test_two_threads_can_share_one_policy(httpserver, fake_time):
     assert counters == {"a": 3, "b": 3}
 
 
-def test_one_sleeper_run_from_many_threads(httpserver, fake_time):
+def test_one_sleeper_run_from_eight_threads_at_once_makes_eight_polls(httpserver, fake_time):
+    """Each thread's run() sends its own request and returns its own matching response."""
     httpserver.expect_request("/job").respond_with_data("done")
     sleeper = HttSleeper(httpserver.url_for("/job"), {"text": "done"})
     results = []
-    threads = [threading.Thread(target=lambda: results.append(sleeper.run().text)) for _ in range(8)]
+    threads = [threading.Thread(target=lambda: results.append(sleeper.run().text), daemon=True) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(30)
     assert results == ["done"] * 8
+    assert len(httpserver.log) == 8
 
 
 def test_public_names_are_exactly_all():
