@@ -480,11 +480,14 @@ def test_documentation_example(block: Block, doc_server: ScriptedServer) -> None
 
 
 def test_readme_and_every_docs_page_are_covered() -> None:
-    """README.md and each docs/*.md page are discovered, and the tutorial has examples."""
+    """README.md and each docs/*.md page are searched, and every ```python fence in them is a test."""
     paths = {block.path for block in _BLOCKS}
     assert "README.md" in paths
     assert "docs/tutorial.md" in paths
-    assert {path.relative_to(ROOT).as_posix() for path in _documents()} >= paths
+    for document in _documents():
+        path = document.relative_to(ROOT).as_posix()
+        fences = re.findall(r"^[ \t]*```python[ \t]*$", document.read_text(encoding="utf-8"), flags=re.MULTILINE)
+        assert len([block for block in _BLOCKS if block.path == path]) == len(fences), path
 
 
 # -- the harness catches wrong examples ---------------------------------------------------
