@@ -32,7 +32,22 @@ __all__ = [
 
 
 class HttSleepError(Exception):
-    """Base class of every exception httsleep raises on purpose."""
+    """Base class of every exception httsleep raises on purpose.
+
+    They all survive pickling (e.g. raised in a ``ProcessPoolExecutor``
+    worker), attributes included.
+    """
+
+    def __reduce__(self) -> Any:
+        # The subclasses' __init__ take more than the message, so the default
+        # (call the class with ``args``) fails on loading: rebuild without it.
+        return (_rebuild, (type(self), self.args), self.__dict__)
+
+
+def _rebuild(cls: type, args: tuple) -> BaseException:
+    error: BaseException = cls.__new__(cls, *args)
+    error.args = args
+    return error
 
 
 class Alarm(HttSleepError):
