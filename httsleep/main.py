@@ -369,11 +369,11 @@ class _DeadlineTimeout(Timeout):
         return Timeout(connect=connect, read=read)
 
 
-def _pair(timeout: RequestTimeout) -> Tuple[Optional[float], Optional[float]]:
+def _pair(timeout: RequestTimeout) -> Tuple[float, float]:
     return timeout if isinstance(timeout, tuple) else (timeout, timeout)
 
 
-def _read_body(response: requests.Response, run: PollRun, read_timeout: Optional[float]) -> None:
+def _read_body(response: requests.Response, run: PollRun, read_timeout: float) -> None:
     """Read the streamed body, never past the poll's deadline.
 
     A body that trickles in a byte at a time would pass every per-read
@@ -402,7 +402,7 @@ def _read_body(response: requests.Response, run: PollRun, read_timeout: Optional
                 raise ReadTimeout("the response body did not arrive before the deadline", response=response)
             if sock is not None:
                 wait = max(remaining or 0.0, 0.01)
-                sock.settimeout(wait if read_timeout is None else min(read_timeout, wait))
+                sock.settimeout(min(read_timeout, wait))
             chunk = read1(_CHUNK, decode_content=True)
             if not chunk:
                 break

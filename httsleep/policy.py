@@ -91,7 +91,7 @@ _MIN_REQUEST_TIMEOUT = 0.01
 #: (event-loop timers may fire up to a clock tick early).
 _DEADLINE_SLACK = 0.05
 
-RequestTimeout = Union[float, Tuple[Optional[float], Optional[float]]]
+RequestTimeout = Union[float, Tuple[float, float]]
 Hook = Callable[["Attempt"], Any]
 
 
@@ -470,7 +470,7 @@ class PollRun:
         remaining = max(remaining, _MIN_REQUEST_TIMEOUT)
         if isinstance(configured, tuple):
             connect, read = configured
-            return (min(connect or remaining, remaining), min(read or remaining, remaining))
+            return (min(connect, remaining), min(read, remaining))
         return min(configured, remaining)
 
     def received(self, response: Any) -> Decision:
