@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from .transient import _chain
+
 __all__ = ["SENSITIVE_HEADERS", "redact_headers", "redact_text", "redact_url", "scrub_exception"]
 
 #: Header names whose values are never shown (compared case-insensitively).
@@ -41,13 +43,7 @@ def scrub_exception(exc: BaseException) -> BaseException:
     before they reach the caller, so that neither ``str(exc)`` nor a printed
     traceback shows a password from the URL or an ``Authorization`` value.
     """
-    seen = set()
-    pending = [exc]
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
+    for current in _chain(exc):  # each exception is scrubbed before what it wraps is looked at
         args = current.args
         try:
             scrubbed = tuple(redact_text(arg) if isinstance(arg, str) else arg for arg in args)
@@ -55,8 +51,6 @@ def scrub_exception(exc: BaseException) -> BaseException:
                 current.args = scrubbed
         except Exception:  # pragma: no cover - an exception type with read-only args
             pass
-        inner = [current.__cause__, current.__context__, getattr(current, "reason", None), *args]
-        pending.extend(item for item in inner if isinstance(item, BaseException))
     return exc
 
 
