@@ -47,6 +47,7 @@ def check_demo_output(output: str) -> None:
     assert "The job said: the build ran out of disk space" in output
 
 
+@pytest.mark.slow
 def test_demo_runs_as_a_module_and_exits_0():
     """What the README's "Run it" command ends with, in a subprocess (real waits: about a second)."""
     completed = subprocess.run(
