@@ -69,6 +69,7 @@ __all__ = [
     "Decision",
     "Policy",
     "PollRun",
+    "is_service_failure",
     "parse_retry_after",
 ]
 

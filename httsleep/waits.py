@@ -28,8 +28,9 @@ __all__ = [
     "Constant",
     "Exponential",
     "FullJitter",
-    "WaitStrategy",
+    "Sum",
     "WaitLike",
+    "WaitStrategy",
     "as_wait",
     "wait_seconds",
 ]

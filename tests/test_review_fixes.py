@@ -89,3 +89,12 @@ def test_httsleeps_exceptions_survive_pickling(httpserver, fake_time):
     assert copied_alarm.response.json() == {"status": "ERROR"} and copied_alarm.alarm == {"json": {"status": "ERROR"}}
     assert repr(copied_alarm.condition) == repr(alarm.value.condition)
     assert pickle.loads(pickle.dumps(errors[3])).last_result == 42
+
+
+def test_documented_helpers_are_in_their_modules_all():
+    """docs/resilience.md documents policy.is_service_failure and docs/api.md waits.Sum: both are public names."""
+    from httsleep import policy, waits
+
+    assert "is_service_failure" in policy.__all__ and "Sum" in waits.__all__
+    for module in (policy, waits):
+        assert all(hasattr(module, name) for name in module.__all__)
