@@ -189,7 +189,7 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "²": a Latin-1 header may hold digits float() refuses
         return float(value)
     try:
         when = parsedate_to_datetime(value)

@@ -98,3 +98,22 @@ def test_documented_helpers_are_in_their_modules_all():
     assert "is_service_failure" in policy.__all__ and "Sum" in waits.__all__
     for module in (policy, waits):
         assert all(hasattr(module, name) for name in module.__all__)
+
+
+def test_a_retry_after_of_non_ascii_digits_is_unreadable_not_an_error(fake_time):
+    """Headers are Latin-1: 'Retry-After: ²' passes str.isdigit() but not float(); it must not crash the poll."""
+    from httsleep.policy import parse_retry_after
+
+    assert parse_retry_after("\u00b2", now=0) is None
+    assert parse_retry_after(" 12 ", now=0) == 12.0
+
+    class Busy:
+        status_code = 503
+        headers = {"Retry-After": "\u00b2"}
+        text = ""
+
+    run = httsleep.HttSleeper("http://127.0.0.1:9/", status_code=200, polling_interval=1).policy.start(
+        give_up=httsleep.StopPolling
+    )
+    run.begin_attempt()
+    assert run.received(Busy()).sleep == 1.0
