@@ -158,6 +158,10 @@ class Attempt:
     def __hash__(self) -> int:
         return hash(self._fields())
 
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # copy, deepcopy and pickle would otherwise set the slots one by one, which __setattr__ refuses
+        return (self.__class__, self._fields())
+
     def __repr__(self) -> str:
         return "Attempt({})".format(
             ", ".join("{}={!r}".format(name, value) for name, value in zip(self.__slots__, self._fields()))

@@ -117,3 +117,16 @@ def test_a_retry_after_of_non_ascii_digits_is_unreadable_not_an_error(fake_time)
     )
     run.begin_attempt()
     assert run.received(Busy()).sleep == 1.0
+
+
+def test_an_attempt_can_be_copied_and_pickled():
+    """A hook may keep copies of attempts or send them to another process; Attempt stays immutable."""
+    import copy
+    import pickle
+
+    attempt = httsleep.Attempt(2, 0.5, None, ValueError("x"), "retry", 1.0, "interval")
+    for duplicate in (copy.copy(attempt), copy.deepcopy(attempt), pickle.loads(pickle.dumps(attempt))):
+        assert repr(duplicate) == repr(attempt)
+        assert (duplicate.number, duplicate.wait, duplicate.wait_reason) == (2, 1.0, "interval")
+        with pytest.raises(AttributeError):
+            duplicate.number = 3
