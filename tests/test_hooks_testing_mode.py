@@ -148,7 +148,9 @@ def test_no_waiting_keeps_the_deadline_as_it_would_be_for_real():
     """timeout=100 with 30 s waits: attempts at 0, 30, 60, 90; the next would end after 100."""
     with ScriptedServer([PENDING]) as server, httsleep.testing.no_waiting():
         with pytest.raises(StopPolling) as caught:
-            poll(server.url, UNTIL, polling_interval=30, timeout=100, max_retries=None)
+            # max_retries=10 is never reached (4 attempts) but keeps a clock that does not move from running
+            # this test for 100 real seconds
+            poll(server.url, UNTIL, polling_interval=30, timeout=100, max_retries=10)
     assert caught.value.limit == "timeout"
     assert caught.value.attempts == 4
     assert 90 <= caught.value.elapsed < 100
