@@ -197,16 +197,15 @@ def test_not_ready_responses_are_not_failures(httpserver, fake_time):
 
 
 def test_connection_refused_counts_as_a_failure(fake_time):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    breaker = CircuitBreaker(threshold=2, reset_timeout=60, clock=FrozenClock())
-    url = "http://127.0.0.1:{}/".format(port)
-    for _ in range(2):
-        with pytest.raises(requests.ConnectionError):  # not ignored: propagates, but is counted
+    with socket.socket() as reserved:  # bound, not listening: refused, and no other server can take the port
+        reserved.bind(("127.0.0.1", 0))
+        breaker = CircuitBreaker(threshold=2, reset_timeout=60, clock=FrozenClock())
+        url = "http://127.0.0.1:{}/".format(reserved.getsockname()[1])
+        for _ in range(2):
+            with pytest.raises(requests.ConnectionError):  # not ignored: propagates, but is counted
+                httsleep(url, status_code=200, circuit_breaker=breaker)
+        with pytest.raises(CircuitBrokenError):
             httsleep(url, status_code=200, circuit_breaker=breaker)
-    with pytest.raises(CircuitBrokenError):
-        httsleep(url, status_code=200, circuit_breaker=breaker)
 
 
 def test_timeouts_count_as_failures(fake_time):

@@ -228,13 +228,14 @@ def test_body_that_is_not_json_exits_4_unless_retry_non_json(httsleep_cmd, https
 
 
 @pytest.fixture
-def free_port() -> int:
-    """A port nothing listens on (bound, then closed)."""
+def free_port() -> Iterator[int]:
+    """A port nothing listens on: bound without listening for the whole test, so connections are refused
+    and no other server (of a test suite running alongside, say) can take it meanwhile."""
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
 
 
 # -- the live status line -------------------------------------------------------------------------
