@@ -213,13 +213,21 @@ def test_own_client_follows_redirects_like_requests(httpserver: Any) -> None:
     assert response.url.path == "/job"
 
 
-def test_verify_accepts_a_ca_bundle_path(httpserver: Any) -> None:
-    """verify='path/to/ca.pem' is turned into an SSL context for the poll's own client."""
-    import certifi
+def test_verify_accepts_a_ca_bundle_path() -> None:
+    """verify='path/to/ca.pem' makes the poll's own client trust that CA (and only the default ones without it)."""
+    import ssl
 
-    serve_json(httpserver, SUCCESS)
-    response = asyncio.run(async_httsleep(httpserver.url_for("/job"), status_code=200, verify=certifi.where()))
-    assert response.status_code == 200
+    import trustme
+
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    with faultservers.ScriptedServer(ssl_context=context) as server, authority.cert_pem.tempfile() as bundle:
+        assert server.url.startswith("https://")
+        response = asyncio.run(async_httsleep(server.url, status_code=200, verify=bundle, timeout=10))
+        assert response.status_code == 200
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            asyncio.run(async_httsleep(server.url, status_code=200, timeout=10))
 
 
 def test_httsleep_aio_sleep_is_the_patch_point(httpserver: Any, monkeypatch: pytest.MonkeyPatch) -> None:
