@@ -537,7 +537,7 @@ class PollRun:
         if response is None and exc is None:
             ticket.cancel()
         elif is_service_failure(response, exc, timed_out):
-            ticket.failure(exc)
+            ticket.failure(describe_response(response) if response is not None else exc)
         else:
             ticket.success()
 

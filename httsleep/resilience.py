@@ -434,10 +434,11 @@ class Ticket:
         """The call succeeded; a successful trial closes the circuit."""
         self.breaker._settle(self, "success")
 
-    def failure(self, exc: Optional[BaseException] = None) -> int:
+    def failure(self, exc: Union[BaseException, str, None] = None) -> int:
         """The call failed; return the failures counted in the window before this one.
 
-        ``exc`` is only used in messages.
+        ``exc``, the exception or a description of the failure (e.g.
+        ``"HTTP 503 Service Unavailable"``), is only used in messages.
         """
         return self.breaker._settle(self, "failure", exc)
 
@@ -592,7 +593,7 @@ class CircuitBreaker:
                 message += " (last failure: {})".format(self._last_failure)
         raise CircuitBrokenError(message, remaining)
 
-    def _settle(self, ticket: Ticket, outcome: str, exc: Optional[BaseException] = None) -> int:
+    def _settle(self, ticket: Ticket, outcome: str, exc: Union[BaseException, str, None] = None) -> int:
         with self._lock:
             if ticket._settled:
                 return 0
@@ -626,7 +627,7 @@ class CircuitBreaker:
         while failures and failures[0] <= now - self.reset_timeout:
             failures.popleft()
 
-    def _open(self, now: float, exc: Optional[BaseException], why: str) -> None:
+    def _open(self, now: float, exc: Union[BaseException, str, None], why: str) -> None:
         self._opened_at = now
         self._failures.clear()
         self._trials.clear()
@@ -681,7 +682,9 @@ class CircuitBreaker:
         )
 
 
-def _failure_text(exc: Optional[BaseException]) -> str:
+def _failure_text(exc: Union[BaseException, str, None]) -> str:
+    if isinstance(exc, str):
+        return redact_text(exc)
     return "" if exc is None else _short_repr(exc)
 
 

@@ -130,3 +130,17 @@ def test_an_attempt_can_be_copied_and_pickled():
         assert (duplicate.number, duplicate.wait, duplicate.wait_reason) == (2, 1.0, "interval")
         with pytest.raises(AttributeError):
             duplicate.number = 3
+
+
+def test_a_breaker_opened_by_5xx_responses_names_the_last_one(httpserver, fake_time):
+    """A 5xx failure is described in the breaker's message, and no longer wipes out the previous failure's text."""
+    httpserver.expect_request("/job").respond_with_data("down", status=503)
+    url = httpserver.url_for("/job")
+    breaker = httsleep.CircuitBreaker(threshold=2, reset_timeout=60, name="jobs")
+    breaker.admit().failure(ValueError("an earlier failure"))
+    with pytest.raises(httsleep.CircuitBrokenError):  # the 503 is the second failure: the breaker opens
+        httsleep.httsleep(url, status_code=200, circuit_breaker=breaker, polling_interval=1)
+    with pytest.raises(httsleep.CircuitBrokenError) as refused:
+        httsleep.httsleep(url, status_code=200, circuit_breaker=breaker)
+    assert "jobs is open" in str(refused.value)
+    assert "(last failure: HTTP 503 SERVICE UNAVAILABLE)" in str(refused.value)
