@@ -113,7 +113,8 @@ class AsyncHttSleeper(_PolicyAttributes):
     :class:`httpx.AsyncClient` in place of the requests session:
 
     :param url_or_request: the URL to ``GET``, or an :class:`httpx.Request`
-        (any method, body and headers), sent again on every attempt.
+        (any method, body and headers), sent again on every attempt; the
+        client's headers and cookies apply to both (the request's own win).
     :param until: the success conditions: a dict whose checks must all hold,
         or a list of such dicts of which one must hold; or give the checks
         of one dict as keywords (``status_code=200, json={...}``).
@@ -272,15 +273,15 @@ class AsyncHttSleeper(_PolicyAttributes):
         timeout = httpx_timeout(run.request_timeout())
         if self._url is not None:
             request = client.build_request("GET", self._url, headers=self._headers, timeout=timeout)
-        else:
+        else:  # through the client too, as requests' Session.prepare_request does (the request's headers win)
             original = self.request
-            request = httpx.Request(
+            request = client.build_request(
                 original.method,
                 original.url,
                 headers=original.headers,
-                stream=original.stream,
                 extensions={**original.extensions, "timeout": timeout.as_dict()},
             )
+            request.stream = original.stream
         sending = client.send(request, auth=self.auth) if self.auth is not None else client.send(request)
         try:
             # httpx reads the body inside send(); bounding send() by the
