@@ -370,7 +370,8 @@ def test_help_documents_every_exit_code():
         assert option in help_text
 
 
-def test_version():
+def test_version_option_prints_the_package_version():
+    """`httsleep --version` prints "httsleep X.Y.Z" on stdout and exits 0."""
     result = run_in_process(["--version"])
     assert (result.code, result.stdout.decode().strip()) == (0, "httsleep {}".format(httsleep.__version__))
 

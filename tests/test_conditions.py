@@ -93,12 +93,14 @@ def test_status_code_zero_never_matches_a_real_response(httpserver, fake_time):
 
 
 def test_dict_is_and(httpserver, fake_time):
+    """Every check of one condition dict must hold: the right JSON with status 500 does not match."""
     url = serve(httpserver, {"status": 500, "json": {"status": "OK"}}, {"status": 200, "json": {"status": "OK"}})
     httsleep(url, {"status_code": 200, "json": {"status": "OK"}}, polling_interval=0)
     assert request_count(httpserver) == 2
 
 
 def test_list_is_or(httpserver, fake_time):
+    """A list of condition dicts matches when any one of them does."""
     url = serve(httpserver, {"json": {"status": "RUNNING"}}, {"json": {"status": "PENDING"}})
     response = httsleep(url, [{"json": {"status": "SUCCESS"}}, {"json": {"status": "PENDING"}}], polling_interval=0)
     assert response.json() == {"status": "PENDING"}

@@ -76,6 +76,7 @@ def test_an_exception_raised_by_a_hook_ends_the_poll(fake_time):
 
 
 def test_attempts_are_immutable(fake_time):
+    """A hook cannot change the Attempt it was given (another hook gets the same object)."""
     seen: List[Attempt] = []
     with ScriptedServer([DONE]) as server:
         poll(server.url, UNTIL, on_attempt=seen.append)

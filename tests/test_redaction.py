@@ -214,6 +214,7 @@ def test_give_up_messages_name_the_redacted_target(fake_time):
     ],
 )
 def test_redact_url(text, expected):
+    """The userinfo before the host becomes ***; an @ in a query or an e-mail address is left alone."""
     assert redact_url(text) == expected
 
 

@@ -54,6 +54,7 @@ def test_absent_or_unreadable_values_are_ignored(value):
 
 
 def test_the_documented_defaults():
+    """Retry-After is honoured on 202, 429 and 503, and clamped to 300 s, unless configured otherwise."""
     assert DEFAULT_RETRY_AFTER_STATUSES == {202, 429, 503}
     assert DEFAULT_MAX_RETRY_AFTER == 300
 

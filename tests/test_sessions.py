@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import threading
 
 import pytest
@@ -179,8 +180,12 @@ def test_public_names_are_exactly_all():
     }
 
 
-def test_version_is_exposed():
-    assert httsleep.__version__.count(".") == 2
+def test_version_is_a_three_part_release_after_0_3_1():
+    """httsleep.__version__ is MAJOR.MINOR.PATCH (what setup.py reads) and newer than the 0.3.1 it replaces."""
+    from packaging.version import Version
+
+    assert re.fullmatch(r"\d+\.\d+\.\d+", httsleep.__version__), httsleep.__version__
+    assert Version(httsleep.__version__) > Version("0.3.1")
 
 
 @pytest.mark.parametrize("name", ["HttSleeper", "httsleep", "Alarm", "StopPolling", "is_temp_network_error"])

@@ -46,6 +46,7 @@ def test_exponential_from_a_tiny_initial_wait_does_not_overflow_below_the_cap():
 
 
 def test_exponential_edge_cases():
+    """Zero initial wait, base 1, a cap below the initial wait, a zero cap, and attempt numbers below 1."""
     assert Exponential(initial=0, maximum=10)(50) == 0  # zero stays zero
     assert Exponential(initial=2, maximum=10, base=1)(50) == 2  # base 1 is constant
     assert Exponential(initial=20, maximum=10)(1) == 10  # the cap applies from the start
