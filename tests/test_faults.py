@@ -211,6 +211,8 @@ def test_invalid_request_timeouts_are_rejected_with_the_value_in_the_message(bad
     with pytest.raises((TypeError, ValueError)) as caught:
         Policy({"status_code": 200}, request_timeout=bad)
     assert "timeout" in str(caught.value)
+    shown = bad[-1] if bad == (1, None) else bad  # a bad part of a pair is named on its own
+    assert str(caught.value).endswith("not {!r}".format(shown))
 
 
 BIG = json.dumps({"status": "SUCCESS", "padding": "x" * 200_000}).encode()
