@@ -7,9 +7,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow  # a few seconds of real measuring, even with --quick
 def test_quick_benchmark_run_prints_the_table_and_writes_results(tmp_path):
     """`benchmarks/run.py --quick` measures every client and condition and reports them."""
     output = tmp_path / "results.json"
