@@ -84,8 +84,8 @@ def test_case(front: str, case: Case, httpserver: Any) -> None:
             with pytest.raises(expected.error):
                 FRONTS[front](url, kwargs)
 
-    if case.requests is not None:
-        assert len(served) == case.requests
+    assert case.requests is not None, "every case says how many requests it makes"
+    assert len(served) == case.requests
     if case.waits is not None:
         assert waits == case.waits
 
