@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from typing import Any
 
 from .transient import _chain
 
-__all__ = ["SENSITIVE_HEADERS", "redact_headers", "redact_text", "redact_url", "scrub_exception"]
+__all__ = ["SENSITIVE_HEADERS", "redact_text", "redact_url", "scrub_exception"]
 
 #: Header names whose values are never shown (compared case-insensitively).
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"})
@@ -54,6 +54,3 @@ def scrub_exception(exc: BaseException) -> BaseException:
     return exc
 
 
-def redact_headers(headers: Mapping[str, Any]) -> dict:
-    """A copy of ``headers`` with the sensitive values replaced by ``***``."""
-    return {key: ("***" if str(key).lower() in SENSITIVE_HEADERS else value) for key, value in headers.items()}

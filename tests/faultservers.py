@@ -44,7 +44,6 @@ __all__ = [
     "ScriptedServer",
     "canned",
     "dripping",
-    "free_port",
     "garbage",
     "hang_up",
     "read_head",
@@ -56,13 +55,6 @@ __all__ = [
 ]
 
 Handler = Callable[[socket.socket, "RawServer"], None]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on right now (connections to it are refused)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 def read_head(conn: socket.socket, buffer: bytes = b"") -> Tuple[Optional[bytes], bytes]:
