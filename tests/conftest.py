@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import List
+from typing import Any, Callable, List
 
 import pytest
 
@@ -58,3 +59,53 @@ def _testing_mode_restored():
     previous = httsleep.testing.is_testing()
     yield
     httsleep.testing.set_testing(previous)
+
+
+class ManualClock:
+    """A clock that moves only when told to; ``sleep`` records the wait and moves it.
+
+    Patch it in as ``httsleep.resilience.sleep``/``.monotonic``, or pass it
+    as ``CircuitBreaker(clock=...)`` (calling it reads the time).
+    """
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+        self.sleeps: List[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    __call__ = monotonic
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def run_in_threads(count: int, target: Callable[[int], Any], *, together: bool = False) -> List[Any]:
+    """Run ``target(index)`` in ``count`` daemon threads; return what each returned or raised.
+
+    ``together`` makes them start the call at the same moment (a barrier).
+    A thread still running after 30 s fails the test instead of hanging the run.
+    """
+    barrier = threading.Barrier(count, timeout=10) if together else None
+    outcomes: List[Any] = [None] * count
+
+    def work(index: int) -> None:
+        if barrier is not None:
+            barrier.wait()
+        try:
+            outcomes[index] = target(index)
+        except BaseException as exc:  # collected for the assertions
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=work, args=(index,), daemon=True) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads)
+    return outcomes

@@ -5,28 +5,16 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-from typing import Callable, List
+from typing import List
 
 import pytest
 import requests
+from conftest import ManualClock, run_in_threads
 
 from httsleep import CircuitBreaker, CircuitBrokenError, HttSleeper, StopPolling, httsleep
 from httsleep.policy import Policy, is_service_failure
 from httsleep.resilience import CLOSED, HALF_OPEN, OPEN
 from httsleep.testing import no_waiting
-
-
-class FrozenClock:
-    """The breaker's clock: time moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Service:
@@ -86,30 +74,11 @@ def service():
     server.close()
 
 
-def poll_from_threads(count: int, poll: Callable[[], object]) -> List[object]:
-    """Start ``count`` polls together; return what each returned or raised."""
-    barrier = threading.Barrier(count, timeout=10)
-    outcomes: List[object] = [None] * count
-
-    def work(index: int) -> None:
-        barrier.wait()
-        try:
-            outcomes[index] = poll()
-        except Exception as exc:  # collected for the assertions
-            outcomes[index] = exc
-
-    threads = [threading.Thread(target=work, args=(index,), daemon=True) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert not any(thread.is_alive() for thread in threads)
-    return outcomes
 
 
 def test_twenty_pollers_stop_sending_to_a_dead_service_once_the_shared_breaker_breaks(service):
     """Must-show 2: after the break only the half-open trial reaches the service; every poller fails fast."""
-    clock = FrozenClock()
+    clock = ManualClock()
     breaker = CircuitBreaker(threshold=3, reset_timeout=60, clock=clock, name="jobs-api")
     attempts: List[object] = []
 
@@ -127,7 +96,7 @@ def test_twenty_pollers_stop_sending_to_a_dead_service_once_the_shared_breaker_b
 
     with no_waiting():
         # 1. the service dies while 20 pollers poll it
-        first = poll_from_threads(20, poll)
+        first = run_in_threads(20, lambda _: poll(), together=True)
         assert all(isinstance(outcome, CircuitBrokenError) for outcome in first)
         assert breaker.state == OPEN
         sent_before_break = service.requests
@@ -136,7 +105,7 @@ def test_twenty_pollers_stop_sending_to_a_dead_service_once_the_shared_breaker_b
 
         # 2. while it is broken: 20 more polls send nothing and fail before their first request
         attempts.clear()
-        second = poll_from_threads(20, poll)
+        second = run_in_threads(20, lambda _: poll(), together=True)
         assert service.requests == sent_before_break
         assert all(isinstance(outcome, CircuitBrokenError) for outcome in second)
         assert all(outcome.time_remaining == 60 for outcome in second)
@@ -144,7 +113,7 @@ def test_twenty_pollers_stop_sending_to_a_dead_service_once_the_shared_breaker_b
 
         # 3. reset_timeout later, half-open: of 20 polls exactly one trial request is sent; it fails
         clock.advance(60)
-        third = poll_from_threads(20, poll)
+        third = run_in_threads(20, lambda _: poll(), together=True)
         assert service.requests == sent_before_break + 1
         assert all(isinstance(outcome, CircuitBrokenError) for outcome in third)
         assert breaker.state == OPEN and breaker.time_remaining == 60
@@ -152,7 +121,7 @@ def test_twenty_pollers_stop_sending_to_a_dead_service_once_the_shared_breaker_b
         # 4. the service is back: the next trial succeeds, closes the circuit, and polling works again
         service.dead = False
         clock.advance(60)
-        fourth = poll_from_threads(20, poll)
+        fourth = run_in_threads(20, lambda _: poll(), together=True)
         successes = [outcome for outcome in fourth if isinstance(outcome, requests.Response)]
         assert successes and all(response.text == "done" for response in successes)
         assert all(isinstance(outcome, (requests.Response, CircuitBrokenError)) for outcome in fourth)
@@ -161,7 +130,7 @@ def test_twenty_pollers_stop_sending_to_a_dead_service_once_the_shared_breaker_b
 
 
 def test_fail_fast_message_names_the_target_and_the_breaker(service):
-    breaker = CircuitBreaker(threshold=1, reset_timeout=60, clock=FrozenClock(), name="jobs-api")
+    breaker = CircuitBreaker(threshold=1, reset_timeout=60, clock=ManualClock(), name="jobs-api")
     sleeper = HttSleeper(service.url, status_code=200, retry_transient=True, circuit_breaker=breaker)
     with no_waiting():
         with pytest.raises(CircuitBrokenError) as first:
@@ -178,7 +147,7 @@ def test_fail_fast_message_names_the_target_and_the_breaker(service):
 
 def test_5xx_responses_count_as_failures_and_the_poll_stops_without_waiting(httpserver, fake_time):
     httpserver.expect_request("/jobs/1").respond_with_data("busy", status=503)
-    breaker = CircuitBreaker(threshold=3, reset_timeout=60, clock=FrozenClock())
+    breaker = CircuitBreaker(threshold=3, reset_timeout=60, clock=ManualClock())
     with pytest.raises(CircuitBrokenError):
         httsleep(httpserver.url_for("/jobs/1"), status_code=200, polling_interval=1, circuit_breaker=breaker)
     assert len(httpserver.log) == 3
@@ -189,7 +158,7 @@ def test_not_ready_responses_are_not_failures(httpserver, fake_time):
     """A 2xx or 4xx that is merely not what the poll waits for does not count against the service."""
     httpserver.expect_request("/jobs/1").respond_with_json({"status": "PENDING"}, status=200)
     httpserver.expect_request("/jobs/2").respond_with_json({"error": "no such job yet"}, status=404)
-    breaker = CircuitBreaker(threshold=1, reset_timeout=60, clock=FrozenClock())
+    breaker = CircuitBreaker(threshold=1, reset_timeout=60, clock=ManualClock())
     for path in ("/jobs/1", "/jobs/2"):
         with pytest.raises(StopPolling):
             httsleep(httpserver.url_for(path), json={"status": "DONE"}, max_retries=5, circuit_breaker=breaker)
@@ -199,7 +168,7 @@ def test_not_ready_responses_are_not_failures(httpserver, fake_time):
 def test_connection_refused_counts_as_a_failure(fake_time):
     with socket.socket() as reserved:  # bound, not listening: refused, and no other server can take the port
         reserved.bind(("127.0.0.1", 0))
-        breaker = CircuitBreaker(threshold=2, reset_timeout=60, clock=FrozenClock())
+        breaker = CircuitBreaker(threshold=2, reset_timeout=60, clock=ManualClock())
         url = "http://127.0.0.1:{}/".format(reserved.getsockname()[1])
         for _ in range(2):
             with pytest.raises(requests.ConnectionError):  # not ignored: propagates, but is counted
@@ -213,7 +182,7 @@ def test_timeouts_count_as_failures(fake_time):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
-    breaker = CircuitBreaker(threshold=2, reset_timeout=60, clock=FrozenClock())
+    breaker = CircuitBreaker(threshold=2, reset_timeout=60, clock=ManualClock())
     url = "http://127.0.0.1:{}/".format(listener.getsockname()[1])
     try:
         with pytest.raises(CircuitBrokenError):
@@ -231,7 +200,7 @@ def test_a_callback_that_raises_is_not_a_service_failure(httpserver, fake_time):
     def broken(response):
         raise KeyError("my bug")
 
-    breaker = CircuitBreaker(threshold=1, reset_timeout=60, clock=FrozenClock())
+    breaker = CircuitBreaker(threshold=1, reset_timeout=60, clock=ManualClock())
     with pytest.raises(KeyError):
         httsleep(httpserver.url_for("/jobs/1"), callback=broken, circuit_breaker=breaker)
     assert breaker.state == CLOSED
@@ -239,7 +208,7 @@ def test_a_callback_that_raises_is_not_a_service_failure(httpserver, fake_time):
 
 def test_a_successful_response_closes_a_half_open_breaker(httpserver, fake_time):
     httpserver.expect_request("/jobs/1").respond_with_json({"status": "DONE"})
-    clock = FrozenClock()
+    clock = ManualClock()
     breaker = CircuitBreaker(threshold=1, reset_timeout=60, clock=clock)
     breaker.admit().failure()
     clock.advance(60)
@@ -278,7 +247,7 @@ def test_which_outcomes_are_service_failures(response_status, exc, timed_out, fa
 
 def test_the_io_free_core_asks_the_breaker_so_every_driver_gets_it():
     """PollRun.begin_attempt() refuses while open; received()/failed() report the outcome."""
-    clock = FrozenClock()
+    clock = ManualClock()
     breaker = CircuitBreaker(threshold=1, reset_timeout=60, clock=clock)
     policy = Policy({"status_code": 200}, polling_interval=0, circuit_breaker=breaker)
     run = policy.start(clock, give_up=StopPolling, target="GET http://service/")
@@ -294,7 +263,7 @@ def test_the_io_free_core_asks_the_breaker_so_every_driver_gets_it():
 
 def test_an_attempt_that_never_reported_is_forgotten_at_the_next_one():
     """A driver interrupted between begin_attempt() and received()/failed() does not keep the trial slot."""
-    clock = FrozenClock()
+    clock = ManualClock()
     breaker = CircuitBreaker(threshold=1, reset_timeout=60, clock=clock)
     breaker.admit().failure()
     clock.advance(60)
@@ -310,7 +279,7 @@ def test_an_attempt_that_never_reported_is_forgotten_at_the_next_one():
 def test_an_interrupted_attempt_frees_the_trial_slot_at_once(httpserver):
     """KeyboardInterrupt during the trial request: the next poll may make the trial, no reset_timeout wait."""
     httpserver.expect_request("/jobs/1").respond_with_json({"status": "DONE"})
-    clock = FrozenClock()
+    clock = ManualClock()
     breaker = CircuitBreaker(threshold=1, reset_timeout=60, clock=clock)
     breaker.admit().failure()
     clock.advance(60)

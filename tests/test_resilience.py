@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import inspect
 import threading
-from typing import List
 
 import pytest
+from conftest import ManualClock, run_in_threads
 
 import httsleep
 import httsleep.resilience
@@ -26,27 +26,9 @@ from httsleep import (
 from httsleep.resilience import CLOSED, HALF_OPEN, OPEN, PollTimeout
 
 
-class Clock:
-    """Replaces ``httsleep.resilience.sleep`` and ``.monotonic``: sleeping only advances the clock."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: List[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
+def clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    fake = ManualClock(now=1000.0)
     monkeypatch.setattr(httsleep.resilience, "sleep", fake.sleep)
     monkeypatch.setattr(httsleep.resilience, "monotonic", fake.monotonic)
     return fake
@@ -514,7 +496,7 @@ def test_breaker_reset_closes_the_circuit(clock):
 
 
 def test_breaker_injected_clock_argument_wins_over_the_module_clock(clock):
-    mine = Clock()
+    mine = ManualClock(now=1000.0)
     breaker = CircuitBreaker(threshold=1, reset_timeout=60, clock=mine.monotonic, name="db")
     with pytest.raises(ValueError):
         breaker.call(Flaky(ValueError()))
@@ -598,23 +580,6 @@ def test_breaker_rejects_bad_arguments_at_construction(kwargs, error, quoted):
 # -- the breaker under 20 concurrent threads ---------------------------------------------------
 
 
-def run_threads(count, target):
-    """Run ``target(index)`` in ``count`` threads; return what each returned or raised."""
-    outcomes: list = [None] * count
-
-    def work(index):
-        try:
-            outcomes[index] = target(index)
-        except BaseException as exc:  # collected for the assertions
-            outcomes[index] = exc
-
-    threads = [threading.Thread(target=work, args=(index,), daemon=True) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert not any(thread.is_alive() for thread in threads)  # daemons: a stuck one fails the test, not the run
-    return outcomes
 
 
 def test_twenty_calls_run_through_one_breaker_at_the_same_time(clock):
@@ -622,7 +587,7 @@ def test_twenty_calls_run_through_one_breaker_at_the_same_time(clock):
     breaker = CircuitBreaker(threshold=3, reset_timeout=60)
     barrier = threading.Barrier(20, timeout=10)
     guarded = breaker(lambda index: barrier.wait() >= 0 and index)
-    assert run_threads(20, guarded) == list(range(20))
+    assert run_in_threads(20, guarded) == list(range(20))
     assert breaker.state == CLOSED
 
 
@@ -646,12 +611,12 @@ def test_twenty_threads_failing_together_break_the_circuit_and_then_none_call(cl
             except CircuitBrokenError as refused:
                 return refused
 
-    outcomes = run_threads(20, hammer)
+    outcomes = run_in_threads(20, hammer)
     assert all(isinstance(outcome, CircuitBrokenError) for outcome in outcomes)
     # at most threshold - 1 failures were recorded before the breaking one, plus the 19 others in flight
     assert 5 <= len(calls) <= 5 + 19
     made = len(calls)
-    outcomes = run_threads(20, hammer)  # while open: no call at all, every thread fails fast
+    outcomes = run_in_threads(20, hammer)  # while open: no call at all, every thread fails fast
     assert len(calls) == made
     assert all(outcome.time_remaining == 60 for outcome in outcomes)
 
@@ -681,7 +646,7 @@ def test_half_open_admits_exactly_one_trial_among_twenty_threads(clock):
             raise
 
     outcomes: list = []
-    runner = threading.Thread(target=lambda: outcomes.extend(run_threads(20, caller)))
+    runner = threading.Thread(target=lambda: outcomes.extend(run_in_threads(20, caller)))
     runner.start()
     for _ in range(19):  # every other caller is refused while the trial runs
         assert refusals.acquire(timeout=10)
@@ -707,7 +672,7 @@ def test_half_open_trials_bounds_the_concurrent_trial_calls(clock):
         except CircuitBrokenError as refused:
             return refused
 
-    outcomes = run_threads(20, caller)
+    outcomes = run_in_threads(20, caller)
     tickets = [outcome for outcome in outcomes if not isinstance(outcome, CircuitBrokenError)]
     assert len(tickets) == 3 and all(ticket.trial for ticket in tickets)
     for ticket in tickets:

@@ -9,10 +9,11 @@ helpers' ``sleep``/``monotonic`` are replaced), so the 1 s intervals and the
 from __future__ import annotations
 
 import textwrap
-from typing import Dict, List
+from typing import Dict
 
 import pytest
 import requests
+from conftest import ManualClock
 from werkzeug.wrappers import Request, Response
 
 import httsleep.resilience
@@ -90,22 +91,9 @@ def run_example(source: str) -> Dict[str, object]:
     return namespace
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: List[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    fake = Clock()
+    fake = ManualClock()
     monkeypatch.setattr(httsleep.resilience, "sleep", fake.sleep)
     monkeypatch.setattr(httsleep.resilience, "monotonic", fake.monotonic)
     return fake
