@@ -10,6 +10,7 @@ from typing import List
 import pytest
 import requests
 from conftest import ManualClock, run_in_threads
+from faultservers import RawServer, read_head
 
 from httsleep import CircuitBreaker, CircuitBrokenError, HttSleeper, StopPolling, httsleep
 from httsleep.policy import Policy, is_service_failure
@@ -17,63 +18,35 @@ from httsleep.resilience import CLOSED, HALF_OPEN, OPEN
 from httsleep.testing import no_waiting
 
 
-class Service:
+class Service(RawServer):
     """A loopback HTTP service that counts requests; ``dead`` ones are read, then reset without an answer."""
 
     def __init__(self) -> None:
         self.dead = True
         self.requests = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(128)
-        self._listener.settimeout(0.05)
-        self.url = "http://127.0.0.1:{}/jobs/1".format(self._listener.getsockname()[1])
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        self._count_lock = threading.Lock()
+        super().__init__(self._answer)
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(5)
-                data = b""
-                try:
-                    while b"\r\n\r\n" not in data:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
-                except OSError:
-                    continue
-                if b"\r\n\r\n" not in data:
-                    continue
-                with self._lock:
-                    self.requests += 1
-                if self.dead:
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
-                else:
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndone")
+    @property
+    def url(self) -> str:
+        return "http://{}:{}/jobs/1".format(self.host, self.port)
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._listener.close()
+    def _answer(self, conn: socket.socket, server: RawServer) -> None:
+        head, _ = read_head(conn)
+        if head is None:
+            return
+        with self._count_lock:
+            self.requests += 1
+        if self.dead:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+        else:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndone")
 
 
 @pytest.fixture
 def service():
-    server = Service()
-    yield server
-    server.close()
-
-
+    with Service() as server:
+        yield server
 
 
 def test_twenty_pollers_stop_sending_to_a_dead_service_once_the_shared_breaker_breaks(service):
