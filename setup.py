@@ -48,7 +48,7 @@ setup(
         "docs": ["sphinx>=7", "myst-parser>=2"],
         "bench": ["matplotlib>=3.5", "polling2>=0.5", "tenacity>=8"],
     },
-    entry_points={"console_scripts": ["httsleep = httsleep.cli:main"]},
+    entry_points={"console_scripts": ["httsleep = httsleep.__main__:main"]},
     classifiers=[
         "Development Status :: 5 - Production/Stable",
         "Intended Audience :: Developers",

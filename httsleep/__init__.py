@@ -3,22 +3,18 @@
 >>> from httsleep import httsleep
 >>> # response = httsleep('http://myendpoint/jobs/1', until={'status_code': 200})
 
-The asyncio API (:class:`AsyncHttSleeper`, :func:`async_httsleep`) needs
-the ``async`` extra (``pip install httsleep[async]``) and is imported on
-first use.
+The public names below are imported on first use, so that ``import
+httsleep`` (and the ``httsleep`` command starting up) does not pay for
+requests or httpx until they are needed. The asyncio API
+(:class:`AsyncHttSleeper`, :func:`async_httsleep`) needs the ``async``
+extra (``pip install httsleep[async]``).
 """
 
 from __future__ import annotations
 
-import logging
-from typing import Any
-
-from .exceptions import Alarm, AsyncGaveUp, CircuitBrokenError, GaveUp, HttSleepError, StopPolling
-from .main import HttSleeper, httsleep
-from .policy import Attempt
-from .resilience import CircuitBreaker, circuitbreaker, poll, poll_, retry, retry_
-from .transient import is_temp_network_error
-from .waits import Constant, Exponential, FullJitter
+import importlib as _importlib
+import logging as _logging
+import typing as _typing
 
 __version__ = "1.0.0"
 
@@ -27,6 +23,9 @@ __all__ = [
     "AsyncGaveUp",
     "AsyncHttSleeper",
     "Attempt",
+    "BodyDecodingError",
+    "BodyError",
+    "BodyTooLarge",
     "CircuitBreaker",
     "CircuitBrokenError",
     "Constant",
@@ -35,6 +34,7 @@ __all__ = [
     "GaveUp",
     "HttSleepError",
     "HttSleeper",
+    "JSONTooDeep",
     "StopPolling",
     "async_httsleep",
     "circuitbreaker",
@@ -46,14 +46,72 @@ __all__ = [
     "retry_",
 ]
 
-logging.getLogger("httsleep").addHandler(logging.NullHandler())
+# name -> the module that defines it
+_HOMES = {
+    "Alarm": "exceptions",
+    "AsyncGaveUp": "exceptions",
+    "BodyDecodingError": "exceptions",
+    "BodyError": "exceptions",
+    "BodyTooLarge": "exceptions",
+    "CircuitBrokenError": "exceptions",
+    "GaveUp": "exceptions",
+    "HttSleepError": "exceptions",
+    "JSONTooDeep": "exceptions",
+    "StopPolling": "exceptions",
+    "AsyncHttSleeper": "aio",
+    "async_httsleep": "aio",
+    "Attempt": "policy",
+    "CircuitBreaker": "resilience",
+    "circuitbreaker": "resilience",
+    "poll": "resilience",
+    "poll_": "resilience",
+    "retry": "resilience",
+    "retry_": "resilience",
+    "Constant": "waits",
+    "Exponential": "waits",
+    "FullJitter": "waits",
+    "HttSleeper": "main",
+    "httsleep": "main",
+    "is_temp_network_error": "transient",
+}
+# submodules httsleep 0.3.1 code may reach as attributes after ``import httsleep``
+_SUBMODULES = frozenset(
+    {"aio", "conditions", "exceptions", "main", "policy", "redaction", "resilience", "testing", "transient", "waits"}
+)
 
-_ASYNC_NAMES = ("AsyncHttSleeper", "async_httsleep")
+_logging.getLogger("httsleep").addHandler(_logging.NullHandler())
+
+if _typing.TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on first use
+    from .aio import AsyncHttSleeper, async_httsleep
+    from .exceptions import (
+        Alarm,
+        AsyncGaveUp,
+        BodyDecodingError,
+        BodyError,
+        BodyTooLarge,
+        CircuitBrokenError,
+        GaveUp,
+        HttSleepError,
+        JSONTooDeep,
+        StopPolling,
+    )
+    from .main import HttSleeper, httsleep
+    from .policy import Attempt
+    from .resilience import CircuitBreaker, circuitbreaker, poll, poll_, retry, retry_
+    from .transient import is_temp_network_error
+    from .waits import Constant, Exponential, FullJitter
 
 
-def __getattr__(name: str) -> Any:
-    if name in _ASYNC_NAMES:
-        from . import aio
-
-        return getattr(aio, name)
+def __getattr__(name: str) -> _typing.Any:
+    home = _HOMES.get(name)
+    if home is not None:
+        value = getattr(_importlib.import_module("." + home, __name__), name)
+        globals()[name] = value  # found directly from now on
+        return value
+    if name in _SUBMODULES:
+        return _importlib.import_module("." + name, __name__)
     raise AttributeError("module 'httsleep' has no attribute {!r}".format(name))
+
+
+def __dir__() -> _typing.List[str]:
+    return sorted(set(globals()) | set(__all__))

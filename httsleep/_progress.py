@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from typing import IO, Any, Callable, Optional
 
-from ._redact import redact_text
 from .policy import Attempt, describe_response
+from .redaction import printable, redact_text
 
 __all__ = ["Progress", "describe_attempt"]
 
@@ -40,7 +40,7 @@ def describe_attempt(attempt: Attempt, detail: Optional[Callable[[Any], str]] = 
                 attempt.outcome, attempt.outcome
             )
         )
-    return redact_text(" | ".join(parts))
+    return printable(redact_text(" | ".join(parts)))
 
 
 class Progress:

@@ -21,14 +21,13 @@ so tests may patch ``httsleep.aio.sleep`` (a coroutine function) and
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import ssl
 import time
 from asyncio import sleep  # looked up at call time: patch httsleep.aio.sleep
 from time import monotonic  # looked up at call time: patch httsleep.aio.monotonic
-from typing import Any, Awaitable, Callable, Collection, Iterable, Optional, Sequence, Type, TypeVar, Union
+from typing import Any, Callable, Collection, Iterable, Optional, Sequence, Type, Union
 
 try:
     import httpx
@@ -38,75 +37,31 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
         "which the 'async' extra installs: pip install 'httsleep[async]'"
     ) from exc
 
-from ._redact import redact_text, redact_url
+from ._frontend import UNSET, PolicyAttributes, shorthand_conditions
+from ._httpx_transport import HttpxTransport, httpx_timeout
+from ._logs import redacting
+from ._validate import ArgumentTypeError, shorten
 from .conditions import ConditionSpec
 from .exceptions import AsyncGaveUp
-from .main import _UNSET, _ArgumentTypeError, _PolicyAttributes, _shorthand_conditions
 from .policy import (
+    DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_AFTER,
     DEFAULT_POLLING_INTERVAL,
     DEFAULT_REQUEST_TIMEOUT,
     Attempt,
+    BreakerLike,
     Policy,
-    PollRun,
     RequestTimeout,
 )
-from .resilience import CircuitBreaker
 from .waits import WaitLike
 
 __all__ = ["AsyncHttSleeper", "async_httsleep", "httpx_timeout", "monotonic", "sleep"]
 
 log = logging.getLogger("httsleep")
 
-_T = TypeVar("_T")
 
-#: The shortest deadline bound handed to the event loop (as for request timeouts).
-_MIN_BOUND = 0.01
-
-
-class _DeadlinePassed(Exception):
-    """The poll's deadline ran out while a request was in flight."""
-
-
-def httpx_timeout(value: RequestTimeout) -> httpx.Timeout:
-    """The :class:`httpx.Timeout` for a ``request_timeout`` value.
-
-    A number applies to every phase. A ``(connect, read)`` pair sets the
-    connect and pool timeouts (waiting for a connection) to ``connect`` and
-    the read and write timeouts (waiting on the socket) to ``read``.
-
-    >>> httpx_timeout((10, 30))
-    Timeout(connect=10, read=30, write=30, pool=10)
-    """
-    if isinstance(value, tuple):
-        connect, read = value
-        return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
-    return httpx.Timeout(value)
-
-
-async def _within(awaitable: Awaitable[_T], seconds: Optional[float]) -> _T:
-    """Await ``awaitable``, raising :class:`_DeadlinePassed` after ``seconds`` (``None``: no bound)."""
-    if seconds is None:
-        return await awaitable
-    seconds = max(seconds, _MIN_BOUND)
-    scope_factory = getattr(asyncio, "timeout", None)
-    if scope_factory is None:  # Python < 3.11
-        try:
-            return await asyncio.wait_for(awaitable, seconds)
-        except asyncio.TimeoutError:
-            raise _DeadlinePassed() from None
-    scope = scope_factory(seconds)
-    try:
-        async with scope:
-            return await awaitable
-    except TimeoutError:
-        if scope.expired():
-            raise _DeadlinePassed() from None
-        raise
-
-
-class AsyncHttSleeper(_PolicyAttributes):
+class AsyncHttSleeper(PolicyAttributes):
     """Polls an HTTP endpoint from a coroutine until a response matches a success condition.
 
     The arguments are those of :class:`httsleep.HttSleeper`, with an
@@ -152,6 +107,8 @@ class AsyncHttSleeper(_PolicyAttributes):
     :param circuit_breaker: a :class:`~httsleep.CircuitBreaker` asked before
         every request and told its outcome, as for :class:`httsleep.HttSleeper`
         (one breaker may be shared by synchronous and asyncio pollers).
+    :param max_body_size: the largest response body accepted, in decoded
+        bytes (default 10 MiB; ``None`` for no limit).
 
     :raises TypeError: at construction, for an argument of the wrong type.
     :raises ValueError: at construction, for an invalid value.
@@ -177,35 +134,30 @@ class AsyncHttSleeper(_PolicyAttributes):
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         retry_transient: bool = False,
         on_attempt: Union[Callable[[Attempt], Any], Sequence[Callable[[Attempt], Any]], None] = None,
-        circuit_breaker: Optional[CircuitBreaker] = None,
-        status_code: Any = _UNSET,
-        text: Any = _UNSET,
-        json: Any = _UNSET,
-        jsonpath: Any = _UNSET,
-        callback: Any = _UNSET,
+        circuit_breaker: Optional[BreakerLike] = None,
+        max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
+        status_code: Any = UNSET,
+        text: Any = UNSET,
+        json: Any = UNSET,
+        jsonpath: Any = UNSET,
+        callback: Any = UNSET,
     ) -> None:
-        shorthand = _shorthand_conditions(status_code, text, json, jsonpath, callback)
+        shorthand = shorthand_conditions(status_code, text, json, jsonpath, callback)
         if client is not None and not isinstance(client, httpx.AsyncClient):
-            raise _ArgumentTypeError("client must be an httpx.AsyncClient, not {!r}".format(client))
+            raise ArgumentTypeError("client must be an httpx.AsyncClient, not {}".format(shorten(client)))
         if client is not None and verify is not None:
             raise ValueError(
                 "verify={!r} applies to the client httsleep opens; "
                 "with client=..., set verify on that AsyncClient instead".format(verify)
             )
-        if auth is not None and not (
-            isinstance(auth, httpx.Auth) or callable(auth) or (isinstance(auth, tuple) and len(auth) == 2)
-        ):
-            raise _ArgumentTypeError(
-                "auth must be a (username, password) tuple, an httpx.Auth or a callable, not {!r}".format(auth)
+        if verify is not None and not isinstance(verify, (bool, str, ssl.SSLContext)):
+            raise ArgumentTypeError(
+                "verify must be True, False, a CA bundle path or an ssl.SSLContext, not {}".format(shorten(verify))
             )
         self.client = client
         self.verify = verify
         self.auth = auth
         self._headers = headers
-        self.request = _build_request(url_or_request, headers, client)
-        # a URL is parsed once; each attempt builds its request through the
-        # client so that the client's base_url, headers and cookies apply
-        self._url: Optional[httpx.URL] = self.request.url if isinstance(url_or_request, str) else None
         self._policy = Policy(
             until,
             alarms,
@@ -220,7 +172,10 @@ class AsyncHttSleeper(_PolicyAttributes):
             retry_transient=retry_transient,
             on_attempt=on_attempt,
             circuit_breaker=circuit_breaker,
+            max_body_size=max_body_size,
         )
+        self._transport = HttpxTransport(url_or_request, headers, auth, client)
+        self.request = self._transport.request
         self._polling_interval = polling_interval
         self.log = log
         if loglevel is not None:
@@ -249,79 +204,35 @@ class AsyncHttSleeper(_PolicyAttributes):
             return await self._poll(own_client)
 
     async def _poll(self, client: httpx.AsyncClient) -> httpx.Response:
+        transport = self._transport
+        secrets = transport.secrets(client)
         request = self.request
         run = self._policy.start(
-            monotonic, give_up=AsyncGaveUp, target="{} {}".format(request.method, request.url), wall=time.time
+            monotonic,
+            give_up=AsyncGaveUp,
+            target="{} {}".format(request.method, request.url),
+            wall=time.time,
+            redact=secrets,
         )
-        while True:
-            run.begin_attempt()
-            try:
-                response = await self._send(client, run)
-            except Exception as exc:
-                decision = run.failed(exc, timed_out=isinstance(exc, httpx.TimeoutException))
-            except BaseException:  # CancelledError...: free the circuit breaker's trial slot
-                run.abandon_attempt()
-                raise
-            else:
-                decision = run.received(response)
-            if decision.done:
-                return decision.response
-            if decision.sleep > 0:  # testing mode: no trip through the scheduler (the I/O yields anyway)
-                await sleep(decision.sleep)
-
-    async def _send(self, client: httpx.AsyncClient, run: PollRun) -> httpx.Response:
-        timeout = httpx_timeout(run.request_timeout())
-        if self._url is not None:
-            request = client.build_request("GET", self._url, headers=self._headers, timeout=timeout)
-        else:  # through the client too, as requests' Session.prepare_request does (the request's headers win)
-            original = self.request
-            request = client.build_request(
-                original.method,
-                original.url,
-                headers=original.headers,
-                extensions={**original.extensions, "timeout": timeout.as_dict()},
-            )
-            request.stream = original.stream
-        sending = client.send(request, auth=self.auth) if self.auth is not None else client.send(request)
-        try:
-            # httpx reads the body inside send(); bounding send() by the
-            # deadline bounds a body that trickles in byte by byte too
-            return await _within(sending, run.remaining())
-        except _DeadlinePassed:
-            raise httpx.ReadTimeout(
-                "no complete response before the deadline (timeout={:g}s)".format(self._policy.timeout or 0),
-                request=request,
-            ) from None
+        with redacting(secrets):
+            while True:
+                run.begin_attempt()
+                try:
+                    response = await transport.send(client, run)
+                except Exception as exc:
+                    decision = run.failed(exc, timed_out=isinstance(exc, httpx.TimeoutException))
+                except BaseException:  # CancelledError...: free the circuit breaker's trial slot
+                    run.abandon_attempt()
+                    raise
+                else:
+                    decision = run.received(response)
+                if decision.done:
+                    return decision.response
+                if decision.sleep > 0:  # testing mode: no trip through the scheduler (the I/O yields anyway)
+                    await sleep(decision.sleep)
 
     def __repr__(self) -> str:
-        return "<AsyncHttSleeper {} {}>".format(self.request.method, redact_url(str(self.request.url)))
-
-
-def _build_request(url_or_request: Any, headers: Optional[dict], client: Optional[httpx.AsyncClient]) -> httpx.Request:
-    if isinstance(url_or_request, str):
-        try:
-            url = httpx.URL(url_or_request)
-        except httpx.InvalidURL as exc:
-            raise ValueError(redact_text("invalid URL {!r}: {}".format(url_or_request, exc))) from None
-        if url.is_relative_url and (client is None or not str(client.base_url)):
-            raise ValueError(
-                "url_or_request must be an absolute http(s) URL (or relative to client=... with a base_url), "
-                "not {!r}".format(redact_url(url_or_request))
-            )
-        return httpx.Request("GET", url, headers=headers)
-    if isinstance(url_or_request, httpx.Request):
-        if not headers:
-            return url_or_request
-        merged = httpx.Headers(headers)
-        merged.update(url_or_request.headers)
-        return httpx.Request(
-            url_or_request.method,
-            url_or_request.url,
-            headers=merged,
-            stream=url_or_request.stream,
-            extensions=dict(url_or_request.extensions),
-        )
-    raise _ArgumentTypeError("url_or_request must be a URL string or an httpx.Request, not {!r}".format(url_or_request))
+        return "<AsyncHttSleeper {} {}>".format(self.request.method, self._transport.redact(str(self.request.url)))
 
 
 def _ssl_verify(verify: Union[bool, str, ssl.SSLContext, None]) -> Union[bool, ssl.SSLContext]:

@@ -10,25 +10,24 @@ the ``EXIT_*`` constants below.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import re
 import sys
 import warnings
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple, Type
-from urllib.parse import unquote, urlsplit
 
 import requests
 import urllib3
 
 from . import __version__
+from ._frontend import check_url
 from ._progress import Progress
-from ._redact import SENSITIVE_HEADERS, redact_text
-from .conditions import _parse_jsonpath
-from .exceptions import Alarm, GaveUp
+from ._validate import MAX_SECONDS
+from .conditions import parse_jsonpath
+from .exceptions import Alarm, GaveUp, JSONTooDeep
 from .main import HttSleeper
 from .policy import DEFAULT_MAX_RETRIES, DEFAULT_POLLING_INTERVAL, describe_response
+from .redaction import Secrets, excerpt, printable, redact_text
 
 __all__ = ["EXIT_ALARM", "EXIT_ERROR", "EXIT_GAVE_UP", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -76,8 +75,6 @@ exit codes:
   130 interrupted (Ctrl-C)
 """
 
-_AUTH_SCHEMES = frozenset({"basic", "bearer", "digest", "token", "negotiate", "ntlm"})
-_SECRET_HEADER_WORDS = ("auth", "token", "secret", "key", "cookie", "session", "password", "signature")
 
 
 # -- argument types: each raises ArgumentTypeError, whose message argparse prints after the option name
@@ -90,6 +87,10 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError("expected a number of seconds, got {!r}".format(text))
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError("expected a finite number of seconds >= 0, got {!r}".format(text))
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            "expected at most {:g} seconds (about 31 years), got {!r}".format(MAX_SECONDS, text)
+        )
     return value
 
 
@@ -171,7 +172,7 @@ def _jsonpath(text: str) -> Dict[str, Any]:
     if not expression:
         raise argparse.ArgumentTypeError("the expression before '=' is empty in {!r}".format(text))
     try:
-        _parse_jsonpath(expression)  # parsed once: the poll reuses it
+        parse_jsonpath(expression)  # parsed once: the poll reuses it
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error))
     try:
@@ -355,45 +356,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if not args.alarms[0]:
         args.alarms = []
     try:
-        scheme = urlsplit(args.url).scheme.lower()
-        urlsplit(args.url).port  # noqa: B018 - raises ValueError for a port that is not a number
+        check_url(args.url, "argument URL")
     except ValueError as error:
-        parser.error("argument URL: {} in {!r}".format(error, args.url))
-    if scheme not in ("http", "https"):
-        parser.error("argument URL: expected an http:// or https:// URL, got {!r}".format(args.url))
+        parser.error(str(error))
     return args
 
 
 # -- running
 
 
-class _Secrets:
-    """Removes the credentials given on the command line from text meant for stderr."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        secrets = set()
-        if args.user is not None:
-            user, password = args.user
-            secrets.add(password)
-            secrets.add(base64.b64encode("{}:{}".format(user, password).encode("utf-8")).decode("ascii"))
-        userinfo = urlsplit(args.url).password
-        if userinfo:
-            secrets.update((userinfo, unquote(userinfo)))
-        for name, value in args.headers:
-            lowered = name.lower()
-            if lowered in SENSITIVE_HEADERS or any(word in lowered for word in _SECRET_HEADER_WORDS):
-                secrets.add(value)
-                for word in re.split(r"[\s;,]+", value):  # "Bearer XYZ", "a=1; b=2"
-                    if word.lower() not in _AUTH_SCHEMES:
-                        secrets.update((word, word.partition("=")[2]))
-        # very short strings would blank out ordinary text; those are left to redact_text
-        self.secrets = sorted((secret for secret in secrets if len(secret) >= 4), key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        text = redact_text(text)
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+def _secrets(args: argparse.Namespace) -> Secrets:
+    """The credentials given on the command line, to remove from everything written to stderr."""
+    return Secrets.of_request(args.url, headers=dict(args.headers), auth=args.user)
 
 
 def _jsonpath_detail(until: List[dict], alarms: List[dict]) -> Any:
@@ -405,7 +379,7 @@ def _jsonpath_detail(until: List[dict], alarms: List[dict]) -> Any:
                 expressions.append(item["expression"])
     if not expressions:
         return None
-    compiled = [(source, _parse_jsonpath(source)) for source in expressions]
+    compiled = [(source, parse_jsonpath(source)) for source in expressions]
 
     def detail(response: Any) -> str:
         try:
@@ -426,7 +400,7 @@ def _jsonpath_detail(until: List[dict], alarms: List[dict]) -> Any:
 
 
 def _json_decode_errors() -> Tuple[Type[BaseException], ...]:
-    errors: List[Type[BaseException]] = [json.JSONDecodeError]
+    errors: List[Type[BaseException]] = [json.JSONDecodeError, JSONTooDeep]
     from_requests = getattr(requests.exceptions, "JSONDecodeError", None)
     if from_requests is not None:
         errors.append(from_requests)
@@ -438,16 +412,28 @@ def _one_line(text: str) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the ``httsleep`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    """Run the ``httsleep`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit code.
+
+    The command itself starts at :func:`httsleep.__main__.main`, which
+    imports this module under its own Ctrl-C handler.
+    """
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:  # Ctrl-C outside the poll (parsing, writing the body): no traceback
+        sys.stderr.write("\nhttsleep: interrupted\n")
+        return EXIT_INTERRUPTED
+
+
+def _run(argv: Optional[Sequence[str]]) -> int:
     try:
         args = parse_args(argv)
     except SystemExit as exit_:  # --help, --version, or a usage error
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    redact = _Secrets(args)
+    redact = _secrets(args)
     stderr = sys.stderr
 
     def say(message: str) -> None:
-        stderr.write(redact("httsleep: " + _one_line(message)) + "\n")
+        stderr.write(printable(redact("httsleep: " + _one_line(message))) + "\n")
         stderr.flush()
 
     progress = Progress(stderr, verbose=args.verbose, prefix="httsleep: ", redact=redact,
@@ -466,7 +452,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.request_timeout is not None:
         options["request_timeout"] = args.request_timeout
     try:
-        request.prepare()
         sleeper = HttSleeper(
             request,
             until=args.until,
@@ -529,8 +514,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _short_body(response: Any, limit: int = 500) -> str:
-    text = getattr(response, "text", "") or ""
-    return text if len(text) <= limit else text[:limit] + "..."
+    return excerpt(getattr(response, "text", "") or "", limit)
 
 
 def _write_body(body: bytes) -> int:

@@ -23,6 +23,8 @@ import functools
 from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from .exceptions import JSONTooDeep
+
 __all__ = [
     "CONDITION_KEYS",
     "Condition",
@@ -30,6 +32,7 @@ __all__ = [
     "Verdict",
     "compile_conditions",
     "evaluate_response",
+    "parse_jsonpath",
 ]
 
 #: The checks a condition dict may contain, in the order they are evaluated
@@ -66,9 +69,18 @@ class _Body:
                 self._decoded = self.response.json()
             except ValueError as error:  # requests' and httpx's decode errors are ValueErrors
                 self._error = error
+            except RecursionError:  # [[[[... deeper than the parser's recursion limit
+                self._error = JSONTooDeep(response=self.response)
         if self._error is not None:
             raise _NotJSON(self._error)
         return self._decoded
+
+    def too_deep(self) -> None:
+        """A check ran out of recursion searching the decoded body: it cannot be judged either."""
+        if self._error is None:
+            self._error = JSONTooDeep(
+                "the JSON body is nested too deeply to search or compare", response=self.response
+            )
 
 
 # -- the five checks ---------------------------------------------------------
@@ -233,7 +245,7 @@ _CHECKS = {cls.key: cls for cls in (_StatusCode, _Text, _JSON, _JSONPath, _Callb
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse_jsonpath(expression: str) -> Any:
+def parse_jsonpath(expression: str) -> Any:
     """Parse once per distinct string, however many pollers use it (a parse costs milliseconds).
 
     jsonpath-rw's expression objects are not changed by ``find()``, so
@@ -252,7 +264,7 @@ def _parse_jsonpath(expression: str) -> Any:
 
 def _compile_jsonpath(expression: Any) -> Any:
     if isinstance(expression, str):
-        return _parse_jsonpath(expression)
+        return parse_jsonpath(expression)
     if callable(getattr(expression, "find", None)):
         return expression
     raise TypeError(
@@ -347,6 +359,11 @@ class Condition:
                 if not check(body):
                     return False
             except _NotJSON:
+                undecidable = True
+            except RecursionError:
+                if check.key == "callback":  # the caller's own code: its error is its own
+                    raise
+                body.too_deep()
                 undecidable = True
         return None if undecidable else True
 

@@ -5,10 +5,14 @@ Every exception httsleep raises on purpose derives from :class:`HttSleepError`::
     HttSleepError
     ├── Alarm                 a response matched an alarm condition
     ├── CircuitBrokenError    a circuit breaker refused the call
-    └── GaveUp                the poll ran out of attempts or time
-        ├── StopPolling       ... raised by the synchronous API (also a StopIteration)
-        ├── AsyncGaveUp       ... raised by the asyncio API
-        └── PollTimeout       ... raised by httsleep.resilience.poll (also a TimeoutError)
+    ├── GaveUp                the poll ran out of attempts or time
+    │   ├── StopPolling       ... raised by the synchronous API (also a StopIteration)
+    │   ├── AsyncGaveUp       ... raised by the asyncio API
+    │   └── PollTimeout       ... raised by httsleep.resilience.poll (also a TimeoutError)
+    └── BodyError             a response body could not be used
+        ├── BodyTooLarge      ... it is larger than max_body_size
+        ├── BodyDecodingError ... it is not valid for its Content-Encoding
+        └── JSONTooDeep       ... its JSON is nested too deeply (also a ValueError)
 
 :class:`StopPolling` is a :class:`StopIteration` so that code written for
 httsleep 0.3.1 (``except StopIteration:``) keeps working. A ``StopIteration``
@@ -24,9 +28,13 @@ from typing import Any, Optional
 __all__ = [
     "Alarm",
     "AsyncGaveUp",
+    "BodyDecodingError",
+    "BodyError",
+    "BodyTooLarge",
     "CircuitBrokenError",
     "GaveUp",
     "HttSleepError",
+    "JSONTooDeep",
     "StopPolling",
 ]
 
@@ -134,3 +142,64 @@ class StopPolling(GaveUp, StopIteration):
 
 class AsyncGaveUp(GaveUp):
     """Raised by the asyncio API on giving up (not a :class:`StopIteration`)."""
+
+
+class BodyError(HttSleepError):
+    """A response arrived, but its body could not be used.
+
+    None of these is a network error: :func:`httsleep.is_temp_network_error`
+    says ``False`` and ``retry_transient=True`` does not retry them (list
+    them in ``ignore_exceptions`` to keep polling through them).
+
+    :ivar response: the response whose body it is (for :class:`BodyTooLarge`
+        and :class:`BodyDecodingError`, without its body), or ``None``.
+    """
+
+    response: Any = None
+
+
+class BodyTooLarge(BodyError):
+    """The decoded body is larger than ``max_body_size``; reading stopped there.
+
+    The rest of the body was not read: the connection is closed. The
+    limit counts decoded bytes, so a small gzip body that inflates past it
+    is refused too.
+
+    :ivar limit: the limit in bytes (``max_body_size``).
+    :ivar size: how many decoded bytes had arrived when reading stopped
+        (more than ``limit``).
+    """
+
+    def __init__(self, limit: int, size: int, response: Any = None) -> None:
+        status = getattr(response, "status_code", None)
+        super().__init__(
+            "the response body{} is larger than max_body_size={} bytes: reading stopped after {} bytes".format(
+                " (HTTP {})".format(status) if status is not None else "", limit, size
+            )
+        )
+        self.limit = limit
+        self.size = size
+        self.response = response
+
+
+class BodyDecodingError(BodyError):
+    """The body is not valid for its ``Content-Encoding`` (a broken gzip or deflate stream).
+
+    The error a poll raises is also its HTTP library's own decoding error:
+    ``requests.exceptions.ContentDecodingError`` on the synchronous API,
+    ``httpx.DecodingError`` on the asyncio API.
+    """
+
+
+class JSONTooDeep(BodyError, ValueError):
+    """The body is JSON nested too deeply to decode or search (Python's recursion limit).
+
+    It is a ``ValueError``, like the error of a body that is not JSON at
+    all, and is treated the same way: a ``json`` or ``jsonpath`` condition
+    cannot be judged on this response, so the others decide, and if none
+    matched it propagates; ``ignore_exceptions=[ValueError]`` polls on.
+    """
+
+    def __init__(self, message: str = "the JSON body is nested too deeply to decode", response: Any = None) -> None:
+        super().__init__(message)
+        self.response = response

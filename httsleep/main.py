@@ -7,41 +7,40 @@ looked up at every call so that tests may patch ``httsleep.main.sleep``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
-import threading
+import os
 import time
 from time import monotonic, sleep  # looked up at call time: patch httsleep.main.sleep / .monotonic
-from typing import Any, Callable, Collection, Dict, Iterable, List, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, Collection, Iterable, Optional, Sequence, Type, Union
 
 import requests
-from requests.exceptions import ChunkedEncodingError, ConnectionError, ContentDecodingError, ReadTimeout
-from urllib3.util import Timeout
 
-from ._redact import redact_url, scrub_exception
-from .conditions import ConditionSpec, compile_conditions
-from .exceptions import StopPolling
+from ._frontend import UNSET, PolicyAttributes, shorthand_conditions
+from ._logs import redacting
+from ._requests_transport import RequestsTransport, build_request
+from ._validate import ArgumentTypeError, shorten
+from .conditions import ConditionSpec
+from .exceptions import Alarm, StopPolling
 from .policy import (
+    DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_AFTER,
     DEFAULT_POLLING_INTERVAL,
     DEFAULT_REQUEST_TIMEOUT,
     Attempt,
+    BreakerLike,
     Policy,
-    PollRun,
     RequestTimeout,
-    _exception_types,
-    _max_retries,
 )
-from .resilience import CircuitBreaker
-from .waits import WaitLike, as_wait
+from .waits import WaitLike
 
 __all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_RETRY_AFTER",
     "DEFAULT_POLLING_INTERVAL",
     "DEFAULT_REQUEST_TIMEOUT",
+    "Alarm",
     "HttSleeper",
     "httsleep",
     "sleep",
@@ -49,98 +48,16 @@ __all__ = [
 
 log = logging.getLogger("httsleep")
 
-_CHUNK = 64 * 1024
+
+def _verify(value: Any) -> Union[bool, str, None]:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    raise ArgumentTypeError("verify must be True, False or the path of a CA bundle, not {}".format(shorten(value)))
 
 
-class _Unset:
-    """Marks a shorthand condition keyword that was not given (``None`` is a valid JSON value)."""
-
-    def __repr__(self) -> str:
-        return "<unset>"
-
-
-_UNSET: Any = _Unset()
-_SHORTHAND = ("status_code", "text", "json", "jsonpath", "callback")
-
-
-class _ArgumentTypeError(TypeError, ValueError):
-    """Wrong argument type; also a ValueError, which is what 0.3.1 raised."""
-
-
-class _PolicyAttributes:
-    """The 0.3.1 configuration attributes, read from and written to ``self._policy``.
-
-    Shared by :class:`HttSleeper` and :class:`httsleep.aio.AsyncHttSleeper`.
-    """
-
-    _policy: Policy
-    _polling_interval: WaitLike
-
-    @property
-    def until(self) -> List[dict]:
-        """The success conditions, normalised copies in dict form."""
-        return [condition.spec for condition in self._policy.until]
-
-    @until.setter
-    def until(self, value: ConditionSpec) -> None:
-        compiled = compile_conditions(value, "until")
-        if not compiled:
-            raise ValueError("no success conditions given")
-        self._policy.until = compiled
-
-    @property
-    def alarms(self) -> List[dict]:
-        """The alarm conditions, normalised copies in dict form."""
-        return [condition.spec for condition in self._policy.alarms]
-
-    @alarms.setter
-    def alarms(self, value: ConditionSpec) -> None:
-        self._policy.alarms = compile_conditions(value, "alarms")
-
-    @property
-    def max_retries(self) -> Optional[int]:
-        """See the ``max_retries`` parameter. Runs never change it (0.3.1 counted it down)."""
-        return self._policy.max_retries
-
-    @max_retries.setter
-    def max_retries(self, value: Optional[int]) -> None:
-        self._policy.max_retries = _max_retries(value)
-
-    @property
-    def polling_interval(self) -> WaitLike:
-        """See the ``polling_interval`` parameter."""
-        return self._polling_interval
-
-    @polling_interval.setter
-    def polling_interval(self, value: WaitLike) -> None:
-        self._policy.wait = as_wait(value)
-        self._polling_interval = value
-
-    @property
-    def ignore_exceptions(self) -> Tuple[Type[BaseException], ...]:
-        """See the ``ignore_exceptions`` parameter (always a tuple)."""
-        return self._policy.ignore_exceptions
-
-    @ignore_exceptions.setter
-    def ignore_exceptions(self, value: Optional[Iterable[Type[BaseException]]]) -> None:
-        self._policy.ignore_exceptions = _exception_types(value, "ignore_exceptions")
-
-    @property
-    def policy(self) -> Policy:
-        """The compiled configuration (shared with every run)."""
-        return self._policy
-
-
-def _shorthand_conditions(status_code: Any, text: Any, json: Any, jsonpath: Any, callback: Any) -> dict:
-    """The shorthand condition keywords that were given, as one ``until`` dict."""
-    return {
-        key: value
-        for key, value in zip(_SHORTHAND, (status_code, text, json, jsonpath, callback))
-        if value is not _UNSET
-    }
-
-
-class HttSleeper(_PolicyAttributes):
+class HttSleeper(PolicyAttributes):
     """Polls an HTTP endpoint until a response matches a success condition.
 
     :param url_or_request: the URL to ``GET``, or a :class:`requests.Request`
@@ -188,6 +105,10 @@ class HttSleeper(_PolicyAttributes):
         :func:`httsleep.policy.is_service_failure`). While it is open, the
         poll fails fast with :class:`~httsleep.exceptions.CircuitBrokenError`
         instead of sending (also instead of a wait the breaker would outlast).
+    :param max_body_size: the largest response body accepted, in decoded
+        bytes (default 10 MiB; ``None`` for no limit). A larger body stops
+        being read at the limit and raises
+        :class:`~httsleep.exceptions.BodyTooLarge`.
 
     :raises TypeError: at construction, for an argument of the wrong type.
     :raises ValueError: at construction, for an invalid value.
@@ -213,19 +134,20 @@ class HttSleeper(_PolicyAttributes):
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         retry_transient: bool = False,
         on_attempt: Union[Callable[[Attempt], Any], Sequence[Callable[[Attempt], Any]], None] = None,
-        circuit_breaker: Optional[CircuitBreaker] = None,
-        status_code: Any = _UNSET,
-        text: Any = _UNSET,
-        json: Any = _UNSET,
-        jsonpath: Any = _UNSET,
-        callback: Any = _UNSET,
+        circuit_breaker: Optional[BreakerLike] = None,
+        max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
+        status_code: Any = UNSET,
+        text: Any = UNSET,
+        json: Any = UNSET,
+        jsonpath: Any = UNSET,
+        callback: Any = UNSET,
     ) -> None:
-        shorthand = _shorthand_conditions(status_code, text, json, jsonpath, callback)
-        self.request = _build_request(url_or_request, auth, headers)
+        shorthand = shorthand_conditions(status_code, text, json, jsonpath, callback)
         if session is not None and not isinstance(session, requests.Session):
-            raise _ArgumentTypeError("session must be a requests.Session, not {!r}".format(session))
+            raise ArgumentTypeError("session must be a requests.Session, not {}".format(shorten(session)))
+        self.request = build_request(url_or_request, auth, headers, session)
         self.session = session
-        self.verify = verify
+        self.verify = _verify(verify)
         self._policy = Policy(
             until,
             alarms,
@@ -240,8 +162,10 @@ class HttSleeper(_PolicyAttributes):
             retry_transient=retry_transient,
             on_attempt=on_attempt,
             circuit_breaker=circuit_breaker,
+            max_body_size=max_body_size,
         )
         self._polling_interval = polling_interval
+        self._cached_transport: Optional[RequestsTransport] = None
         self.log = log
         if loglevel is not None:
             log.setLevel(loglevel)
@@ -259,6 +183,8 @@ class HttSleeper(_PolicyAttributes):
         :raises httsleep.exceptions.Alarm: a response matched an alarm.
         :raises httsleep.exceptions.StopPolling: ``max_retries`` or
             ``timeout`` ran out (a :class:`StopIteration`, as in 0.3.1).
+        :raises httsleep.exceptions.BodyTooLarge: a body was larger than
+            ``max_body_size`` (unless ignored).
         :raises Exception: whatever a request or a callback raised, unless
             it is ignored.
         """
@@ -268,217 +194,44 @@ class HttSleeper(_PolicyAttributes):
         with requests.Session() as own_session:
             return self._poll(own_session)
 
+    def _transport(self) -> RequestsTransport:
+        """The transport for the request and settings as they are now (0.3.1 code may reassign them)."""
+        transport = self._cached_transport
+        if transport is None or transport.request is not self.request or transport.verify is not self.verify:
+            transport = self._cached_transport = RequestsTransport(self.request, self.verify)
+        return transport
+
     def _poll(self, session: requests.Session) -> requests.Response:
+        transport = self._transport()
+        secrets = transport.secrets(session)
         request = self.request
         run = self._policy.start(
-            monotonic, give_up=StopPolling, target="{} {}".format(request.method, request.url), wall=time.time
+            monotonic,
+            give_up=StopPolling,
+            target="{} {}".format(request.method, request.url),
+            wall=time.time,
+            redact=secrets,
         )
-        # Proxy and CA settings from the environment, read once per URL per
-        # poll rather than on every attempt (it scans os.environ twice).
-        environment: Dict[str, Any] = {}
-        while True:
-            run.begin_attempt()
-            try:
-                response = self._send(session, run, environment)
-            except Exception as exc:
-                decision = run.failed(exc, timed_out=isinstance(exc, requests.Timeout))
-            except BaseException:  # KeyboardInterrupt...: free the circuit breaker's trial slot
-                run.abandon_attempt()
-                raise
-            else:
-                decision = run.received(response)
-            if decision.done:
-                return decision.response
-            if decision.sleep > 0:  # sleep(0) still costs a trip through the scheduler
-                sleep(decision.sleep)
-
-    def _send(self, session: requests.Session, run: PollRun, environment: Dict[str, Any]) -> requests.Response:
-        prepared = session.prepare_request(self.request)
-        url = str(prepared.url)
-        settings = environment.get(url)
-        if settings is None:
-            settings = environment[url] = session.merge_environment_settings(url, {}, True, self.verify, None)
-        timeout = run.request_timeout()
-        read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
-        if run.deadline is None:
-            response = session.send(prepared, timeout=timeout, **settings)
-            _read_body(response, run, read_timeout)
-            return response
-
-        # With a deadline, every hop of a redirect chain is bounded by it: each
-        # request's timeout is cut to what remains when that request starts,
-        # and each body is read under the deadline (by a response hook, which
-        # runs before requests reads a redirect's body itself).
-        def read_within_deadline(response: requests.Response, **kwargs: Any) -> None:
-            _read_body(response, run, read_timeout)
-
-        others = prepared.hooks.get("response") or []
-        hooks = [read_within_deadline, *([others] if callable(others) else others)]
-        prepared.hooks = dict(prepared.hooks, response=hooks)
-        # requests passes a urllib3 Timeout through as it is (its stubs do not say so)
-        return session.send(prepared, timeout=_DeadlineTimeout(run), **settings)  # type: ignore[arg-type]
+        sender = transport.start(session)
+        with redacting(secrets):
+            while True:
+                run.begin_attempt()
+                try:
+                    response = sender.send(run)
+                except Exception as exc:
+                    decision = run.failed(exc, timed_out=isinstance(exc, requests.Timeout))
+                except BaseException:  # KeyboardInterrupt...: free the circuit breaker's trial slot
+                    run.abandon_attempt()
+                    raise
+                else:
+                    decision = run.received(response)
+                if decision.done:
+                    return decision.response
+                if decision.sleep > 0:  # sleep(0) still costs a trip through the scheduler
+                    sleep(decision.sleep)
 
     def __repr__(self) -> str:
-        return "<HttSleeper {} {}>".format(self.request.method, redact_url(self.request.url))
-
-
-def _build_request(url_or_request: Any, auth: Any, headers: Optional[dict]) -> requests.Request:
-    if isinstance(url_or_request, str):
-        request = requests.Request(method="GET", url=url_or_request, auth=auth, headers=headers)
-        try:
-            request.prepare()  # rejects a malformed URL now, not on the first attempt
-        except requests.RequestException as exc:
-            raise scrub_exception(exc) from None
-        return request
-    if isinstance(url_or_request, requests.Request):
-        if auth is None and not headers:
-            return url_or_request
-        merged = dict(headers or {})
-        merged.update(url_or_request.headers or {})
-        return requests.Request(
-            method=url_or_request.method,
-            url=url_or_request.url,
-            headers=merged,
-            files=url_or_request.files,
-            data=url_or_request.data,
-            json=url_or_request.json,
-            params=url_or_request.params,
-            auth=url_or_request.auth or auth,
-            cookies=url_or_request.cookies,
-            hooks=url_or_request.hooks,
-        )
-    raise _ArgumentTypeError(
-        "url_or_request must be a URL string or a requests.Request, not {!r}".format(url_or_request)
-    )
-
-
-class _DeadlineTimeout(Timeout):
-    """A urllib3 timeout cut to what remains of the deadline each time a request starts.
-
-    urllib3 clones the timeout at the start of every request, redirects
-    included; the clone is the poll's request timeout as of that moment.
-    """
-
-    def __init__(self, run: PollRun) -> None:
-        self._run = run
-        connect, read = _pair(run.request_timeout())
-        super().__init__(connect=connect, read=read)
-
-    def clone(self) -> Timeout:
-        connect, read = _pair(self._run.request_timeout())
-        return Timeout(connect=connect, read=read)
-
-
-def _pair(timeout: RequestTimeout) -> Tuple[float, float]:
-    return timeout if isinstance(timeout, tuple) else (timeout, timeout)
-
-
-def _read_body(response: requests.Response, run: PollRun, read_timeout: float) -> None:
-    """Read the streamed body, never past the poll's deadline.
-
-    A body that trickles in a byte at a time would pass every per-read
-    timeout; with a deadline, each read waits for the read timeout or what
-    remains of the deadline, whichever is shorter.
-    """
-    if getattr(response, "_content_consumed", False):
-        return  # read already (by the response hook, or by a hook of the caller's)
-    raw = response.raw
-    read1 = getattr(raw, "read1", None)
-    if run.deadline is None:
-        _content(response)
-        _check_complete(response)
-        return
-    if read1 is None:  # urllib3 1.x
-        _read_before_deadline(response, run)
-        _check_complete(response)
-        return
-    chunks = []
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
-    try:
-        while True:
-            remaining = run.remaining()
-            if remaining is not None and remaining <= 0:
-                response.close()
-                raise ReadTimeout("the response body did not arrive before the deadline", response=response)
-            if sock is not None:
-                wait = max(remaining or 0.0, 0.01)
-                sock.settimeout(min(read_timeout, wait))
-            chunk = read1(_CHUNK, decode_content=True)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    except ReadTimeout:
-        raise
-    except Exception as exc:  # translate like requests' iter_content does
-        response.close()
-        name = type(exc).__name__
-        if name == "ReadTimeoutError" or isinstance(exc, TimeoutError):
-            raise ReadTimeout(exc, response=response) from exc
-        if name == "DecodeError":
-            raise ContentDecodingError(exc, response=response) from exc
-        if name in ("ProtocolError", "IncompleteRead"):
-            raise ChunkedEncodingError(exc, response=response) from exc
-        raise ConnectionError(exc, response=response) from exc
-    response._content = b"".join(chunks)
-    response._content_consumed = True  # type: ignore[attr-defined]
-    raw.release_conn()
-
-
-def _content(response: requests.Response) -> None:
-    """``response.content``, but a body that stalls past the read timeout is a :class:`ReadTimeout`.
-
-    requests reports that stall as a ``ConnectionError`` wrapping urllib3's
-    ``ReadTimeoutError``; the deadline-bounded reader reports it as a
-    ``ReadTimeout``, so both paths say the same.
-    """
-    try:
-        response.content  # noqa: B018 - reads and keeps the body
-    except ConnectionError as exc:
-        inner = exc.args[0] if exc.args else None
-        if type(inner).__name__ == "ReadTimeoutError":
-            raise ReadTimeout(inner, response=response) from exc
-        raise
-
-
-def _read_before_deadline(response: requests.Response, run: PollRun) -> None:
-    """Read the body with urllib3 1.x (no ``read1``): a timer cuts the connection at the deadline."""
-    remaining = run.remaining() or 0.0
-    sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-    expired = threading.Event()
-
-    def cut() -> None:
-        expired.set()
-        with contextlib.suppress(OSError, AttributeError):
-            sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
-
-    timer = threading.Timer(max(remaining, 0.0), cut)
-    timer.daemon = True
-    if sock is not None:
-        timer.start()
-    try:
-        _content(response)
-    except Exception as exc:
-        if expired.is_set():
-            raise ReadTimeout("the response body did not arrive before the deadline", response=response) from exc
-        raise
-    finally:
-        timer.cancel()
-    left = run.remaining()
-    if expired.is_set() or (left is not None and left <= 0):  # urllib3 1.x may return a partial body
-        raise ReadTimeout("the response body did not arrive before the deadline", response=response)
-
-
-def _check_complete(response: requests.Response) -> None:
-    """Raise :class:`ChunkedEncodingError` for a body shorter than its Content-Length.
-
-    urllib3 2 checks this itself; urllib3 1.x returned the truncated body.
-    """
-    missing = getattr(response.raw, "length_remaining", None)
-    if isinstance(missing, int) and missing > 0:
-        raise ChunkedEncodingError(
-            "Connection broken: the body ended {} bytes short of its Content-Length".format(missing),
-            response=response,
-        )
+        return "<HttSleeper {} {}>".format(self.request.method, self._transport().redact(self.request.url))
 
 
 def httsleep(

@@ -32,11 +32,11 @@ or its error handled) to the start of the next.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import (
-    TYPE_CHECKING,
     Any,
     Callable,
     Collection,
@@ -44,22 +44,24 @@ from typing import (
     Iterable,
     NamedTuple,
     Optional,
+    Protocol,
     Sequence,
     Tuple,
     Type,
     Union,
 )
 
-from ._redact import redact_text, scrub_exception
+from . import testing
+from ._validate import MAX_SECONDS, ArgumentTypeError, exception_types, iterable_of, seconds, shorten
+from ._validate import max_retries as _max_retries
 from .conditions import Condition, ConditionSpec, compile_conditions, evaluate_response
-from .exceptions import Alarm, CircuitBrokenError, GaveUp
+from .exceptions import Alarm, BodyError, CircuitBrokenError, GaveUp
+from .redaction import excerpt, redact_text, scrub_exception
 from .transient import is_temp_network_error
-from .waits import WaitLike, _seconds, as_wait, wait_seconds
-
-if TYPE_CHECKING:
-    from .resilience import CircuitBreaker, Ticket
+from .waits import WaitLike, as_wait, never_ending, wait_seconds
 
 __all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_RETRY_AFTER",
     "DEFAULT_POLLING_INTERVAL",
@@ -85,6 +87,8 @@ DEFAULT_REQUEST_TIMEOUT: Tuple[float, float] = (10.0, 30.0)
 DEFAULT_RETRY_AFTER_STATUSES: FrozenSet[int] = frozenset({202, 429, 503})
 #: The longest wait a ``Retry-After`` header can ask for; longer values are cut to this.
 DEFAULT_MAX_RETRY_AFTER = 300.0
+#: The largest response body accepted, in decoded bytes (10 MiB): no status endpoint comes near it.
+DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
 
 #: The smallest timeout ever handed to a transport (0 would mean "non-blocking").
 _MIN_REQUEST_TIMEOUT = 0.01
@@ -96,10 +100,25 @@ RequestTimeout = Union[float, Tuple[float, float]]
 Hook = Callable[["Attempt"], Any]
 
 
-class _Testing:
-    """Process-wide testing mode; see :mod:`httsleep.testing`."""
+class TicketLike(Protocol):
+    """What a circuit breaker's :meth:`admit` returns (see :class:`httsleep.resilience.Ticket`)."""
 
-    enabled = False
+    def success(self) -> None: ...
+
+    def failure(self, exc: Union[BaseException, str, None] = None) -> int: ...
+
+    def cancel(self) -> None: ...
+
+
+class BreakerLike(Protocol):
+    """What a poll needs of ``circuit_breaker=`` (see :class:`httsleep.CircuitBreaker`)."""
+
+    name: str
+
+    @property
+    def time_remaining(self) -> float: ...
+
+    def admit(self) -> TicketLike: ...
 
 
 class Attempt:
@@ -209,48 +228,29 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
 def _request_timeout(value: Any) -> RequestTimeout:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
-            raise ValueError("request_timeout must be a number or a (connect, read) pair, not {!r}".format(value))
+            raise ValueError(
+                "request_timeout must be a number or a (connect, read) pair, not {}".format(shorten(value))
+            )
         return (
-            _seconds(value[0], "the connect timeout", positive=True),
-            _seconds(value[1], "the read timeout", positive=True),
+            seconds(value[0], "the connect timeout", positive=True),
+            seconds(value[1], "the read timeout", positive=True),
         )
-    return _seconds(value, "request_timeout", positive=True)
+    return seconds(value, "request_timeout", positive=True)
 
 
 def _optional_seconds(value: Any, name: str) -> Optional[float]:
     """Seconds >= 0, infinity included (as good as no limit), or ``None``."""
-    return None if value is None else _seconds(value, name, finite=False, or_none=True)
+    return None if value is None else seconds(value, name, infinite=True, or_none=True)
 
 
-def _max_retries(value: Any) -> Optional[int]:
+def _max_body_size(value: Any) -> Optional[int]:
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise TypeError("max_retries must be an integer or None, not {!r}".format(value))
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise TypeError("max_retries must be an integer or None, not {!r}".format(value)) from None
-    if number != value and not isinstance(value, str):
-        raise TypeError("max_retries must be a whole number, not {!r}".format(value))
-    if number < 0:
-        raise ValueError("max_retries must be >= 0 or None, not {!r}".format(value))
-    return number
-
-
-def _exception_types(value: Any, name: str) -> Tuple[Type[BaseException], ...]:
-    """An exception class or an iterable of them, as a tuple (``None``: an empty one)."""
-    if value is None:
-        return ()
-    items = (value,) if isinstance(value, type) else value
-    try:
-        items = tuple(items)
-    except TypeError:
-        raise TypeError("{} must be an exception class or an iterable of them, not {!r}".format(name, value)) from None
-    for item in items:
-        if not (isinstance(item, type) and issubclass(item, BaseException)):
-            raise TypeError("{} must contain exception classes, not {!r}".format(name, item))
-    return items
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentTypeError("max_body_size must be a number of bytes or None, not {}".format(shorten(value)))
+    if value < 0:
+        raise ValueError("max_body_size must be >= 0 or None, not {}".format(shorten(value)))
+    return value
 
 
 def _retry_after_statuses(value: Any) -> FrozenSet[int]:
@@ -258,12 +258,10 @@ def _retry_after_statuses(value: Any) -> FrozenSet[int]:
         return DEFAULT_RETRY_AFTER_STATUSES
     if value is False or value is None:
         return frozenset()
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise TypeError("retry_after must be True, False or a collection of status codes, not {!r}".format(value))
-    codes = tuple(value)
+    codes = iterable_of(value, "retry_after", "True, False or a collection of status codes")
     for code in codes:
         if isinstance(code, bool) or not isinstance(code, int):
-            raise TypeError("retry_after must contain integer status codes, not {!r}".format(code))
+            raise ArgumentTypeError("retry_after must contain integer status codes, not {}".format(shorten(code)))
     return frozenset(codes)
 
 
@@ -272,22 +270,22 @@ def _hooks(value: Any) -> Tuple[Hook, ...]:
         return ()
     if callable(value):
         return (value,)
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise TypeError("on_attempt must be a callable or a list of callables, not {!r}".format(value))
-    hooks = tuple(value)
+    hooks = tuple(iterable_of(value, "on_attempt", "a callable or a list of callables"))
     for hook in hooks:
         if not callable(hook):
-            raise TypeError("on_attempt must be a callable or a list of callables, not {!r}".format(hook))
+            raise ArgumentTypeError(
+                "on_attempt must be a callable or a list of callables, not {}".format(shorten(hook))
+            )
     return hooks
 
 
-def _circuit_breaker(value: Any) -> Optional[CircuitBreaker]:
+def _circuit_breaker(value: Any) -> Optional[BreakerLike]:
     if value is None:
         return None
-    from .resilience import CircuitBreaker  # here: resilience imports this module
-
-    if not isinstance(value, CircuitBreaker):
-        raise TypeError("circuit_breaker must be a httsleep.CircuitBreaker or None, not {!r}".format(value))
+    if not callable(getattr(value, "admit", None)) or isinstance(value, type):
+        raise ArgumentTypeError(
+            "circuit_breaker must be a httsleep.CircuitBreaker or None, not {}".format(shorten(value))
+        )
     return value
 
 
@@ -312,7 +310,7 @@ def is_service_failure(response: Any = None, exc: Optional[BaseException] = None
     if response is not None:
         status = getattr(response, "status_code", None)
         return isinstance(status, int) and status >= 500
-    if exc is None:
+    if exc is None or isinstance(exc, BodyError):  # the service answered; the body was the problem
         return False
     if timed_out:
         return True
@@ -323,9 +321,11 @@ def is_service_failure(response: Any = None, exc: Optional[BaseException] = None
 
 
 def describe_response(response: Any) -> str:
-    """``HTTP 503 Service Unavailable`` for a requests or httpx response."""
+    """``HTTP 503 Service Unavailable`` for a requests or httpx response (the reason made printable, cut short)."""
     reason = getattr(response, "reason", None) or getattr(response, "reason_phrase", None) or ""
-    return "HTTP {} {}".format(getattr(response, "status_code", "?"), reason).rstrip()
+    if not isinstance(reason, str):
+        reason = str(reason)
+    return "HTTP {} {}".format(getattr(response, "status_code", "?"), excerpt(reason, 100)).rstrip()
 
 
 class Policy:
@@ -352,7 +352,8 @@ class Policy:
         ignore_exceptions: Optional[Iterable[Type[BaseException]]] = None,
         retry_transient: bool = False,
         on_attempt: Union[Hook, Sequence[Hook], None] = None,
-        circuit_breaker: Optional[CircuitBreaker] = None,
+        circuit_breaker: Optional[BreakerLike] = None,
+        max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         if shorthand:
             if until is not None:
@@ -373,10 +374,11 @@ class Policy:
         self.retry_after_statuses = _retry_after_statuses(retry_after)
         max_wait = _optional_seconds(max_retry_after, "max_retry_after")
         self.max_retry_after = DEFAULT_MAX_RETRY_AFTER if max_wait is None else max_wait
-        self.ignore_exceptions = _exception_types(ignore_exceptions, "ignore_exceptions")
+        self.ignore_exceptions = exception_types(ignore_exceptions, "ignore_exceptions")
         self.retry_transient = bool(retry_transient)
         self.hooks = _hooks(on_attempt)
         self.circuit_breaker = _circuit_breaker(circuit_breaker)
+        self.max_body_size = _max_body_size(max_body_size)
 
     @property
     def max_attempts(self) -> Optional[int]:
@@ -390,9 +392,15 @@ class Policy:
         give_up: Type[GaveUp],
         target: str = "",
         wall: Callable[[], float] = time.time,
+        redact: Callable[[str], str] = redact_text,
     ) -> PollRun:
-        """Begin one poll; all its state lives in the returned :class:`PollRun`."""
-        return PollRun(self, clock, give_up, target, wall)
+        """Begin one poll; all its state lives in the returned :class:`PollRun`.
+
+        ``redact`` is applied to everything the poll says (messages, logs,
+        the transport's errors); a driver passes one that knows the poll's
+        own credentials (:class:`httsleep.redaction.Secrets`).
+        """
+        return PollRun(self, clock, give_up, target, wall, redact)
 
 
 class PollRun:
@@ -405,20 +413,22 @@ class PollRun:
         give_up: Type[GaveUp],
         target: str,
         wall: Callable[[], float],
+        redact: Callable[[str], str] = redact_text,
     ) -> None:
         self.policy = policy
         self._clock = clock
         self._wall = wall
         self._give_up = give_up
-        self.target = redact_text(target)
-        self._testing = _Testing.enabled
+        self.redact = redact
+        self.target = excerpt(target, 300, redact)
+        self._testing = testing.is_testing()
         self._skipped = 0.0  # waits not slept in testing mode, added to the clock
         self.started = clock()
         self.deadline = None if policy.timeout is None else self.started + policy.timeout
         self.attempts = 0
         self.last_response: Any = None
         self.last_exception: Optional[BaseException] = None
-        self._ticket: Optional[Ticket] = None  # the circuit breaker's permission for the attempt in flight
+        self._ticket: Optional[TicketLike] = None  # the circuit breaker's permission for the attempt in flight
 
     # -- time ----------------------------------------------------------------
 
@@ -496,8 +506,9 @@ class PollRun:
             self._notify("success", response, None)
             log.debug("%s: attempt %d matched: %s", self.target, self.attempts, describe_response(response))
             return Decision(True, response)
-        if verdict.undecided is not None:
+        if verdict.undecided is not None and self._retry_after(response) is None:
             return self.failed(verdict.undecided, response=response)
+        # not matched; or a JSON condition met a 429/503 page (HTML, say) that asks to come back later
         return self._retry(response, None)
 
     def failed(self, exc: BaseException, *, response: Any = None, timed_out: bool = False) -> Decision:
@@ -512,7 +523,7 @@ class PollRun:
         """
         self._settle_ticket(response=response, exc=exc, timed_out=timed_out)
         if response is None:  # the transport's error: it may quote the URL with its password
-            scrub_exception(exc)
+            scrub_exception(exc, self.redact)
         self.last_response = response
         self.last_exception = exc
         remaining = self.remaining()
@@ -523,7 +534,7 @@ class PollRun:
         if not self._ignorable(exc):
             self._notify("error", response, exc)
             raise exc
-        log.debug("%s: attempt %d failed: %s", self.target, self.attempts, redact_text(repr(exc)))
+        log.debug("%s: attempt %d failed: %s", self.target, self.attempts, excerpt(repr(exc), 300, self.redact))
         return self._retry(response, exc)
 
     # -- internals ---------------------------------------------------------------
@@ -561,6 +572,11 @@ class PollRun:
         server_wait = self._retry_after(response)
         if server_wait is not None and server_wait > wait:
             wait, reason = server_wait, "Retry-After"
+            if wait > MAX_SECONDS:  # max_retry_after=inf and a server that asks for centuries
+                wait = math.inf
+        if math.isinf(wait) and self.deadline is None:
+            self._notify("error", response, exc)
+            raise never_ending(self.policy.wait, self.attempts) from exc
         if self.deadline is not None and self.now() + wait > self.deadline:
             self._give_up_now(
                 "timeout",
@@ -589,7 +605,7 @@ class PollRun:
     def _give_up_now(self, limit: str, why: str) -> None:
         elapsed = self.elapsed()
         if self.last_exception is not None:
-            last = "last error: {}".format(redact_text(repr(self.last_exception)))
+            last = "last error: {}".format(excerpt(repr(self.last_exception), 300, self.redact))
         elif self.last_response is not None:
             last = "last response: {}, which matched no condition".format(describe_response(self.last_response))
         else:  # pragma: no cover - an attempt always precedes giving up
@@ -602,7 +618,7 @@ class PollRun:
             elapsed,
             why,
             last,
-            waiting_for if len(waiting_for) <= 300 else waiting_for[:297] + "...",
+            excerpt(waiting_for, 300, self.redact),
         )
         self._notify("gave_up", self.last_response, self.last_exception)
         log.info("%s", message)

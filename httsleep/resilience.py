@@ -33,6 +33,7 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
+import math
 import sys
 import threading
 from collections import deque
@@ -49,13 +50,21 @@ from typing import (
     Type,
     TypeVar,
     Union,
-    cast,
 )
 
-from ._redact import redact_text
+from . import testing
+from ._validate import (
+    callable_or_none,
+    check_callable,
+    error_handler,
+    positive_int,
+    required_exception_types,
+    seconds,
+    sync_function,
+)
 from .exceptions import CircuitBrokenError, GaveUp
-from .policy import _exception_types, _Testing
-from .waits import WaitLike, WaitStrategy, _seconds, as_wait, wait_seconds
+from .redaction import excerpt
+from .waits import WaitLike, WaitStrategy, as_wait, never_ending, wait_seconds
 
 if sys.version_info >= (3, 10):
     from typing import ParamSpec
@@ -118,77 +127,8 @@ class PollTimeout(GaveUp, TimeoutError):
 # -- validation --------------------------------------------------------------------
 
 
-def _callable(value: Any, name: str) -> None:
-    if not callable(value):
-        raise TypeError("{} must be callable, not {!r}".format(name, value))
-
-
-def _sync_function(func: Any, helper: str) -> None:
-    import inspect  # here, not at the top: it costs every ``import httsleep`` ~3 ms
-
-    _callable(func, "the function given to {}()".format(helper))
-    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__):
-        raise TypeError(
-            "{}() works on synchronous functions; {!r} is a coroutine function "
-            "(for HTTP polling from asyncio use httsleep.AsyncHttSleeper)".format(helper, func)
-        )
-
-
-def _exceptions(value: Any, name: str = "ex") -> Tuple[Type[BaseException], ...]:
-    if value is None:  # "no exception class" is fine for ignore_exceptions, not here
-        raise TypeError("{} must be an exception class or an iterable of them, not None".format(name))
-    items = _exception_types(value, name)
-    if not items:
-        raise ValueError("{} must name at least one exception class, not {!r}".format(name, value))
-    return items
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError("{} must be an integer, not {!r}".format(name, value))
-    if value < 1:
-        raise ValueError("{} must be >= 1, not {!r}".format(name, value))
-    return value
-
-
 def _timeout(value: Any) -> Optional[float]:
-    return None if value is None else _seconds(value, "timeout", or_none=True)
-
-
-def _error_handler(on_error: Any) -> Optional[Callable[[BaseException, int], Any]]:
-    """Adapt ``on_error`` taking 0, 1 (exception) or 2 (exception, count) parameters to the 2-argument form."""
-    import inspect  # here, not at the top: it costs every ``import httsleep`` ~3 ms
-
-    if on_error is None:
-        return None
-    _callable(on_error, "on_error")
-    try:
-        signature = inspect.signature(on_error)
-    except (TypeError, ValueError):  # some builtins have no signature: give them both arguments
-        return cast("Callable[[BaseException, int], Any]", on_error)
-    positional = [
-        parameter
-        for parameter in signature.parameters.values()
-        if parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    ]
-    required = [parameter for parameter in positional if parameter.default is inspect.Parameter.empty]
-    keyword_only = [
-        parameter.name
-        for parameter in signature.parameters.values()
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default is inspect.Parameter.empty
-    ]
-    if len(required) > 2 or keyword_only:
-        raise TypeError(
-            "on_error must take 0, 1 (the exception) or 2 (the exception, the count) parameters; "
-            "{!r} has the signature {}".format(on_error, signature)
-        )
-    takes_varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in signature.parameters.values())
-    count = 2 if takes_varargs else min(len(positional), 2)
-    if count == 2:
-        return cast("Callable[[BaseException, int], Any]", on_error)
-    if count == 1:
-        return lambda exc, number: on_error(exc)
-    return lambda exc, number: on_error()
+    return None if value is None else seconds(value, "timeout", infinite=True, or_none=True)
 
 
 def _describe(func: Any) -> str:
@@ -196,8 +136,7 @@ def _describe(func: Any) -> str:
 
 
 def _short_repr(value: Any) -> str:
-    text = redact_text(repr(value))
-    return text if len(text) <= _RESULT_REPR_LIMIT else text[: _RESULT_REPR_LIMIT - 3] + "..."
+    return excerpt(repr(value), _RESULT_REPR_LIMIT)
 
 
 # -- poll ----------------------------------------------------------------------------
@@ -229,8 +168,8 @@ def poll_(
         message gives the number of calls and the time taken.
     :raises Exception: whatever ``f`` or ``until`` raised (not caught).
     """
-    _sync_function(f, "poll_")
-    _callable(until, "until")
+    sync_function(f, "poll_")
+    check_callable(until, "until")
     limit = _timeout(timeout)
     wait = as_wait(interval, "interval")
     return _poll(f, until, limit, wait, args, kwargs)
@@ -250,12 +189,12 @@ def poll(
     The arguments are those of :func:`poll_`, checked when the decorator is
     built. The decorated function keeps its name, docstring and signature.
     """
-    _callable(until, "until")
+    check_callable(until, "until")
     limit = _timeout(timeout)
     wait = as_wait(interval, "interval")
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
-        _sync_function(func, "poll")
+        sync_function(func, "poll")
 
         @functools.wraps(func)
         def polled(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -274,7 +213,7 @@ def _poll(
     args: Tuple[Any, ...],
     kwargs: Dict[str, Any],
 ) -> R:
-    testing = _Testing.enabled
+    testing_mode = testing.is_testing()
     skipped = 0.0  # waits not slept in testing mode, added to the clock
     started = monotonic()
     deadline = None if timeout is None else started + timeout
@@ -299,8 +238,10 @@ def _poll(
             )
             log.info("%s", message)
             raise PollTimeout(message, limit="timeout", attempts=attempts, elapsed=elapsed, last_response=result)
+        if math.isinf(pause):
+            raise never_ending(wait, attempts)
         log.debug("%s: result %d did not satisfy until, waiting %gs", _describe(func), attempts, pause)
-        if testing:
+        if testing_mode:
             skipped += pause
         else:
             sleep(pause)
@@ -338,11 +279,11 @@ def retry_(
     :raises Exception: the last exception of ``f``, or any exception not
         matching ``ex``.
     """
-    _sync_function(f, "retry_")
-    types = _exceptions(ex)
-    count = _positive_int(times, "times")
+    sync_function(f, "retry_")
+    types = required_exception_types(ex, "ex")
+    count = positive_int(times, "times")
     wait = as_wait(interval, "interval")
-    return _retry(f, types, count, wait, _error_handler(on_error), args, kwargs)
+    return _retry(f, types, count, wait, error_handler(on_error), args, kwargs)
 
 
 def retry(
@@ -364,13 +305,13 @@ def retry(
     The arguments are those of :func:`retry_`, checked when the decorator is
     built. The decorated function keeps its name, docstring and signature.
     """
-    types = _exceptions(ex)
-    count = _positive_int(times, "times")
+    types = required_exception_types(ex, "ex")
+    count = positive_int(times, "times")
     wait = as_wait(interval, "interval")
-    handler = _error_handler(on_error)
+    handler = error_handler(on_error)
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
-        _sync_function(func, "retry")
+        sync_function(func, "retry")
 
         @functools.wraps(func)
         def retried(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -390,7 +331,7 @@ def _retry(
     args: Tuple[Any, ...],
     kwargs: Dict[str, Any],
 ) -> R:
-    testing = _Testing.enabled
+    testing_mode = testing.is_testing()
     calls = 0
     while True:
         try:
@@ -404,7 +345,9 @@ def _retry(
                 raise
             log.debug("%s: call %d of %d raised %s; retrying", _describe(func), calls, times, type(exc).__name__)
         pause = wait_seconds(wait, calls)
-        if not testing:
+        if math.isinf(pause):
+            raise never_ending(wait, calls)
+        if not testing_mode:
             sleep(pause)
 
 
@@ -503,13 +446,13 @@ class CircuitBreaker:
         name: Optional[str] = None,
         clock: Optional[Callable[[], float]] = None,
     ) -> None:
-        self.exceptions = _exceptions(ex)
-        self.threshold = _positive_int(threshold, "threshold")
-        self.reset_timeout = _seconds(reset_timeout, "reset_timeout", positive=True)
-        self._on_error = _error_handler(on_error)
-        self.half_open_trials = _positive_int(half_open_trials, "half_open_trials")
+        self.exceptions = required_exception_types(ex, "ex")
+        self.threshold = positive_int(threshold, "threshold")
+        self.reset_timeout = seconds(reset_timeout, "reset_timeout", positive=True)
+        self._on_error = error_handler(on_error)
+        self.half_open_trials = positive_int(half_open_trials, "half_open_trials")
         if clock is not None:
-            _callable(clock, "clock")
+            callable_or_none(clock, "clock")
         self._clock = clock
         self.name = name if name is not None else "circuit breaker {:#x}".format(id(self))
         self._lock = threading.Lock()
@@ -667,7 +610,7 @@ class CircuitBreaker:
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Decorate ``func`` so that every call goes through this breaker."""
-        _sync_function(func, "circuitbreaker")
+        sync_function(func, "circuitbreaker")
 
         @functools.wraps(func)
         def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -684,7 +627,7 @@ class CircuitBreaker:
 
 def _failure_text(exc: Union[BaseException, str, None]) -> str:
     if isinstance(exc, str):
-        return redact_text(exc)
+        return excerpt(exc, _RESULT_REPR_LIMIT)
     return "" if exc is None else _short_repr(exc)
 
 

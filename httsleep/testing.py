@@ -26,27 +26,28 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
-from .policy import _Testing
-
 __all__ = ["is_testing", "no_waiting", "set_testing"]
+
+_enabled = False
 
 
 def set_testing(enabled: bool) -> None:
     """Switch testing mode on or off for the whole process."""
-    _Testing.enabled = bool(enabled)
+    global _enabled
+    _enabled = bool(enabled)
 
 
 def is_testing() -> bool:
     """Whether testing mode is on."""
-    return _Testing.enabled
+    return _enabled
 
 
 @contextlib.contextmanager
 def no_waiting() -> Iterator[None]:
     """Testing mode inside a ``with`` block; the previous setting is restored after."""
-    previous = _Testing.enabled
-    _Testing.enabled = True
+    previous = is_testing()
+    set_testing(True)
     try:
         yield
     finally:
-        _Testing.enabled = previous
+        set_testing(previous)

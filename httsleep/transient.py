@@ -7,8 +7,10 @@ without a proper close. It looks through the wrappers that requests, urllib3
 and httpx put around the original error.
 
 Not temporary: name-resolution failures (except the resolver's own "try
-again", ``EAI_AGAIN``), invalid or unsupported URLs, certificate errors, and
-a server that answers something that is not HTTP.
+again", ``EAI_AGAIN``), invalid or unsupported URLs, certificate errors, a
+server that answers something that is not HTTP (or more headers than HTTP
+clients accept), and a body that cannot be used (too large, undecodable):
+trying again would get the same.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import socket
 import ssl
 from typing import Iterator, List, Optional
 
-__all__ = ["TEMPORARY_ERRNOS", "is_temp_network_error"]
+from .exceptions import BodyError
+
+__all__ = ["TEMPORARY_ERRNOS", "exception_chain", "is_temp_network_error"]
 
 #: errno codes that mean "the network, not the request, is the problem".
 TEMPORARY_ERRNOS = frozenset(
@@ -126,7 +130,7 @@ def _names(exc: BaseException) -> List[str]:
     return [cls.__name__ for cls in type(exc).__mro__]
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
     """The exception, then everything it wraps (cause, context, reason, args)."""
     seen = set()
     pending = [exc]
@@ -148,6 +152,10 @@ def _is_dns_try_again(exc: BaseException) -> bool:
 def _verdict(exc: BaseException) -> Optional[bool]:
     """True/False for a leaf we recognise, None for a wrapper or unknown."""
     names = _names(exc)
+    if isinstance(exc, (MemoryError, BodyError)):  # a body too big to hold: another try gets the same
+        return False
+    if type(exc) is http.client.HTTPException:  # "got more than 100 headers": a hostile or broken server
+        return False
     if isinstance(exc, socket.gaierror):
         return _is_dns_try_again(exc)
     if isinstance(exc, socket.herror):
@@ -157,9 +165,9 @@ def _verdict(exc: BaseException) -> Optional[bool]:
     if isinstance(exc, (ssl.SSLCertVerificationError, http.client.BadStatusLine, http.client.LineTooLong)):
         return False
     if names[0] == "SSLError" and not isinstance(exc, ssl.SSLError):  # requests' and urllib3's wrappers
-        return any(isinstance(inner, _TLS_EOFS) for inner in _chain(exc))
+        return any(isinstance(inner, _TLS_EOFS) for inner in exception_chain(exc))
     if names[0] == "NameResolutionError":  # urllib3: permanent, unless the resolver said "try again"
-        return any(_is_dns_try_again(inner) for inner in _chain(exc))
+        return any(_is_dns_try_again(inner) for inner in exception_chain(exc))
     if names[0] == "RemoteProtocolError" and type(exc).__module__.startswith("h11"):
         # h11 (under httpx): a peer that closed mid-message is temporary; an answer that is not HTTP is not
         text = str(exc).lower()
@@ -199,7 +207,7 @@ def is_temp_network_error(exc: BaseException) -> bool:
     lookup is not.
     """
     wrapped = False
-    for current in _chain(exc):
+    for current in exception_chain(exc):
         verdict = _verdict(current)
         if verdict is not None:
             return verdict

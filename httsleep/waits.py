@@ -21,8 +21,12 @@ plain number still means a constant wait.
 from __future__ import annotations
 
 import math
+import numbers
 import random
 from typing import Callable, Union
+
+from ._validate import MAX_SECONDS, ArgumentTypeError, shorten
+from ._validate import seconds as _checked_seconds
 
 __all__ = [
     "Constant",
@@ -32,6 +36,7 @@ __all__ = [
     "WaitLike",
     "WaitStrategy",
     "as_wait",
+    "never_ending",
     "wait_seconds",
 ]
 
@@ -39,29 +44,6 @@ __all__ = [
 WaitStrategy = Callable[[int], float]
 #: What the public API accepts: seconds as a number, or a strategy.
 WaitLike = Union[float, int, WaitStrategy]
-
-
-def _seconds(
-    value: object, name: str, *, positive: bool = False, finite: bool = True, or_none: bool = False
-) -> float:
-    """``value`` as seconds; the one check of durations in httsleep (waits, timeouts, intervals).
-
-    :param positive: 0 is refused too.
-    :param finite: infinity is refused (NaN always is).
-    :param or_none: the caller accepts ``None`` (and handles it before calling): say so in the message.
-    :raises TypeError: ``value`` is not a number (a bool is not one).
-    :raises ValueError: ``value`` is out of range.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError("{} must be a number of seconds{}, not {!r}".format(name, " or None" if or_none else "", value))
-    seconds = float(value)
-    if math.isnan(seconds) or seconds < 0 or (positive and seconds == 0) or (finite and math.isinf(seconds)):
-        raise ValueError(
-            "{} must be a {}number {} 0, not {!r}".format(
-                name, "finite " if finite else "", ">" if positive else ">=", value
-            )
-        )
-    return seconds
 
 
 class _Composable:
@@ -83,7 +65,7 @@ class Constant(_Composable):
     __slots__ = ("seconds",)
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = _seconds(seconds, "seconds")
+        self.seconds = _checked_seconds(seconds, "seconds")
 
     def __call__(self, attempt: int) -> float:
         return self.seconds
@@ -108,9 +90,9 @@ class Exponential(_Composable):
     __slots__ = ("initial", "base", "maximum")
 
     def __init__(self, initial: float = 1.0, maximum: float = 60.0, base: float = 2.0) -> None:
-        self.initial = _seconds(initial, "initial")
-        self.maximum = _seconds(maximum, "maximum")
-        self.base = _seconds(base, "base")
+        self.initial = _checked_seconds(initial, "initial")
+        self.maximum = _checked_seconds(maximum, "maximum", infinite=True)
+        self.base = _checked_seconds(base, "base")
         if self.base < 1:
             raise ValueError("base must be >= 1, not {!r}".format(base))
 
@@ -176,18 +158,35 @@ class Sum(_Composable):
 def wait_seconds(strategy: WaitStrategy, attempt: int) -> float:
     """What ``strategy`` says to wait after ``attempt``, as seconds a sleep can take.
 
-    A custom strategy's negative or NaN answer means no wait.
+    A custom strategy's negative or NaN answer means no wait; an answer
+    longer than any sleep can take (more than about 31 years, or infinity)
+    comes back as ``math.inf``, which the caller treats as "never": with a
+    deadline the poll gives up, without one :func:`never_ending` says why.
 
-    :raises ValueError: the strategy answered infinity (a wait that would
-        never end; bound the poll with ``timeout=`` or cap the strategy).
+    :raises TypeError: the strategy answered something that is not a number.
     """
-    seconds = strategy(attempt)
+    answer = strategy(attempt)
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
+        raise ArgumentTypeError(
+            "wait strategy {} returned {} after attempt {}; it must return a number of seconds".format(
+                shorten(strategy), shorten(answer), attempt
+            )
+        )
+    try:
+        seconds = float(answer)
+    except OverflowError:
+        return math.inf
     if not seconds > 0:
         return 0.0
-    seconds = float(seconds)
-    if math.isinf(seconds):
-        raise ValueError("wait strategy {!r} asked to wait forever after attempt {}".format(strategy, attempt))
-    return seconds
+    return math.inf if seconds > MAX_SECONDS else seconds
+
+
+def never_ending(strategy: WaitStrategy, attempt: int) -> ValueError:
+    """The error for a strategy that asked to wait forever when no deadline can end the wait."""
+    return ValueError(
+        "wait strategy {} asked to wait forever (or longer than {:g}s) after attempt {}; "
+        "cap the strategy, or give a timeout".format(shorten(strategy), MAX_SECONDS, attempt)
+    )
 
 
 def as_wait(value: WaitLike, name: str = "polling_interval") -> WaitStrategy:
@@ -198,4 +197,4 @@ def as_wait(value: WaitLike, name: str = "polling_interval") -> WaitStrategy:
     """
     if callable(value):
         return value
-    return Constant(_seconds(value, name))
+    return Constant(_checked_seconds(value, name, allow_str=name == "polling_interval"))

@@ -74,7 +74,7 @@ def test_readme_set_up_commands_are_the_documented_ones_and_parse():
 def test_what_the_run_it_command_needs_is_in_the_package():
     """`pip install .` ships httsleep.demo and the job server, and declares the console script."""
     setup = (ROOT / "setup.py").read_text()
-    assert '"httsleep = httsleep.cli:main"' in setup
+    assert '"httsleep = httsleep.__main__:main"' in setup
     assert 'find_packages(include=["httsleep", "httsleep.*"])' in setup
     for module in ("demo.py", "_jobserver.py", "_progress.py", "cli.py", "__main__.py"):
         assert (ROOT / "httsleep" / module).is_file()

@@ -20,7 +20,7 @@ from faultservers import LateServer, Reply, ScriptedServer, reset, silent
 
 from httsleep import HttSleeper
 from httsleep import httsleep as poll
-from httsleep._redact import redact_text, redact_url, scrub_exception
+from httsleep.redaction import redact_text, redact_url, scrub_exception
 
 USER = "alice"
 URL_PASSWORD = "urlpass-S3CRET-1"
@@ -178,7 +178,7 @@ def test_no_credential_appears_in_any_log_line_or_exception_message(caplog, fake
         "_userinfo_silent_deadline": "StopPolling",
         "_userinfo_silent_read_timeout": "ReadTimeout",
         "_invalid_url_at_construction": "InvalidURL",
-        "_no_adapter_for_the_url": "InvalidSchema",
+        "_no_adapter_for_the_url": "MissingSchema",
         "_callback_raises": "RuntimeError",
     }
     assert any(record.name == "httsleep" and record.levelno == logging.INFO for record in records)

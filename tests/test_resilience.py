@@ -567,7 +567,7 @@ def test_breaker_messages_hide_credentials(clock):
         ({"reset_timeout": "60"}, TypeError, "'60'"),
         ({"half_open_trials": 0}, ValueError, "0"),
         ({"clock": 5}, TypeError, "5"),
-        ({"ex": "ValueError"}, TypeError, "'V'"),
+        ({"ex": "ValueError"}, TypeError, "'ValueError'"),
         ({"on_error": lambda a, b, c: None}, TypeError, "(a, b, c)"),
     ],
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import httsleep
-from httsleep._redact import redact_text, redact_url
+from httsleep.redaction import redact_text, redact_url
 
 
 def test_a_password_containing_an_at_sign_is_redacted_whole(httpserver, fake_time):

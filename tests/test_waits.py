@@ -177,7 +177,7 @@ def test_a_strategy_that_asks_to_wait_forever_is_a_clear_error(httpserver):
 
     httpserver.expect_request("/job").respond_with_data("busy")
     forever = lambda attempt: float("inf")  # noqa: E731
-    with pytest.raises(ValueError, match="wait forever after attempt 1"):
+    with pytest.raises(ValueError, match="wait forever .* after attempt 1"):
         httsleep(httpserver.url_for("/job"), {"text": "done"}, polling_interval=forever)
-    with pytest.raises(ValueError, match="wait forever after attempt 1"):
+    with pytest.raises(ValueError, match="wait forever .* after attempt 1"):
         poll_(lambda: 1, lambda result: False, timeout=None, interval=forever)

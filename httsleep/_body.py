@@ -1,0 +1,172 @@
+"""Reading a response body with bounded memory, whatever the server sends. No I/O here.
+
+A transport feeds :class:`BodyReader` the raw bytes of a body as they come
+off the wire (de-chunked, but still content-encoded) and gets back the
+decoded body, or :class:`~httsleep.exceptions.BodyTooLarge` as soon as the
+decoded size passes the limit. gzip and deflate are decoded here, step by
+step with a bounded output per step, so that a 10 MB gzip bomb that would
+inflate to 10 GB costs no more than the limit: the HTTP clients' own
+decoders inflate a whole network read at once.
+
+Because httsleep decodes bodies itself, it asks servers only for what it
+can decode: :data:`ACCEPT_ENCODING`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Callable, Iterator, List, Optional
+
+from .exceptions import BodyDecodingError, BodyTooLarge
+
+__all__ = ["ACCEPT_ENCODING", "MAX_CODINGS", "BodyReader", "decoders_for"]
+
+#: The ``Accept-Encoding`` httsleep sends, unless the caller set one: what :class:`BodyReader` decodes.
+ACCEPT_ENCODING = "gzip, deflate"
+
+#: The most content codings one body may stack (``gzip, gzip, ...``); more is refused.
+MAX_CODINGS = 5
+
+# The most output one decompression step may produce: the limit is checked between steps.
+_STEP = 64 * 1024
+
+
+class _Inflater:
+    """One gzip or deflate coding, decoded with bounded output per step."""
+
+    def __init__(self, coding: str, error: Callable[[str], BodyDecodingError]) -> None:
+        self.coding = coding
+        self._error = error
+        self._gzip = coding in ("gzip", "x-gzip")
+        self._first = True  # deflate: zlib-wrapped, or raw (some servers send that); decided on the first bytes
+        self._object = self._new()
+        self._done = False  # the stream ended; only another gzip member may follow
+
+    def _new(self, raw: bool = False) -> Any:
+        if self._gzip:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """Decode ``data``; yield the output in pieces of at most 64 KiB."""
+        while data:
+            if self._done:
+                if not self._gzip or not data.lstrip(b"\x00"):
+                    return  # bytes after the end of the stream (padding): ignored, as the clients do
+                self._object, self._done = self._new(), False  # the next member of a multi-member gzip
+                data = data.lstrip(b"\x00")
+            try:
+                piece = self._object.decompress(data, _STEP)
+            except zlib.error as error:
+                if self._first and not self._gzip:  # not zlib-wrapped: try raw deflate
+                    self._first = False
+                    self._object = self._new(raw=True)
+                    continue
+                raise self._error("the body is not valid {} data ({})".format(self.coding, error)) from None
+            self._first = False
+            if piece:
+                yield piece
+            if self._object.eof:
+                self._done = True
+                data = self._object.unused_data
+            else:
+                data = self._object.unconsumed_tail
+        # output that zlib holds back once the input is used up, a step at a time
+        while not self._done:
+            piece = self._object.decompress(b"", _STEP)
+            if not piece:
+                break
+            yield piece
+
+    def finish(self) -> Iterator[bytes]:
+        """The end of the body: what zlib still holds, and a check that the stream was complete."""
+        yield from self.feed(b"")
+        if not self._done and not self._first and self._gzip:
+            raise self._error("the {} data ends before its end marker".format(self.coding))
+
+
+def decoders_for(
+    content_encoding: Optional[str], error: Callable[[str], BodyDecodingError] = BodyDecodingError
+) -> List[_Inflater]:
+    """The decoders for a ``Content-Encoding`` header, in the order to apply them.
+
+    ``identity`` and codings httsleep does not decode (``br``, ``zstd``...,
+    which it never asks for) are passed through as they are, as requests
+    and httpx do for codings they do not know.
+    """
+    if not content_encoding:
+        return []
+    codings = [part.strip().lower() for part in content_encoding.split(",") if part.strip()]
+    if len(codings) > MAX_CODINGS:
+        raise error(
+            "the body has {} content codings ({}); at most {} are decoded".format(
+                len(codings), content_encoding[:100], MAX_CODINGS
+            )
+        )
+    return [_Inflater(coding, error) for coding in reversed(codings) if coding in ("gzip", "x-gzip", "deflate")]
+
+
+class BodyReader:
+    """Collects a body from raw pieces, decoding it, never holding more than ``limit`` decoded bytes.
+
+    :param content_encoding: the response's ``Content-Encoding`` header.
+    :param limit: the most decoded bytes accepted (``None``: no limit).
+    :param response: the response the body belongs to, for the error.
+    :param decoding_error: makes the error raised for a body that is not
+        valid gzip/deflate data, from a message (each transport gives one
+        that is also its HTTP library's decoding error).
+    :raises BodyTooLarge: from :meth:`feed`/:meth:`finish`, once the decoded
+        body is larger than ``limit``.
+    :raises BodyDecodingError: the body is not valid for its ``Content-Encoding``.
+    """
+
+    __slots__ = ("limit", "response", "size", "_chunks", "_decoders")
+
+    def __init__(
+        self,
+        content_encoding: Optional[str],
+        limit: Optional[int],
+        response: Any = None,
+        decoding_error: Callable[[str], BodyDecodingError] = BodyDecodingError,
+    ) -> None:
+        self.limit = limit
+        self.response = response
+        #: decoded bytes received so far
+        self.size = 0
+        self._chunks: List[bytes] = []
+        self._decoders = decoders_for(content_encoding, decoding_error)
+
+    def feed(self, raw: bytes) -> None:
+        """Take the next raw piece of the body."""
+        if not self._decoders:
+            self._keep(raw)
+            return
+        for piece in self._through(0, raw):
+            self._keep(piece)
+
+    def finish(self) -> bytes:
+        """The whole decoded body (call once the raw body has ended)."""
+        for index, decoder in enumerate(self._decoders):
+            for piece in decoder.finish():
+                for decoded in self._through(index + 1, piece):
+                    self._keep(decoded)
+        body = b"".join(self._chunks)
+        self._chunks = []
+        return body
+
+    def _through(self, index: int, data: bytes) -> Iterator[bytes]:
+        """``data`` decoded by the decoders from ``index`` on, in bounded pieces."""
+        if index == len(self._decoders):
+            yield data
+            return
+        for piece in self._decoders[index].feed(data):
+            yield from self._through(index + 1, piece)
+
+    def _keep(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self.size += len(piece)
+        if self.limit is not None and self.size > self.limit:
+            self._chunks = []
+            raise BodyTooLarge(self.limit, self.size, self.response)
+        self._chunks.append(piece)

@@ -1,0 +1,241 @@
+"""What the synchronous and the asyncio front ends share, besides the polling core.
+
+- :class:`PolicyAttributes`: the configuration attributes httsleep 0.3.1
+  offered on ``HttSleeper`` (``until``, ``alarms``, ``max_retries``...),
+  read from and written to the compiled :class:`~httsleep.policy.Policy`.
+- :data:`UNSET` and :func:`shorthand_conditions`: the keyword shorthand
+  (``status_code=200, json=...``).
+- :func:`check_headers` and :func:`check_url`: the checks of a request's
+  parts made at construction, so that a bad header or URL is reported
+  then, naming the argument, and never quoting a credential.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Collection, Dict, List, Optional, Tuple, Type
+from urllib.parse import SplitResult, urlsplit
+
+from ._validate import ArgumentTypeError, exception_types, shorten
+from .conditions import ConditionSpec, compile_conditions
+from .policy import Policy
+from .redaction import Secrets, is_sensitive_header
+from .waits import WaitLike, as_wait
+
+__all__ = [
+    "SHORTHAND",
+    "UNSET",
+    "PolicyAttributes",
+    "check_headers",
+    "check_url",
+    "shorthand_conditions",
+]
+
+
+class _Unset:
+    """Marks a shorthand condition keyword that was not given (``None`` is a valid JSON value)."""
+
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+UNSET: Any = _Unset()
+SHORTHAND = ("status_code", "text", "json", "jsonpath", "callback")
+
+
+def shorthand_conditions(status_code: Any, text: Any, json: Any, jsonpath: Any, callback: Any) -> dict:
+    """The shorthand condition keywords that were given, as one ``until`` dict."""
+    return {
+        key: value
+        for key, value in zip(SHORTHAND, (status_code, text, json, jsonpath, callback))
+        if value is not UNSET
+    }
+
+
+class PolicyAttributes:
+    """The 0.3.1 configuration attributes, read from and written to ``self._policy``."""
+
+    _policy: Policy
+    _polling_interval: WaitLike
+
+    @property
+    def until(self) -> List[dict]:
+        """The success conditions, normalised copies in dict form."""
+        return [condition.spec for condition in self._policy.until]
+
+    @until.setter
+    def until(self, value: ConditionSpec) -> None:
+        compiled = compile_conditions(value, "until")
+        if not compiled:
+            raise ValueError("no success conditions given")
+        self._policy.until = compiled
+
+    @property
+    def alarms(self) -> List[dict]:
+        """The alarm conditions, normalised copies in dict form."""
+        return [condition.spec for condition in self._policy.alarms]
+
+    @alarms.setter
+    def alarms(self, value: ConditionSpec) -> None:
+        self._policy.alarms = compile_conditions(value, "alarms")
+
+    @property
+    def max_retries(self) -> Optional[int]:
+        """See the ``max_retries`` parameter. Runs never change it (0.3.1 counted it down)."""
+        return self._policy.max_retries
+
+    @max_retries.setter
+    def max_retries(self, value: Optional[int]) -> None:
+        from ._validate import max_retries
+
+        self._policy.max_retries = max_retries(value)
+
+    @property
+    def polling_interval(self) -> WaitLike:
+        """See the ``polling_interval`` parameter."""
+        return self._polling_interval
+
+    @polling_interval.setter
+    def polling_interval(self, value: WaitLike) -> None:
+        self._policy.wait = as_wait(value)
+        self._polling_interval = value
+
+    @property
+    def ignore_exceptions(self) -> Tuple[Type[BaseException], ...]:
+        """See the ``ignore_exceptions`` parameter (always a tuple)."""
+        return self._policy.ignore_exceptions
+
+    @ignore_exceptions.setter
+    def ignore_exceptions(self, value: Any) -> None:
+        self._policy.ignore_exceptions = exception_types(value, "ignore_exceptions")
+
+    @property
+    def policy(self) -> Policy:
+        """The compiled configuration (shared with every run)."""
+        return self._policy
+
+
+# -- request parts ------------------------------------------------------------------
+
+
+def _header_part(value: Any) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def check_headers(headers: Any, name: str = "headers") -> Optional[Dict[str, Any]]:
+    """Check a headers mapping at construction; return it as a dict (``None`` stays ``None``).
+
+    Names and values must be strings (or bytes) that HTTP/1.1 can carry:
+    Latin-1, no line breaks, no leading or trailing whitespace in a value.
+    A sensitive header's value is never quoted in the error.
+
+    :raises ArgumentTypeError: ``headers`` is not a mapping, or a name or value is not text.
+    :raises ValueError: a name or value HTTP cannot carry.
+    """
+    if headers is None:
+        return None
+    if not hasattr(headers, "items") or not callable(headers.items):
+        raise ArgumentTypeError("{} must be a dict of header names and values, not {}".format(name, shorten(headers)))
+    checked: Dict[Any, Any] = {}
+    for key, value in headers.items():
+        if not isinstance(key, (str, bytes)):
+            raise ArgumentTypeError("{}: a header name must be a string, not {}".format(name, shorten(key)))
+        header = _header_part(key)
+        if not header or any(char in header for char in ":\r\n\0") or header != header.strip():
+            raise ValueError("{}: {} is not a valid header name".format(name, shorten(header)))
+        if not isinstance(value, (str, bytes)):
+            raise ArgumentTypeError(
+                "{}: the value of {!r} must be a string, not {}".format(
+                    name, header, "a {}".format(type(value).__name__) if is_sensitive_header(header) else shorten(value)
+                )
+            )
+        problem = _header_value_problem(_header_part(value))
+        if problem is not None:
+            shown = "" if is_sensitive_header(header) else " ({})".format(shorten(value))
+            raise ValueError("{}: the value of {!r}{} {}".format(name, header, shown, problem))
+        if not header.isascii():
+            raise ValueError("{}: the header name {!r} is not ASCII".format(name, header))
+        checked[key] = value
+    return checked
+
+
+def _header_value_problem(value: str) -> Optional[str]:
+    if value[-1:] in ("\r", "\n"):
+        return "ends with a line break (read from a file? strip it)"
+    if value[:1] in (" ", "\t"):
+        return "starts with whitespace"
+    if "\r" in value or "\n" in value:
+        return "contains a line break"
+    if "\0" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError as error:
+        return "contains {!r}, which HTTP headers cannot carry (only Latin-1 characters)".format(value[error.start])
+    return None
+
+
+def check_url(
+    url: str,
+    name: str = "url_or_request",
+    schemes: Collection[str] = ("http", "https"),
+    *,
+    invalid: Type[ValueError] = ValueError,
+    missing_scheme: Type[ValueError] = ValueError,
+    invalid_scheme: Type[ValueError] = ValueError,
+) -> SplitResult:
+    r"""Check an absolute URL at construction; return it split.
+
+    The error classes may be given, so that a front end raises its HTTP
+    library's own (all of them are ``ValueError``\ s).
+
+    :raises ValueError: not absolute (``missing_scheme``), a scheme outside
+        ``schemes`` (``invalid_scheme``); no host, a host or port that
+        cannot be connected to (a label longer than 63 characters, a port
+        outside 1-65535), whitespace or control characters (``invalid``).
+        The message quotes the URL with its credentials hidden.
+    """
+    shown = Secrets.of_request(url)(url)
+    if len(shown) > 200:
+        shown = shown[:197] + "..."
+
+    def error(why: str, kind: Type[ValueError] = invalid) -> ValueError:
+        return kind("{}: {} {!r}".format(name, why, shown))
+
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
+        raise error("whitespace or a control character in the URL")
+    try:
+        parts = urlsplit(url)
+    except ValueError as problem:
+        raise error("invalid URL ({})".format(str(problem).split(":")[0]))
+    scheme = parts.scheme.lower()
+    if not scheme or not url[len(parts.scheme) :].startswith("://"):
+        raise error("expected an absolute URL such as http://host/path, got", missing_scheme)
+    if scheme not in schemes:
+        expected = " or ".join(known + "://" for known in schemes)
+        raise error("expected a URL starting with {}, got".format(expected), invalid_scheme)
+    host = parts.hostname
+    if not host:
+        raise error("no host in the URL")
+    _check_host(host, error)
+    try:
+        port = parts.port
+    except ValueError:
+        raise error("the port is not a number from 1 to 65535 in")
+    if port is not None and not 1 <= port <= 65535:
+        raise error("the port is not a number from 1 to 65535 in")
+    return parts
+
+
+def _check_host(host: str, invalid: Any) -> None:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%")[0])
+        return
+    except ValueError:
+        pass
+    try:
+        encoded = host.encode("idna")
+    except UnicodeError:
+        raise invalid("the host name is not valid (each dot-separated label must be 1 to 63 characters) in")
+    if len(encoded) > 253 or any(not 1 <= len(label) <= 63 for label in encoded.rstrip(b".").split(b".")):
+        raise invalid("the host name is not valid (each dot-separated label must be 1 to 63 characters) in")

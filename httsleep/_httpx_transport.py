@@ -1,0 +1,247 @@
+"""The httpx transport of the asyncio front end: one attempt through an ``httpx.AsyncClient``, bounded.
+
+Everything that depends on httpx lives here, so that :mod:`httsleep.aio`
+stays a short loop around :class:`~httsleep.policy.PollRun`. An attempt is
+bounded three ways:
+
+- **In time.** Each hop's head (connecting, TLS, sending, the status line,
+  headers and any 1xx responses) must arrive within the connect plus the
+  read timeout, and its body with no wait for data longer than the read
+  timeout (httpcore's own bound); with a deadline, nothing outlives it.
+- **In memory.** The body is read raw (``aiter_raw``) and decoded by
+  :class:`~httsleep._body.BodyReader`, which stops at ``max_body_size``
+  decoded bytes whatever the server sends. (httpx's own decoders inflate
+  a whole network read at once, and it reads a redirect's body whole.)
+- **In what it sends.** Redirects are followed here, one hop at a time,
+  with httpx's rules for the next request (``response.next_request``); on
+  top of those, a hop to another origin loses every sensitive header
+  (``Proxy-Authorization`` and ``X-Api-Key`` among them). Credentials in
+  the URL's userinfo are moved to ``auth=`` before httpx sees the URL, so
+  that its log lines never show them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional, Tuple, Union
+
+import httpx
+
+from ._async_bounds import DeadlinePassed, within
+from ._body import ACCEPT_ENCODING, BodyReader
+from ._frontend import check_headers, check_url
+from ._requests_transport import same_origin
+from ._validate import ArgumentTypeError, shorten
+from .exceptions import BodyDecodingError
+from .policy import PollRun, RequestTimeout
+from .redaction import Secrets, is_sensitive_header
+
+__all__ = ["HttpxBodyDecodingError", "HttpxTransport", "httpx_timeout"]
+
+# httpx's default Accept-Encoding (it depends on the decoders installed); replaced by what httsleep decodes
+_DEFAULT_ACCEPT_ENCODING = getattr(getattr(httpx, "_client", None), "ACCEPT_ENCODING", "gzip, deflate")
+
+
+class HttpxBodyDecodingError(BodyDecodingError, httpx.DecodingError):
+    """A body that is not valid for its ``Content-Encoding``: httsleep's error and httpx's own."""
+
+
+def httpx_timeout(value: RequestTimeout) -> httpx.Timeout:
+    """The :class:`httpx.Timeout` for a ``request_timeout`` value.
+
+    A number applies to every phase. A ``(connect, read)`` pair sets the
+    connect and pool timeouts (waiting for a connection) to ``connect`` and
+    the read and write timeouts (waiting on the socket) to ``read``.
+
+    >>> httpx_timeout((10, 30))
+    Timeout(connect=10, read=30, write=30, pool=10)
+    """
+    if isinstance(value, tuple):
+        connect, read = value
+        return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+    return httpx.Timeout(value)
+
+
+def _without_userinfo(url: httpx.URL) -> Tuple[httpx.URL, Optional[httpx.BasicAuth]]:
+    """``url`` without its userinfo, and the basic auth that userinfo meant."""
+    if not url.userinfo:
+        return url, None
+    return url.copy_with(username=None, password=None), httpx.BasicAuth(url.username, url.password)
+
+
+class HttpxTransport:
+    """Sends a poll's request through an ``httpx.AsyncClient``; one per poller.
+
+    :param url_or_request: the URL or :class:`httpx.Request` of the poller.
+    :param headers: the ``headers=`` of the poller (checked here).
+    :param auth: the ``auth=`` of the poller.
+    :param client: the caller's client, if any (a relative URL needs its ``base_url``).
+    """
+
+    def __init__(
+        self,
+        url_or_request: Union[str, httpx.Request],
+        headers: Any,
+        auth: Any,
+        client: Optional[httpx.AsyncClient],
+    ) -> None:
+        self.headers = check_headers(headers)
+        if auth is not None and not (
+            isinstance(auth, httpx.Auth) or callable(auth) or (isinstance(auth, tuple) and len(auth) == 2)
+        ):
+            raise ArgumentTypeError(
+                "auth must be a (username, password) tuple, an httpx.Auth or a callable, not {}".format(shorten(auth))
+            )
+        self.request = self._build(url_or_request, client)
+        url, userinfo_auth = _without_userinfo(self.request.url)
+        #: the URL to send, without userinfo (``None``: send ``request`` as it is built)
+        self.url: Optional[httpx.URL] = url if isinstance(url_or_request, str) else None
+        self._request_url = url
+        self.auth = auth if auth is not None else userinfo_auth
+        self._secrets = Secrets.of_request(str(self.request.url), headers=self.request.headers, auth=auth)
+
+    def _build(self, url_or_request: Any, client: Optional[httpx.AsyncClient]) -> httpx.Request:
+        if isinstance(url_or_request, str):
+            relative = client is not None and str(client.base_url) and "://" not in url_or_request
+            if not relative:
+                check_url(url_or_request)
+            try:
+                url = httpx.URL(url_or_request)
+            except httpx.InvalidURL as error:
+                shown = Secrets.of_request(url_or_request)
+                raise ValueError(
+                    "url_or_request: invalid URL {!r}: {}".format(shown(url_or_request), shown(str(error)))
+                ) from None
+            return httpx.Request("GET", url, headers=self.headers)
+        if isinstance(url_or_request, httpx.Request):
+            check_url(str(url_or_request.url))
+            check_headers(dict(url_or_request.headers), "url_or_request: the Request's headers")
+            if not self.headers:
+                return url_or_request
+            merged = httpx.Headers(self.headers)
+            merged.update(url_or_request.headers)
+            return httpx.Request(
+                url_or_request.method,
+                url_or_request.url,
+                headers=merged,
+                stream=url_or_request.stream,
+                extensions=dict(url_or_request.extensions),
+            )
+        raise ArgumentTypeError(
+            "url_or_request must be a URL string or an httpx.Request, not {}".format(shorten(url_or_request))
+        )
+
+    def redact(self, text: str) -> str:
+        """``text`` without the request's own credentials (for a repr)."""
+        return self._secrets(text)
+
+    def secrets(self, client: httpx.AsyncClient) -> Secrets:
+        """The credentials to keep out of what the poll shows: the request's and the client's."""
+        return self._secrets + Secrets.of_request(headers=client.headers, auth=None, cookies=client.cookies)
+
+    def _request_for(self, client: httpx.AsyncClient, timeout: httpx.Timeout) -> httpx.Request:
+        """This attempt's request, built through the client so that its base_url, headers and cookies apply."""
+        if self.url is not None:
+            request = client.build_request("GET", self.url, headers=self.headers, timeout=timeout)
+        else:  # the request's own headers win, as with requests' Session.prepare_request
+            original = self.request
+            request = client.build_request(
+                original.method,
+                self._request_url,
+                headers=original.headers,
+                extensions={**original.extensions, "timeout": timeout.as_dict()},
+            )
+            request.stream = original.stream
+        if request.headers.get("Accept-Encoding") == _DEFAULT_ACCEPT_ENCODING:
+            request.headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what httsleep decodes itself
+        return request
+
+    async def send(self, client: httpx.AsyncClient, run: PollRun) -> httpx.Response:
+        """Send one attempt; return the final response with its body read, or raise."""
+        timeout = httpx_timeout(run.request_timeout())
+        request = self._request_for(client, timeout)
+        history: List[httpx.Response] = []
+        while True:
+            response = await self._head(client, request, run)
+            try:
+                await self._read_body(response, run)
+            except BaseException:
+                await response.aclose()
+                raise
+            following = response.next_request
+            if following is None or not client.follow_redirects:
+                break
+            if len(history) >= client.max_redirects:
+                raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+            try:
+                check_url(str(following.url), "the redirect of {}".format(request.method))
+            except ValueError as error:
+                raise httpx.InvalidURL(str(error)) from None
+            if not same_origin(str(request.url), str(following.url)):
+                for name in [name for name in following.headers if is_sensitive_header(name)]:
+                    if name.lower() != "cookie":  # httpx rebuilt it from the client's jar, for this host
+                        del following.headers[name]
+            history.append(response)
+            request = following
+        response.history = history
+        return response
+
+    async def _head(self, client: httpx.AsyncClient, request: httpx.Request, run: PollRun) -> httpx.Response:
+        connect, read = _pair(run.request_timeout())
+        bound, by_deadline = _bound(connect + read, run)
+        sending = client.send(request, stream=True, follow_redirects=False, auth=self._auth(client))
+        try:
+            return await within(sending, bound)
+        except DeadlinePassed:
+            raise httpx.ReadTimeout(
+                _why(by_deadline, run, "no complete response head within {:g}s (the connect plus the read timeout)"
+                     .format(bound)),
+                request=request,
+            ) from None
+
+    def _auth(self, client: httpx.AsyncClient) -> Any:
+        return self.auth if self.auth is not None else httpx.USE_CLIENT_DEFAULT
+
+    async def _read_body(self, response: httpx.Response, run: PollRun) -> None:
+        reader = BodyReader(
+            response.headers.get("Content-Encoding"),
+            run.policy.max_body_size,
+            response,
+            decoding_error=lambda message: HttpxBodyDecodingError(message, request=response.request),
+        )
+
+        chunks = response.aiter_raw()
+        while True:
+            # each wait for data (the chunked trailers included) within the read timeout and the deadline
+            bound, by_deadline = _bound(_pair(run.request_timeout())[1], run)
+            try:
+                chunk = await within(chunks.__anext__(), bound)
+            except StopAsyncIteration:
+                break
+            except DeadlinePassed:
+                raise httpx.ReadTimeout(
+                    _why(by_deadline, run, "no data for the response body within the read timeout ({:g}s)".format(
+                        bound)),
+                    request=response.request,
+                ) from None
+            reader.feed(chunk)
+        response._content = reader.finish()  # what aread() would have set, decoded by httsleep instead of httpx
+        await response.aclose()
+
+
+def _pair(timeout: RequestTimeout) -> Tuple[float, float]:
+    return timeout if isinstance(timeout, tuple) else (timeout, timeout)
+
+
+def _bound(seconds: float, run: PollRun) -> Tuple[float, bool]:
+    """``seconds``, or what remains of the deadline if that is shorter; and whether it was."""
+    remaining = run.remaining()
+    if remaining is not None and remaining <= seconds:
+        return max(remaining, 0.0), True
+    return seconds, False
+
+
+def _why(by_deadline: bool, run: PollRun, otherwise: str) -> str:
+    if by_deadline:
+        return "no complete response before the deadline (timeout={:g}s)".format(run.policy.timeout or 0)
+    return otherwise
+

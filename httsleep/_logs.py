@@ -1,0 +1,81 @@
+"""Keep a poll's credentials out of the HTTP libraries' own log records.
+
+urllib3 logs each request line with its query string at DEBUG, httpx logs
+each URL at INFO, httpcore logs response headers (``Set-Cookie`` among
+them) at DEBUG. While a poll runs, :func:`redacting` makes a filter on
+those loggers pass every record through the poll's redaction: the record's
+message is rendered, redacted, and stored back. Records logged outside a
+poll are left alone, and a filter costs nothing for a logger whose level
+drops the record before filtering.
+
+The poll is known by a context variable: a thread's own, and an asyncio
+task's own, so that concurrent polls each redact with their own secrets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from typing import Callable, Iterator, Optional
+
+__all__ = ["LIBRARY_LOGGERS", "redacting"]
+
+#: The loggers of the HTTP libraries that a poll's records may come from.
+LIBRARY_LOGGERS = (
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.response",
+    "urllib3.poolmanager",
+    "urllib3.util.retry",
+    "urllib3.http2.connection",
+    "httpx",
+    "httpcore.connection",
+    "httpcore.connection_pool",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+    "aiohttp.client",
+    "aiohttp.internal",
+)
+
+_ACTIVE: contextvars.ContextVar[Optional[Callable[[str], str]]] = contextvars.ContextVar(
+    "httsleep_redaction", default=None
+)
+
+
+class _RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact = _ACTIVE.get()
+        if redact is not None:
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken record: let logging report it as it would
+                return True
+            record.msg = redact(message)
+            record.args = None
+        return True
+
+
+_FILTER = _RedactingFilter()
+
+
+def _install() -> None:
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
+
+@contextlib.contextmanager
+def redacting(redact: Callable[[str], str]) -> Iterator[None]:
+    """While the block runs (in this thread or task), the libraries' records go through ``redact``."""
+    token = _ACTIVE.set(redact)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+_install()

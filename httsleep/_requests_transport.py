@@ -1,0 +1,477 @@
+"""The synchronous transport: one attempt of a poll through a requests ``Session``, bounded.
+
+Everything that depends on requests' and urllib3's inner workings lives
+here, so that :mod:`httsleep.main` stays a short loop around
+:class:`~httsleep.policy.PollRun`. An attempt is bounded three ways:
+
+- **In time.** A socket timeout bounds each read, not a whole exchange, so
+  the connection each request uses is handed to a watchdog
+  (:mod:`httsleep._watchdog`) that shuts it down when its limit passes: for
+  the head (connecting, TLS, sending, the status line, headers and any 1xx
+  responses) the connect plus the read timeout; for each wait for body
+  data (the chunked trailers included) the read timeout; and never later
+  than the poll's deadline. urllib3 reads the timeout object once it has
+  picked the connection for a request; :class:`_AttemptTimeout` takes the
+  connection from urllib3's frame at that moment (the one place where this
+  module reaches into urllib3's internals). On any other kind of adapter
+  the request's own timeouts apply, but not the watchdog.
+- **In memory.** The body is read raw, a piece at a time, and decoded by
+  :class:`~httsleep._body.BodyReader`, which stops at ``max_body_size``
+  decoded bytes whatever the server sends.
+- **In what it sends.** Redirects are followed here, one hop at a time,
+  with requests' own rules for building the next request (method, cookies,
+  ``Authorization``, proxies); on top of those, a hop to another origin
+  loses every sensitive header and the cookies that were not set for it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Dict, List, Optional, Tuple
+
+import requests
+import urllib3.connection
+from requests.exceptions import (
+    ChunkedEncodingError,
+    ConnectionError,
+    ConnectTimeout,
+    ContentDecodingError,
+    ReadTimeout,
+    TooManyRedirects,
+)
+from requests.utils import default_headers, get_environ_proxies
+from urllib3.util import Timeout
+
+from ._body import ACCEPT_ENCODING, BodyReader
+from ._frontend import check_headers, check_url
+from ._validate import ArgumentTypeError, shorten
+from ._watchdog import Watch, watch
+from .exceptions import BodyDecodingError, BodyError
+from .policy import PollRun, RequestTimeout
+from .redaction import Secrets, is_sensitive_header, redact_url
+
+__all__ = ["RequestsBodyDecodingError", "RequestsTransport", "build_request", "same_origin"]
+
+_CHUNK = 64 * 1024
+_DEFAULT_ACCEPT_ENCODING = default_headers()["Accept-Encoding"]
+
+
+class RequestsBodyDecodingError(BodyDecodingError, ContentDecodingError):
+    """A body that is not valid for its ``Content-Encoding``: httsleep's error and requests' own."""
+
+
+# -- building and checking the request --------------------------------------------------
+
+
+def build_request(
+    url_or_request: Any, auth: Any, headers: Any, session: Optional[requests.Session]
+) -> requests.Request:
+    """The :class:`requests.Request` to send on every attempt, checked now.
+
+    A URL must be absolute, ``http`` or ``https`` (or a scheme ``session``
+    has an adapter for); the request is prepared once, so that whatever
+    requests would refuse on the first attempt is refused here instead.
+    """
+    headers = check_headers(headers)
+    if isinstance(url_or_request, str):
+        request = requests.Request(method="GET", url=url_or_request, auth=auth, headers=headers)
+    elif isinstance(url_or_request, requests.Request):
+        request = _with_defaults(url_or_request, auth, headers)
+        if not isinstance(request.url, str):
+            raise ArgumentTypeError("url_or_request: the Request's url must be a string, not {}".format(
+                shorten(redact_url(request.url))))
+        check_headers(request.headers, "url_or_request: the Request's headers")
+    else:
+        raise ArgumentTypeError(
+            "url_or_request must be a URL string or a requests.Request, not {}".format(shorten(url_or_request))
+        )
+    check_url(
+        request.url,
+        schemes=_schemes(request.url, session),
+        invalid=requests.exceptions.InvalidURL,
+        missing_scheme=requests.exceptions.MissingSchema,
+        invalid_scheme=requests.exceptions.InvalidSchema,
+    )
+    try:
+        request.prepare()
+    except Exception as error:
+        raise _invalid(error, Secrets.of_request(request.url, headers=request.headers, auth=request.auth)) from None
+    return request
+
+
+def _with_defaults(request: requests.Request, auth: Any, headers: Optional[dict]) -> requests.Request:
+    """``request`` with ``auth=``/``headers=`` filling in what it lacks (its own win)."""
+    if auth is None and not headers:
+        return request
+    merged = dict(headers or {})
+    merged.update(request.headers or {})
+    return requests.Request(
+        method=request.method,
+        url=request.url,
+        headers=merged,
+        files=request.files,
+        data=request.data,
+        json=request.json,
+        params=request.params,
+        auth=request.auth or auth,
+        cookies=request.cookies,
+        hooks=request.hooks,
+    )
+
+
+def _schemes(url: str, session: Optional[requests.Session]) -> Tuple[str, ...]:
+    """http and https, and the URL's own scheme when ``session`` has an adapter mounted for it."""
+    if session is not None:
+        try:
+            session.get_adapter(url)
+        except requests.exceptions.InvalidSchema:
+            pass
+        else:
+            return ("http", "https", url.partition("://")[0].lower())
+    return ("http", "https")
+
+
+def _invalid(error: Exception, redact: Secrets) -> Exception:
+    """requests' refusal of the request, as a ValueError or TypeError naming the argument."""
+    message = "url_or_request: {}".format(redact(str(error)))
+    if isinstance(error, (ValueError, TypeError)):
+        try:
+            return type(error)(message)
+        except Exception:  # an exception class that wants other arguments
+            pass
+        return (TypeError if isinstance(error, TypeError) else ValueError)(message)
+    return ValueError(message)  # e.g. requests' InvalidJSONError for a body json cannot encode
+
+
+def same_origin(old: str, new: str) -> bool:
+    """Whether ``new`` has the scheme, host and port of ``old`` (an upgrade from http to https counts as same)."""
+    from urllib.parse import urlsplit
+
+    before, after = urlsplit(old), urlsplit(new)
+    ports = {"http": 80, "https": 443}
+    if (before.hostname or "").lower() != (after.hostname or "").lower():
+        return False
+    try:
+        old_port = before.port or ports.get(before.scheme.lower())
+        new_port = after.port or ports.get(after.scheme.lower())
+    except ValueError:
+        return False
+    if before.scheme.lower() == after.scheme.lower():
+        return old_port == new_port
+    return before.scheme.lower() == "http" and after.scheme.lower() == "https" and (old_port, new_port) == (80, 443)
+
+
+# -- the transport ------------------------------------------------------------------------
+
+
+class RequestsTransport:
+    """Sends a poll's request through a requests ``Session``; one per poller.
+
+    :param request: the checked request (see :func:`build_request`).
+    :param verify: the ``verify=`` argument of the poller (``None``: not given).
+    """
+
+    def __init__(self, request: requests.Request, verify: Any) -> None:
+        self.request = request
+        self.verify = verify
+        self._secrets = Secrets.of_request(
+            request.url, headers=request.headers, auth=request.auth, params=request.params, cookies=request.cookies
+        )
+
+    def redact(self, text: str) -> str:
+        """``text`` without the request's own credentials (for a repr)."""
+        return self._secrets(text)
+
+    def secrets(self, session: requests.Session) -> Secrets:
+        """The credentials to keep out of what the poll shows: the request's and the session's."""
+        return self._secrets + Secrets.of_request(
+            headers=session.headers, auth=session.auth, cookies=session.cookies, proxies=session.proxies
+        )
+
+    def start(self, session: requests.Session) -> _Sender:
+        """The sender for one poll on ``session``."""
+        return _Sender(self, session)
+
+
+class _Sender:
+    """One poll's sending: environment settings read once per URL, attempts sent bounded."""
+
+    def __init__(self, transport: RequestsTransport, session: requests.Session) -> None:
+        self.transport = transport
+        self.session = session
+        self._settings: Dict[str, Dict[str, Any]] = {}
+
+    def settings(self, url: str) -> Dict[str, Any]:
+        """``proxies``, ``verify``, ``cert`` for ``url``: the call's, then the session's, then the environment's."""
+        found = self._settings.get(url)
+        if found is None:
+            found = self._settings[url] = environment_settings(self.session, url, self.transport.verify)
+        return found
+
+    def send(self, run: PollRun) -> requests.Response:
+        """Send one attempt; return the final response with its body read, or raise."""
+        session = self.session
+        prepared = session.prepare_request(self.transport.request)
+        if prepared.headers.get("Accept-Encoding") == _DEFAULT_ACCEPT_ENCODING:
+            prepared.headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what httsleep decodes itself
+        attempt = _Attempt(run)
+        others = prepared.hooks.get("response") or []
+        # every hop's request shares this dict (PreparedRequest.copy): restored below, so that no
+        # response keeps a reference to the attempt (a response must stay picklable, for one)
+        ours = [attempt.read_body, *([others] if callable(others) else others)]
+        hooks = prepared.hooks = dict(prepared.hooks, response=ours)
+        current = prepared
+        try:
+            response = self._send_one(current, attempt)
+            history: List[requests.Response] = []
+            while response.is_redirect and response.next is not None:
+                if len(history) >= session.max_redirects:
+                    raise TooManyRedirects(
+                        "Exceeded {} redirects.".format(session.max_redirects), response=response
+                    )
+                following = response.next
+                _check_redirect(str(following.url), response)
+                if not same_origin(str(current.url), str(following.url)):
+                    _strip_credentials(following, session)
+                history.append(response)
+                current = following
+                response = self._send_one(current, attempt)
+            if history:
+                response.history = history
+            return response
+        except Exception as error:
+            if not attempt.watch.fired:
+                raise
+            raise attempt.timeout_error(current) from error
+        finally:
+            attempt.watch.disarm()
+            hooks["response"] = others
+
+    def _send_one(self, prepared: requests.PreparedRequest, attempt: _Attempt) -> requests.Response:
+        return self.session.send(
+            prepared,
+            allow_redirects=False,
+            stream=True,
+            timeout=_AttemptTimeout(attempt),  # type: ignore[arg-type]  # requests passes it through to urllib3
+            **self.settings(str(prepared.url)),
+        )
+
+
+def environment_settings(session: requests.Session, url: str, verify: Any) -> Dict[str, Any]:
+    """The ``proxies``, ``verify`` and ``cert`` to send ``url`` with.
+
+    Explicit settings win: ``verify=`` given to the poller, then the
+    session's own ``verify``, ``proxies`` and ``cert``, and only then the
+    environment (``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``,
+    ``HTTP(S)_PROXY``, ``NO_PROXY``) when the session trusts it. (requests'
+    ``merge_environment_settings`` lets the environment win over the
+    session: psf/requests#3829.)
+    """
+    proxies: Dict[str, Any] = {}
+    if session.trust_env:
+        proxies.update(get_environ_proxies(url, no_proxy=(session.proxies or {}).get("no_proxy")))
+    proxies.update(session.proxies or {})
+    proxies = {key: value for key, value in proxies.items() if value is not None}
+    if verify is None:
+        verify = session.verify
+    if verify is True and session.trust_env:
+        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return {"proxies": proxies, "verify": verify, "cert": session.cert}
+
+
+def _check_redirect(url: str, response: requests.Response) -> None:
+    """Refuse a redirect to a URL that cannot be requested (no host, a 64 KB host name...), as requests would."""
+    try:
+        check_url(url, "the redirect of {}".format(response.request.method))
+    except ValueError as error:
+        raise requests.exceptions.InvalidURL(str(error), response=response) from None
+
+
+def _strip_credentials(request: requests.PreparedRequest, session: requests.Session) -> None:
+    """Remove what must not go to another origin: sensitive headers, and cookies not set for it.
+
+    requests has removed ``Authorization`` already and rebuilt ``Cookie``
+    from every cookie that matches, including those set without a domain
+    (``Request(cookies=...)``, ``session.cookies.set(name, value)``), which
+    match any host: only cookies the jar holds for this host's domain stay.
+    """
+    for name in [name for name in request.headers if is_sensitive_header(name)]:
+        del request.headers[name]
+    jar = requests.cookies.RequestsCookieJar()
+    for cookie in session.cookies:
+        if cookie.domain_specified:
+            jar.set_cookie(cookie)
+    header = requests.cookies.get_cookie_header(jar, request)
+    if header:
+        request.headers["Cookie"] = header
+
+
+# -- one attempt ---------------------------------------------------------------------------
+
+
+def _pair(timeout: RequestTimeout) -> Tuple[float, float]:
+    return timeout if isinstance(timeout, tuple) else (timeout, timeout)
+
+
+class _Attempt:
+    """The bounds of one attempt: its watch, its phase, how its bodies are read."""
+
+    def __init__(self, run: PollRun) -> None:
+        self.run = run
+        self.watch: Watch = watch()
+        self.phase = "connect"  # then "head" once the request is sent, "body" while a body is read
+        self.limit = 0.0  # the limit last armed, for the error message
+        self.by_deadline = False  # whether that limit was the poll's deadline
+        self._connection: Any = None
+
+    def timeouts(self) -> Tuple[float, float]:
+        """The (connect, read) timeouts for a request starting now, cut to the deadline."""
+        return _pair(self.run.request_timeout())
+
+    def _arm(self, seconds: float) -> None:
+        remaining = self.run.remaining()
+        self.by_deadline = remaining is not None and remaining <= seconds
+        if remaining is not None:
+            seconds = min(seconds, max(remaining, 0.0))
+        self.limit = seconds
+        self.watch.arm(seconds)
+
+    def on_connection(self, connection: Any) -> None:
+        """urllib3 picked ``connection`` for a request: bound its head by the connect plus the read timeout."""
+        if connection is None or connection is self._connection:
+            return
+        self._connection = connection
+        self.phase = "connect"
+        self.watch.target = lambda: connection.sock
+        connect, read = self.timeouts()
+        self._arm(connect + read)
+
+    def timeout_error(self, request: Any, response: Any = None) -> requests.Timeout:
+        """The timeout to raise once the watchdog has cut the connection."""
+        if self.by_deadline:
+            what = {"connect": "no connection", "head": "no complete response head"}.get(
+                self.phase, "the response body did not arrive"
+            )
+            why = "{} before the deadline (timeout={:g}s)".format(what, self.run.policy.timeout or 0)
+        elif self.phase == "body":
+            why = "no data for the response body within the read timeout ({:g}s)".format(self.limit)
+        else:
+            why = "no complete response head within {:g}s (the connect plus the read timeout)".format(self.limit)
+        if self.phase == "connect":
+            return ConnectTimeout(why, request=request, response=response)
+        return ReadTimeout(why, request=request, response=response)
+
+    # -- the body ------------------------------------------------------------------------
+
+    def read_body(self, response: requests.Response, **kwargs: Any) -> None:
+        """A response hook: read the body now, bounded (requests reads a redirect's body itself otherwise)."""
+        if getattr(response, "_content_consumed", False):
+            return  # read already, by a hook of the caller's
+        raw = response.raw
+        read = getattr(raw, "read1", None) or getattr(raw, "read", None)
+        if read is None:  # pragma: no cover - an adapter whose raw body is not a file-like object
+            response.content  # noqa: B018
+            return
+        reader = BodyReader(
+            response.headers.get("Content-Encoding"),
+            self.run.policy.max_body_size,
+            response,
+            decoding_error=RequestsBodyDecodingError,
+        )
+        self.phase = "body"
+        try:
+            while True:
+                remaining = self.run.remaining()
+                if remaining is not None and remaining <= 0:
+                    raise ReadTimeout(
+                        "the response body did not arrive before the deadline (timeout={:g}s)".format(
+                            self.run.policy.timeout or 0
+                        ),
+                        response=response,
+                    )
+                self._arm(self.timeouts()[1])
+                chunk = read(_CHUNK, decode_content=False)
+                if self.watch.fired:
+                    raise self.timeout_error(response.request, response)
+                if not chunk:
+                    break
+                reader.feed(chunk)
+            body = reader.finish()
+        except (ReadTimeout, BodyError):
+            self.watch.disarm()
+            response.close()
+            raise
+        except Exception as error:
+            self.watch.disarm()
+            response.close()
+            if self.watch.fired:
+                raise self.timeout_error(response.request, response) from error
+            raise _body_error(error, response) from error
+        self.watch.disarm()  # before the connection goes back to the pool
+        _check_complete(response)
+        response._content = body
+        response._content_consumed = True  # type: ignore[attr-defined]
+        raw.release_conn()
+
+
+def _body_error(error: Exception, response: requests.Response) -> Exception:
+    """urllib3's error while reading a body, as requests' ``iter_content`` reports it."""
+    name = type(error).__name__
+    if name == "ReadTimeoutError" or isinstance(error, TimeoutError):
+        return ReadTimeout(error, response=response)
+    if name in ("ProtocolError", "IncompleteRead", "InvalidChunkLength"):
+        return ChunkedEncodingError(error, response=response)
+    return ConnectionError(error, response=response)
+
+
+def _check_complete(response: requests.Response) -> None:
+    """Raise :class:`ChunkedEncodingError` for a body shorter than its Content-Length.
+
+    urllib3 2 checks this itself; urllib3 1.x returned the truncated body.
+    """
+    missing = getattr(response.raw, "length_remaining", None)
+    if isinstance(missing, int) and missing > 0:
+        response.close()
+        raise ChunkedEncodingError(
+            "Connection broken: the body ended {} bytes short of its Content-Length".format(missing),
+            response=response,
+        )
+
+
+class _AttemptTimeout(Timeout):
+    """The urllib3 timeout of one attempt: cut to the deadline, and the hook that finds the connection.
+
+    urllib3 clones the timeout for every request (each redirect hop, each
+    retry of its own) and reads ``connect_timeout`` right after picking the
+    connection, in ``urlopen``/``_make_request``, whose local ``conn`` is
+    that connection: it is handed to the attempt's watchdog there.
+    """
+
+    def __init__(self, attempt: _Attempt) -> None:
+        self._attempt = attempt
+        connect, read = attempt.timeouts()
+        super().__init__(connect=connect, read=read)
+
+    def clone(self) -> Timeout:
+        return _AttemptTimeout(self._attempt)
+
+    @property
+    def connect_timeout(self) -> Any:
+        self._attempt.on_connection(_connection_of_caller(sys._getframe(1)))
+        return super().connect_timeout
+
+    @property
+    def read_timeout(self) -> Any:
+        # urllib3 asks for the read timeout once the request is sent: the wait for the head begins
+        if self._attempt.phase == "connect":
+            self._attempt.phase = "head"
+        return super().read_timeout
+
+
+def _connection_of_caller(frame: Any) -> Any:
+    """The urllib3 connection ``urlopen``/``_make_request`` is working with, read from its frame."""
+    if frame is None or frame.f_code.co_name not in ("urlopen", "_make_request"):
+        return None
+    connection = frame.f_locals.get("conn")
+    return connection if isinstance(connection, urllib3.connection.HTTPConnection) else None

@@ -1,0 +1,130 @@
+"""A watchdog that cuts a blocking socket when its time is up.
+
+A blocking socket's timeout bounds each ``recv``, not a whole exchange: a
+server that sends its headers, its ``100 Continue`` lines or its chunked
+trailers one byte at a time, each byte just before the timeout, holds the
+reader for as long as it likes. The synchronous transport therefore hands
+each request's connection to this watchdog with a time limit; when the
+limit passes first, the watchdog shuts the socket down, and the read
+blocked on it returns at once with an error. The transport sees that the
+watch :attr:`~Watch.fired` and reports a timeout.
+
+One daemon thread serves the whole process, started on first use and again
+after a ``fork``. Arming and disarming a watch costs a lock and a heap push;
+the thread sleeps until the earliest limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import os
+import socket
+import threading
+import time
+from typing import Any, Callable, List, Optional, Tuple
+
+__all__ = ["Watch", "watch"]
+
+# (when, sequence, watch, generation): the generation tells a stale entry from the current one.
+_Entry = Tuple[float, int, "Watch", int]
+
+
+class Watch:
+    """A time limit on one connection at a time; see :func:`watch`.
+
+    :attr:`target` returns the socket to cut (it may change: a request
+    moves to a new connection on a redirect); :meth:`arm` sets or moves the
+    limit; :meth:`disarm` cancels it. Once it has fired it stays fired.
+    """
+
+    __slots__ = ("_dog", "target", "fired", "_generation")
+
+    def __init__(self, dog: _Watchdog) -> None:
+        self._dog = dog
+        #: returns the socket to shut down (or ``None`` when there is none yet)
+        self.target: Optional[Callable[[], Any]] = None
+        #: whether the limit passed and the socket was shut down
+        self.fired = False
+        self._generation = 0
+
+    def arm(self, seconds: float) -> None:
+        """Cut :attr:`target` ``seconds`` from now, unless re-armed or disarmed before."""
+        self._dog.arm(self, seconds)
+
+    def disarm(self) -> None:
+        """Cancel the limit. After this returns, the watchdog will not touch the socket."""
+        self._dog.disarm(self)
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._heap: List[_Entry] = []
+        self._sequence = itertools.count()
+        self._thread: Optional[threading.Thread] = None
+
+    def arm(self, watch: Watch, seconds: float) -> None:
+        when = time.monotonic() + max(seconds, 0.0)
+        with self._lock:
+            watch._generation += 1
+            heapq.heappush(self._heap, (when, next(self._sequence), watch, watch._generation))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="httsleep-watchdog", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is watch:  # the new limit is the earliest: wake the thread to re-plan
+                self._wake.notify()
+
+    def disarm(self, watch: Watch) -> None:
+        with self._lock:
+            watch._generation += 1  # every entry of this watch is stale now
+
+    def _run(self) -> None:
+        with self._lock:
+            while True:
+                while self._heap and self._heap[0][3] != self._heap[0][2]._generation:
+                    heapq.heappop(self._heap)  # disarmed or re-armed since
+                if not self._heap:
+                    self._wake.wait(60)
+                    if not self._heap:  # idle for a minute: let the thread go
+                        self._thread = None
+                        return
+                    continue
+                when, _, watch, _ = self._heap[0]
+                delay = when - time.monotonic()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                watch._generation += 1
+                watch.fired = True
+                _cut(watch.target)  # under the lock: disarm() cannot return while the socket is being cut
+
+
+def _cut(target: Optional[Callable[[], Any]]) -> None:
+    sock = target() if target is not None else None
+    if sock is None:
+        return
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        # socket.socket's own shutdown, also for an SSLSocket: the TLS layer is
+        # being read by another thread, only the file descriptor is cut
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_DOG = _Watchdog()
+
+
+def _after_fork() -> None:  # pragma: no cover - runs in a forked child
+    global _DOG
+    _DOG = _Watchdog()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+def watch() -> Watch:
+    """A new, unarmed :class:`Watch` served by the process's watchdog thread."""
+    return Watch(_DOG)

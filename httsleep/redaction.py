@@ -1,0 +1,526 @@
+"""Keep credentials out of everything httsleep shows: messages, reprs, logs, exceptions.
+
+Two kinds of redaction work together:
+
+- **Patterns**, for text of unknown origin (a server's error, a URL in a
+  library's exception): the userinfo of URLs (``https://***@host``),
+  sensitive query parameters (``?token=***``), ``Basic``/``Bearer``/...
+  credentials, and the values of sensitive names in ``name: value``,
+  ``name=value``, ``'name': 'value'`` and ``(b'name', b'value')`` forms.
+- **Known secrets**, for text that may quote what the caller gave a poll:
+  :class:`Secrets` collects the password of the URL, the ``auth=`` password,
+  the values of sensitive headers, query parameters and cookies, and
+  replaces each of them wherever it appears, however it is quoted.
+
+Which names are sensitive is decided by :func:`is_sensitive_header` and
+:func:`is_sensitive_parameter`, from the lists below. Every function here
+runs in time linear in the length of its input, so that redacting a
+hostile server's 64 KB status line costs milliseconds, not seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import re
+import unicodedata
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Set, Tuple
+from urllib.parse import quote, unquote
+
+from .transient import exception_chain
+
+__all__ = [
+    "REDACTED",
+    "SENSITIVE_HEADERS",
+    "SENSITIVE_HEADER_WORDS",
+    "SENSITIVE_PARAMETERS",
+    "SENSITIVE_PARAMETER_WORDS",
+    "Secrets",
+    "excerpt",
+    "is_sensitive_header",
+    "is_sensitive_parameter",
+    "printable",
+    "redact_text",
+    "redact_url",
+    "scrub_exception",
+]
+
+#: What a redacted value is replaced with.
+REDACTED = "***"
+
+#: Header names whose values are credentials (compared case-insensitively,
+#: ``_`` and ``-`` alike).
+SENSITIVE_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "api-key",
+        "x-auth-token",
+        "x-access-token",
+        "private-token",
+        "x-vault-token",
+        "x-amz-security-token",
+        "ocp-apim-subscription-key",
+    }
+)
+
+#: A header whose name contains one of these (after removing ``-`` and
+#: ``_``), or ends in ``-key``, is sensitive too.
+SENSITIVE_HEADER_WORDS = ("auth", "token", "secret", "passw", "apikey", "cookie", "session", "signature", "credential")
+
+#: Query parameter names whose values are credentials (case-insensitive).
+SENSITIVE_PARAMETERS = frozenset(
+    {
+        "access_token",
+        "api_key",
+        "api-key",
+        "apikey",
+        "auth",
+        "auth_token",
+        "client_secret",
+        "id_token",
+        "jwt",
+        "key",
+        "passwd",
+        "password",
+        "pwd",
+        "refresh_token",
+        "secret",
+        "session",
+        "sessionid",
+        "session_id",
+        "sig",
+        "signature",
+        "token",
+        "x-amz-credential",
+        "x-amz-security-token",
+        "x-amz-signature",
+        "x-goog-credential",
+        "x-goog-signature",
+    }
+)
+
+#: A query parameter whose name contains one of these (after removing ``-``
+#: and ``_``) is sensitive too.
+SENSITIVE_PARAMETER_WORDS = ("token", "secret", "passw", "signature", "apikey", "credential")
+
+_AUTH_SCHEMES = frozenset({"basic", "bearer", "digest", "token", "negotiate", "ntlm"})
+
+# Secrets shorter than this are left to the patterns: replacing "ab" everywhere would garble text.
+_MIN_SECRET = 4
+
+# Where a URL or a word ends in free text.
+_TOKEN = re.compile(r"[^\s'\"<>`]+")
+# ?name=value, &name=value, ;name=value: the name is bounded, the value runs to the next delimiter.
+_PARAMETER = re.compile(r"([?&;])([^=&#\s?;'\"<>]{1,100})=([^&#\s'\"<>;]*)")
+# Basic xyz, Bearer xyz...: the credential that follows an authentication scheme.
+_SCHEME_CREDENTIAL = re.compile(r"(?i)(?<![\w-])(basic|bearer|token|negotiate|ntlm)([ \t]+)(?!\*\*\*)([^\s'\",;)\]}]+)")
+# name: value / name=value / 'name': 'value' / (b'name', b'value'): the name is bounded (no
+# backtracking beyond 64 characters per word), the value runs to a delimiter or a closing quote.
+_NAMED_VALUE = re.compile(
+    r"(?<![\w-])([A-Za-z][\w-]{0,63})"
+    r"(?:(['\"])([ \t]*[:=,][ \t]*b?)|([ \t]*[:=][ \t]*b?))"
+    r"(?:(['\"])([^'\"\r\n]*)|([^\s,;&'\"<>)\]}]*))"
+)
+
+
+def _normalised(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+@functools.lru_cache(maxsize=1024)
+def is_sensitive_header(name: str) -> bool:
+    """Whether a header of this name carries a credential.
+
+    >>> is_sensitive_header("Authorization"), is_sensitive_header("X-Gitlab-Token"), is_sensitive_header("Accept")
+    (True, True, False)
+    """
+    normalised = _normalised(name)
+    if normalised in SENSITIVE_HEADERS or normalised.endswith("-key") or normalised == "key":
+        return True
+    squeezed = normalised.replace("-", "")
+    return any(word in squeezed for word in SENSITIVE_HEADER_WORDS)
+
+
+@functools.lru_cache(maxsize=1024)
+def is_sensitive_parameter(name: str) -> bool:
+    """Whether a query parameter of this name carries a credential.
+
+    >>> is_sensitive_parameter("X-Amz-Signature"), is_sensitive_parameter("page")
+    (True, False)
+    """
+    normalised = unquote(name).strip().lower()
+    if normalised in SENSITIVE_PARAMETERS or normalised.replace("_", "-") in SENSITIVE_PARAMETERS:
+        return True
+    squeezed = normalised.replace("-", "").replace("_", "")
+    return any(word in squeezed for word in SENSITIVE_PARAMETER_WORDS)
+
+
+# -- URL userinfo ------------------------------------------------------------------
+
+
+def _userinfo_end(token: str, start: int) -> int:
+    """Where the userinfo of the URL whose authority starts at ``start`` ends (the ``@``), or -1.
+
+    The authority runs to the first ``/``, ``?`` or ``#``; a password may
+    hold a raw ``@`` (requests splits at the last one), so the userinfo
+    ends at the last ``@`` of the authority. A password may also hold a raw
+    ``/``, ``?``, ``#`` (which no parser accepts, but error messages quote):
+    when the authority has a ``:`` not followed by a port number, and an
+    ``@`` comes later in the same token, that ``@`` ends the userinfo.
+    """
+    end = len(token)
+    for delimiter in "/?#":
+        found = token.find(delimiter, start, end)
+        if found >= 0:
+            end = found
+    at = token.rfind("@", start, end)
+    if at >= 0:
+        return at
+    colon = token.find(":", start, end)
+    if colon < 0 or token[colon + 1 : end].isdigit() or end == len(token):
+        return -1
+    at = token.find("@", end)
+    if at < 0:
+        return -1
+    # the password may hold several raw "@": take the last one before the next delimiter
+    stop = len(token)
+    for delimiter in "/?#":
+        found = token.find(delimiter, at)
+        if found >= 0:
+            stop = min(stop, found)
+    return token.rfind("@", at, stop)
+
+
+def _password_colon(token: str, start: int) -> int:
+    """The ``:`` of ``user:pa...`` in an authority cut short by a raw ``#``, ``/`` or ``?``, else -1.
+
+    A ``:`` followed by anything but a port number, in an authority that
+    ends at a delimiter with no ``@`` anywhere after it in the token, is
+    most likely a password holding that delimiter, its end beyond a space.
+    """
+    end = len(token)
+    for delimiter in "/?#":
+        found = token.find(delimiter, start, end)
+        if found >= 0:
+            end = found
+    colon = token.find(":", start, end)
+    if colon < 0 or end == len(token) or token[colon + 1 : end].isdigit() or colon + 1 == end:
+        return -1
+    return colon
+
+
+def _redact_token(token: str) -> str:
+    """Redact the userinfo of every URL in one whitespace-free token."""
+    if "://" not in token:
+        if "@" not in token:
+            return token
+        # "user:secret@host/x", as requests quotes a URL it has no adapter for
+        at = token.find("/")
+        at = token.rfind("@", 0, at if at >= 0 else len(token))
+        if at > 0 and ":" in token[:at]:
+            start = 0
+            while start < at and not (token[start].isalnum() or token[start] in "%-._~"):
+                start += 1  # keep an opening bracket or quote
+            return token[:start] + REDACTED + token[at:]
+        return token
+    pieces: List[str] = []
+    done = 0
+    mark = token.find("://")
+    while mark >= 0:
+        start = mark + 3
+        at = _userinfo_end(token, start)
+        if at >= start:
+            pieces.append(token[done:start])
+            pieces.append(REDACTED)
+            done = at
+            mark = token.find("://", at)
+            continue
+        colon = _password_colon(token, start)
+        if colon >= 0:  # "user:pa#ss" with the rest of the password beyond a space: hide what is here
+            pieces.append(token[done : colon + 1])
+            pieces.append(REDACTED)
+            done = len(token)
+            break
+        mark = token.find("://", start)
+    pieces.append(token[done:])
+    return "".join(pieces)
+
+
+def redact_url(text: Any) -> str:
+    """Hide the userinfo and the sensitive query parameters of every URL in ``text``.
+
+    >>> redact_url("https://user:secret@host/x?token=abc&page=2")
+    'https://***@host/x?token=***&page=2'
+    >>> redact_url("No connection adapters were found for 'user:secret@host/x'")
+    "No connection adapters were found for '***@host/x'"
+    """
+    text = str(text)
+    if "@" in text or "://" in text:
+        text = _TOKEN.sub(lambda match: _redact_token(match.group(0)), text)
+    if "=" in text:
+        text = _PARAMETER.sub(_redact_parameter, text)
+    return text
+
+
+def _redact_parameter(match: re.Match[str]) -> str:
+    if not match.group(3) or not is_sensitive_parameter(match.group(2)):
+        return match.group(0)
+    return "{}{}={}".format(match.group(1), match.group(2), REDACTED)
+
+
+def _redact_named_value(match: re.Match[str]) -> str:
+    name = match.group(1)
+    value = match.group(6) if match.group(5) is not None else match.group(7)
+    if not value or value == REDACTED or value.lower() in _AUTH_SCHEMES:  # "Bearer ***": done already
+        return match.group(0)
+    if not (is_sensitive_header(name) or is_sensitive_parameter(name)):
+        return match.group(0)
+    start, end = match.span(6) if match.group(5) is not None else match.span(7)
+    whole_start = match.start(0)
+    text = match.group(0)
+    return text[: start - whole_start] + REDACTED + text[end - whole_start :]
+
+
+def redact_text(text: Any) -> str:
+    """Redact URL credentials, authentication values and sensitive ``name: value`` pairs in free text.
+
+    >>> redact_text("Authorization: Bearer abc.DEF and {'X-Api-Key': 'k123'}")
+    "Authorization: Bearer *** and {'X-Api-Key': '***'}"
+    """
+    text = redact_url(text)
+    text = _SCHEME_CREDENTIAL.sub(lambda match: "{}{}{}".format(match.group(1), match.group(2), REDACTED), text)
+    if ":" in text or "=" in text:
+        text = _NAMED_VALUE.sub(_redact_named_value, text)
+    return text
+
+
+# -- known secrets -------------------------------------------------------------------
+
+
+def _password_of(url: str) -> Optional[str]:
+    """The password (or lone token) in the userinfo of ``url``, however badly it is encoded.
+
+    The caller's own URL is known to be one URL, so unlike in free text a
+    space does not end it: ``https://user:pass word@host`` has the password
+    ``pass word``.
+    """
+    mark = url.find("://")
+    if mark < 0:
+        return None
+    start = mark + 3
+    at = _userinfo_end(url, start)
+    if at < start:
+        return None
+    userinfo = url[start:at]
+    _, colon, password = userinfo.partition(":")
+    return password if colon else userinfo
+
+
+def _variants(secret: str) -> Iterable[str]:
+    """The ways a secret may be quoted: as is, stripped, percent-encoded or decoded, escaped by repr()."""
+    yield secret
+    stripped = secret.strip()
+    yield stripped
+    yield quote(stripped, safe="")
+    yield unquote(stripped)
+    yield repr(stripped)[1:-1]
+    yield repr(secret)[1:-1]
+
+
+class Secrets:
+    """The credentials of one poll, replaced wherever they appear; then :func:`redact_text`.
+
+    Call it on any text before showing it::
+
+        secrets = Secrets.of_request(url, headers=headers, auth=("user", "pass"))
+        print(secrets("failed: " + str(error)))
+
+    Secrets shorter than 4 characters are left to the patterns.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        found: Set[str] = set()
+        for value in values:
+            if isinstance(value, bytes):
+                value = value.decode("latin-1")
+            if isinstance(value, str):
+                found.update(variant for variant in _variants(value) if len(variant) >= _MIN_SECRET)
+        self._values: Tuple[str, ...] = tuple(sorted(found, key=len, reverse=True))
+
+    @classmethod
+    def of_request(
+        cls,
+        url: Any = None,
+        *,
+        headers: Optional[Mapping[str, Any]] = None,
+        auth: Any = None,
+        params: Any = None,
+        cookies: Any = None,
+        proxies: Optional[Mapping[str, Any]] = None,
+    ) -> Secrets:
+        """The secrets in the parts of a request: URL userinfo and query, headers, auth, params, cookies."""
+        values: List[str] = []
+        for text in [url, *(proxies or {}).values()]:
+            if isinstance(text, str) or text is not None:
+                text = str(text)
+                password = _password_of(text)
+                if password:
+                    values.append(password)
+                values.extend(_parameter_values(text))
+        for name, value in _pairs(headers):
+            if is_sensitive_header(str(name)):
+                values.extend(_header_secrets(str(value)))
+        for name, value in _pairs(params):
+            if is_sensitive_parameter(str(name)):
+                values.append(str(value))
+        for _, value in _pairs(cookies):
+            values.append(str(value))
+        if isinstance(auth, (tuple, list)) and len(auth) == 2:
+            user, password = (item.decode("latin-1") if isinstance(item, bytes) else str(item) for item in auth)
+            values.append(password)
+            values.append(base64.b64encode("{}:{}".format(user, password).encode("latin-1", "replace")).decode())
+        return cls(values)
+
+    def __add__(self, other: Secrets) -> Secrets:
+        combined = Secrets()
+        combined._values = tuple(sorted(set(self._values) | set(other._values), key=len, reverse=True))
+        return combined
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
+
+    def __call__(self, text: Any) -> str:
+        text = str(text)
+        for secret in self._values:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return redact_text(text)
+
+    def __repr__(self) -> str:
+        return "<Secrets: {} value(s)>".format(len(self._values))
+
+
+def _pairs(items: Any) -> Iterable[Tuple[Any, Any]]:
+    """(name, value) pairs from a mapping, a list of pairs or a cookie jar; nothing from anything else."""
+    if items is None or isinstance(items, (str, bytes)):
+        return ()
+    if hasattr(items, "items") and callable(items.items):
+        try:
+            return list(items.items())
+        except Exception:  # a cookie jar with duplicate names: iterate its cookies instead
+            pass
+    pairs = []
+    try:
+        for item in items:
+            if hasattr(item, "name") and hasattr(item, "value"):  # http.cookiejar.Cookie
+                pairs.append((item.name, item.value))
+            elif isinstance(item, (tuple, list)) and len(item) == 2:
+                pairs.append((item[0], item[1]))
+    except TypeError:
+        return ()
+    return pairs
+
+
+def _parameter_values(url: str) -> List[str]:
+    query = url.partition("?")[2].partition("#")[0]
+    values = []
+    for part in query.split("&"):
+        name, equals, value = part.partition("=")
+        if equals and value and is_sensitive_parameter(name):
+            values.append(value)
+    return values
+
+
+def _header_secrets(value: str) -> List[str]:
+    """A header value, and its parts: ``Bearer X`` gives X (not the whole, so that ``Bearer ***`` stays readable)."""
+    words = re.split(r"[\s;,]+", value.strip())
+    found = [] if words and words[0].lower() in _AUTH_SCHEMES else [value]
+    for word in words:
+        if word.lower() in _AUTH_SCHEMES:
+            continue
+        found.append(word)
+        name, equals, rest = word.partition("=")
+        if equals:
+            found.append(rest)
+    return found
+
+
+def scrub_exception(exc: BaseException, redact: Callable[[str], str] = redact_text) -> BaseException:
+    """Redact, in place, the text of ``exc`` and of every exception it wraps; return ``exc``.
+
+    Used on the errors of the HTTP libraries before they reach the caller,
+    so that neither ``str(exc)`` nor a printed traceback shows a password
+    from the URL, a token from a header, or a signature from the query.
+    """
+    for current in exception_chain(exc):  # each one is scrubbed before what it wraps is looked at
+        try:
+            args = current.args
+            scrubbed = tuple(redact(arg) if isinstance(arg, str) else arg for arg in args)
+            if scrubbed != args:
+                current.args = scrubbed
+            if isinstance(current, OSError):  # str() of an OSError is made from these, not from args
+                for name in ("strerror", "filename", "filename2"):
+                    value = getattr(current, name, None)
+                    if isinstance(value, str):
+                        setattr(current, name, redact(value))
+        except Exception:  # pragma: no cover - an exception type with read-only attributes
+            pass
+    return exc
+
+
+# -- showing server text -----------------------------------------------------------------
+
+
+def printable(text: str) -> str:
+    """``text`` with control and format characters escaped (``\\x1b``, ``\\u202e``...).
+
+    Server text (a reason phrase, a body) goes through this before it is
+    written to a terminal or a log, so that it cannot move the cursor,
+    change colours or reorder what is shown. Newlines and tabs become
+    ``\\n`` and ``\\t``: what is quoted stays on one line.
+
+    >>> printable("ok\\x1b[2J\\n")
+    'ok\\\\x1b[2J\\\\n'
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    if unicodedata.category(char) == "Zs":  # a no-break space and the like: shown as a space
+        return " "
+    code = ord(char)
+    if code < 0x100:
+        return "\\x{:02x}".format(code)
+    return "\\u{:04x}".format(code) if code < 0x10000 else "\\U{:08x}".format(code)
+
+
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_TOKEN_DELIMITERS = " \t\r\n'\"<>`"
+
+
+def excerpt(text: str, limit: int = 200, redact: Callable[[str], str] = redact_text) -> str:
+    """At most ``limit`` characters of ``text``: redacted, made printable, with ``...`` when cut.
+
+    The work is bounded by ``limit`` however long ``text`` is: only a window
+    of it is redacted, and that window ends between two tokens (at a space
+    or a quote), never inside a URL whose userinfo would then go unseen.
+    """
+    window = text[: limit * 4 + 256]
+    cut = len(window) < len(text)
+    if cut:
+        boundary = max(window.rfind(char) for char in _TOKEN_DELIMITERS)
+        window = window[: boundary + 1] if boundary >= 0 else ""
+    shown = printable(redact(window))
+    if len(shown) > limit:
+        return shown[: max(limit - 3, 0)] + "..."
+    return shown + "..." if cut else shown
