@@ -22,6 +22,7 @@ TEST_REQUIRES = [
     "pytest-httpserver>=1.0.8",
     "trustme>=1.0",
     "httpx>=0.24",
+    "hypothesis>=6.100",
 ]
 
 setup(

@@ -38,17 +38,30 @@ class _Inflater:
         self.coding = coding
         self._error = error
         self._gzip = coding in ("gzip", "x-gzip")
-        self._first = True  # deflate: zlib-wrapped, or raw (some servers send that); decided on the first bytes
-        self._object = self._new()
+        # deflate is zlib-wrapped, or raw (some servers send that): told apart by the first two bytes
+        self._object: Any = zlib.decompressobj(16 + zlib.MAX_WBITS) if self._gzip else None
+        self._head = b""  # deflate: the first bytes, until there are two
+        self._started = False  # some data was decoded
         self._done = False  # the stream ended; only another gzip member may follow
 
-    def _new(self, raw: bool = False) -> Any:
-        if self._gzip:
-            return zlib.decompressobj(16 + zlib.MAX_WBITS)
-        return zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+    def _new(self) -> Any:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def _choose_deflate(self, data: bytes) -> bytes:
+        """Buffer the first two bytes of a deflate body; once they are there, pick the decompressor."""
+        data = self._head + data
+        if len(data) < 2:
+            self._head = data
+            return b""
+        self._head = b""
+        wrapped = data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0  # a zlib header (RFC 1950)
+        self._object = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+        return data
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         """Decode ``data``; yield the output in pieces of at most 64 KiB."""
+        if self._object is None:
+            data = self._choose_deflate(data)
         while data:
             if self._done:
                 if not self._gzip or not data.lstrip(b"\x00"):
@@ -58,12 +71,8 @@ class _Inflater:
             try:
                 piece = self._object.decompress(data, _STEP)
             except zlib.error as error:
-                if self._first and not self._gzip:  # not zlib-wrapped: try raw deflate
-                    self._first = False
-                    self._object = self._new(raw=True)
-                    continue
                 raise self._error("the body is not valid {} data ({})".format(self.coding, error)) from None
-            self._first = False
+            self._started = True
             if piece:
                 yield piece
             if self._object.eof:
@@ -72,7 +81,7 @@ class _Inflater:
             else:
                 data = self._object.unconsumed_tail
         # output that zlib holds back once the input is used up, a step at a time
-        while not self._done:
+        while self._object is not None and not self._done:
             piece = self._object.decompress(b"", _STEP)
             if not piece:
                 break
@@ -81,7 +90,7 @@ class _Inflater:
     def finish(self) -> Iterator[bytes]:
         """The end of the body: what zlib still holds, and a check that the stream was complete."""
         yield from self.feed(b"")
-        if not self._done and not self._first and self._gzip:
+        if self._head or (self._started and not self._done):
             raise self._error("the {} data ends before its end marker".format(self.coding))
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "SHORTHAND",
     "UNSET",
     "PolicyAttributes",
+    "check_auth",
     "check_headers",
     "check_url",
     "shorthand_conditions",
@@ -173,6 +174,29 @@ def _header_value_problem(value: str) -> Optional[str]:
     except UnicodeEncodeError as error:
         return "contains {!r}, which HTTP headers cannot carry (only Latin-1 characters)".format(value[error.start])
     return None
+
+
+def check_auth(auth: Any, auth_class: type) -> None:
+    """``auth=``: a ``(username, password)`` pair of strings, an ``auth_class`` object, or a callable.
+
+    The password is never quoted in the error.
+    """
+    if auth is None or isinstance(auth, auth_class) or (callable(auth) and not isinstance(auth, type)):
+        return
+    if isinstance(auth, (tuple, list)) and len(auth) == 2:
+        if all(isinstance(part, (str, bytes)) for part in auth):
+            return
+        raise ArgumentTypeError(
+            "auth: the username and password must be strings, not a {} and a {}".format(
+                type(auth[0]).__name__, type(auth[1]).__name__
+            )
+        )
+    raise ArgumentTypeError(
+        "auth must be a (username, password) tuple, {} object or a callable, not a {}".format(
+            "an " + auth_class.__qualname__ if auth_class.__qualname__[0] in "AEIOU" else "a " + auth_class.__qualname__,
+            type(auth).__name__,
+        )
+    )
 
 
 def check_url(

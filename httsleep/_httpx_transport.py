@@ -28,7 +28,7 @@ import httpx
 
 from ._async_bounds import DeadlinePassed, within
 from ._body import ACCEPT_ENCODING, BodyReader
-from ._frontend import check_headers, check_url
+from ._frontend import check_auth, check_headers, check_url
 from ._requests_transport import same_origin
 from ._validate import ArgumentTypeError, shorten
 from .exceptions import BodyDecodingError
@@ -85,12 +85,7 @@ class HttpxTransport:
         client: Optional[httpx.AsyncClient],
     ) -> None:
         self.headers = check_headers(headers)
-        if auth is not None and not (
-            isinstance(auth, httpx.Auth) or callable(auth) or (isinstance(auth, tuple) and len(auth) == 2)
-        ):
-            raise ArgumentTypeError(
-                "auth must be a (username, password) tuple, an httpx.Auth or a callable, not {}".format(shorten(auth))
-            )
+        check_auth(auth, httpx.Auth)
         self.request = self._build(url_or_request, client)
         url, userinfo_auth = _without_userinfo(self.request.url)
         #: the URL to send, without userinfo (``None``: send ``request`` as it is built)
@@ -159,9 +154,11 @@ class HttpxTransport:
         """Send one attempt; return the final response with its body read, or raise."""
         timeout = httpx_timeout(run.request_timeout())
         request = self._request_for(client, timeout)
+        origin = str(request.url)
+        auth = self._auth()
         history: List[httpx.Response] = []
         while True:
-            response = await self._head(client, request, run)
+            response = await self._head(client, request, run, auth)
             try:
                 await self._read_body(response, run)
             except BaseException:
@@ -177,18 +174,18 @@ class HttpxTransport:
             except ValueError as error:
                 raise httpx.InvalidURL(str(error)) from None
             if not same_origin(str(request.url), str(following.url)):
-                for name in [name for name in following.headers if is_sensitive_header(name)]:
-                    if name.lower() != "cookie":  # httpx rebuilt it from the client's jar, for this host
-                        del following.headers[name]
+                _strip_credentials(following, client)
+            if not same_origin(origin, str(following.url)):
+                auth = None  # the auth flow would sign the request for another host again
             history.append(response)
             request = following
         response.history = history
         return response
 
-    async def _head(self, client: httpx.AsyncClient, request: httpx.Request, run: PollRun) -> httpx.Response:
+    async def _head(self, client: httpx.AsyncClient, request: httpx.Request, run: PollRun, auth: Any) -> httpx.Response:
         connect, read = _pair(run.request_timeout())
         bound, by_deadline = _bound(connect + read, run)
-        sending = client.send(request, stream=True, follow_redirects=False, auth=self._auth(client))
+        sending = client.send(request, stream=True, follow_redirects=False, auth=auth)
         try:
             return await within(sending, bound)
         except DeadlinePassed:
@@ -198,7 +195,7 @@ class HttpxTransport:
                 request=request,
             ) from None
 
-    def _auth(self, client: httpx.AsyncClient) -> Any:
+    def _auth(self) -> Any:
         return self.auth if self.auth is not None else httpx.USE_CLIENT_DEFAULT
 
     async def _read_body(self, response: httpx.Response, run: PollRun) -> None:
@@ -219,13 +216,30 @@ class HttpxTransport:
                 break
             except DeadlinePassed:
                 raise httpx.ReadTimeout(
-                    _why(by_deadline, run, "no data for the response body within the read timeout ({:g}s)".format(
+                    _why(by_deadline, run, "no data for the response body within {:g}s (the read timeout)".format(
                         bound)),
                     request=response.request,
                 ) from None
             reader.feed(chunk)
         response._content = reader.finish()  # what aread() would have set, decoded by httsleep instead of httpx
         await response.aclose()
+
+
+def _strip_credentials(request: httpx.Request, client: httpx.AsyncClient) -> None:
+    """Remove what must not go to another origin: sensitive headers, and cookies not set for it.
+
+    httpx has removed ``Authorization`` already and rebuilt ``Cookie`` from
+    every cookie of the client's jar that matches, including those set
+    without a domain (``AsyncClient(cookies={...})``), which match any host:
+    only cookies the jar holds for this host's domain stay.
+    """
+    for name in [name for name in request.headers if is_sensitive_header(name)]:
+        del request.headers[name]
+    scoped = httpx.Cookies()
+    for cookie in client.cookies.jar:
+        if cookie.domain_specified:
+            scoped.jar.set_cookie(cookie)
+    scoped.set_cookie_header(request)
 
 
 def _pair(timeout: RequestTimeout) -> Tuple[float, float]:

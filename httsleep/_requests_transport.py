@@ -44,7 +44,7 @@ from requests.utils import default_headers, get_environ_proxies
 from urllib3.util import Timeout
 
 from ._body import ACCEPT_ENCODING, BodyReader
-from ._frontend import check_headers, check_url
+from ._frontend import check_auth, check_headers, check_url
 from ._validate import ArgumentTypeError, shorten
 from ._watchdog import Watch, watch
 from .exceptions import BodyDecodingError, BodyError
@@ -74,6 +74,7 @@ def build_request(
     requests would refuse on the first attempt is refused here instead.
     """
     headers = check_headers(headers)
+    check_auth(auth, requests.auth.AuthBase)
     if isinstance(url_or_request, str):
         request = requests.Request(method="GET", url=url_or_request, auth=auth, headers=headers)
     elif isinstance(url_or_request, requests.Request):
@@ -82,6 +83,7 @@ def build_request(
             raise ArgumentTypeError("url_or_request: the Request's url must be a string, not {}".format(
                 shorten(redact_url(request.url))))
         check_headers(request.headers, "url_or_request: the Request's headers")
+        check_auth(request.auth, requests.auth.AuthBase)
     else:
         raise ArgumentTypeError(
             "url_or_request must be a URL string or a requests.Request, not {}".format(shorten(url_or_request))
@@ -355,7 +357,7 @@ class _Attempt:
             )
             why = "{} before the deadline (timeout={:g}s)".format(what, self.run.policy.timeout or 0)
         elif self.phase == "body":
-            why = "no data for the response body within the read timeout ({:g}s)".format(self.limit)
+            why = "no data for the response body within {:g}s (the read timeout)".format(self.limit)
         else:
             why = "no complete response head within {:g}s (the connect plus the read timeout)".format(self.limit)
         if self.phase == "connect":

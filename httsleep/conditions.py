@@ -23,6 +23,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from ._validate import shorten
 from .exceptions import JSONTooDeep
 
 __all__ = [
@@ -95,12 +96,12 @@ class _StatusCode:
             raise TypeError("status_code must be an integer, not {!r}".format(value))
         try:
             expected = int(value)
-        except ValueError:  # e.g. "abc": a ValueError, as int() raised in 0.3.1
-            raise ValueError("status_code must be an integer, not {!r}".format(value)) from None
+        except (ValueError, OverflowError):  # "abc", inf: a ValueError, as int() raised in 0.3.1
+            raise ValueError("status_code must be an integer, not {}".format(shorten(value))) from None
         except TypeError:
-            raise TypeError("status_code must be an integer, not {!r}".format(value)) from None
-        if isinstance(value, float) and value != expected:
-            raise ValueError("status_code must be a whole number, not {!r}".format(value))
+            raise TypeError("status_code must be an integer, not {}".format(shorten(value))) from None
+        if not isinstance(value, (int, str)) and value != expected:
+            raise ValueError("status_code must be a whole number, not {}".format(shorten(value)))
         self.expected = expected
 
     def normalised(self) -> Any:

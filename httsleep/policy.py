@@ -232,8 +232,8 @@ def _request_timeout(value: Any) -> RequestTimeout:
                 "request_timeout must be a number or a (connect, read) pair, not {}".format(shorten(value))
             )
         return (
-            seconds(value[0], "the connect timeout", positive=True),
-            seconds(value[1], "the read timeout", positive=True),
+            seconds(value[0], "the connect timeout of request_timeout", positive=True),
+            seconds(value[1], "the read timeout of request_timeout", positive=True),
         )
     return seconds(value, "request_timeout", positive=True)
 

@@ -512,14 +512,17 @@ def excerpt(text: str, limit: int = 200, redact: Callable[[str], str] = redact_t
     """At most ``limit`` characters of ``text``: redacted, made printable, with ``...`` when cut.
 
     The work is bounded by ``limit`` however long ``text`` is: only a window
-    of it is redacted, and that window ends between two tokens (at a space
-    or a quote), never inside a URL whose userinfo would then go unseen.
+    of it is redacted. When the window cuts a token that may be a URL with
+    a userinfo (it holds ``@`` or ``://``), the window ends before that
+    token instead, so that a password is never shown for lack of its ``@``.
     """
     window = text[: limit * 4 + 256]
     cut = len(window) < len(text)
     if cut:
         boundary = max(window.rfind(char) for char in _TOKEN_DELIMITERS)
-        window = window[: boundary + 1] if boundary >= 0 else ""
+        last = window[boundary + 1 :]
+        if "@" in last or "://" in last:
+            window = window[: boundary + 1]
     shown = printable(redact(window))
     if len(shown) > limit:
         return shown[: max(limit - 3, 0)] + "..."

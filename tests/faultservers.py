@@ -22,6 +22,17 @@ Servers:
 - :class:`ScriptedServer` a keep-alive HTTP/1.1 server answering from a
   script of responses and recording the requests; it can serve TLS and
   listen on any loopback address (``127.0.0.2`` is "another host").
+
+Hostile servers, each answering every request the same way:
+
+- :func:`bomb` a small compressed body that inflates to gigabytes.
+- :func:`endless` a body that never ends (a huge Content-Length, chunked, or close-delimited).
+- :func:`dripping_head` a status line and headers sent one byte at a time.
+- :func:`endless_informational` ``100 Continue`` responses, for ever.
+- :func:`endless_trailers` a chunked body whose trailer section never ends.
+- :func:`huge_status_line` a status line of 64 KB.
+- :func:`huge_location` a redirect whose ``Location`` is 60 KB long.
+- :func:`many_headers` more headers than HTTP clients accept.
 """
 
 from __future__ import annotations
@@ -33,19 +44,30 @@ import socket
 import ssl
 import struct
 import threading
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 __all__ = [
+    "HOSTILE",
     "Backlogged",
     "LateServer",
     "RecordedRequest",
     "Reply",
     "ScriptedServer",
+    "bomb",
     "canned",
+    "compression_bomb",
     "dripping",
+    "dripping_head",
+    "endless",
+    "endless_informational",
+    "endless_trailers",
     "garbage",
     "hang_up",
+    "huge_location",
+    "huge_status_line",
+    "many_headers",
     "read_head",
     "reset",
     "silent",
@@ -278,6 +300,152 @@ def tls_eof() -> RawServer:
         conn.shutdown(socket.SHUT_WR)
 
     return RawServer(handler)
+
+
+def _send_forever(conn: socket.socket, server: RawServer, piece: bytes, pause: float = 0.0) -> None:
+    """Send ``piece`` again and again until the client goes away or the server stops."""
+    while not server.stopping.is_set():
+        try:
+            conn.sendall(piece)
+        except OSError:
+            return
+        if pause and server.stopping.wait(pause):
+            return
+
+
+def compression_bomb(coding: str = "gzip", compressed: int = 10 * 1024 * 1024) -> bytes:
+    """About ``compressed`` bytes of gzip or deflate data that inflate to about 1000 times as much.
+
+    A megabyte of zeros compresses to about a kilobyte, the same kilobyte
+    every time once the compressor is flushed after each megabyte: the
+    bomb is that kilobyte repeated, built in milliseconds. It has no end
+    marker; a client that reads it to the end has already lost.
+    """
+    wbits = {"gzip": 31, "deflate": 15}[coding]
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    megabyte = b"\0" * (1 << 20)
+    head = compressor.compress(megabyte) + compressor.flush(zlib.Z_FULL_FLUSH)
+    block = compressor.compress(megabyte) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return head + block * max(compressed // len(block), 1)
+
+
+def bomb(coding: str = "gzip", compressed: int = 10 * 1024 * 1024) -> RawServer:
+    """Answers 200 with a :func:`compression_bomb` as its body (``Content-Encoding: coding``)."""
+    body = compression_bomb(coding, compressed)
+    head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: {}\r\nContent-Length: {}\r\n\r\n"
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        with contextlib.suppress(OSError):
+            conn.sendall(head.format(coding, len(body)).encode("ascii") + body)
+        server.stopping.wait()
+
+    return RawServer(handler)
+
+
+def endless(framing: str = "length") -> RawServer:
+    """Answers 200 with a body that never ends: ``length`` (Content-Length: 1 TiB), ``chunked`` or ``close``."""
+    heads = {
+        "length": b"HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\n\r\n",
+        "chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+    }
+    piece = b"x" * 65536
+    if framing == "chunked":
+        piece = b"10000\r\n" + piece + b"\r\n"
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        with contextlib.suppress(OSError):
+            conn.sendall(heads[framing])
+        _send_forever(conn, server, piece)
+
+    return RawServer(handler)
+
+
+def dripping_head(interval: float = 0.2) -> RawServer:
+    """Sends a status line and headers one byte every ``interval`` seconds, never finishing them."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"z" * 60000
+        for byte in head:
+            if server.stopping.wait(interval):
+                return
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    return RawServer(handler)
+
+
+def endless_informational(interval: float = 0.05) -> RawServer:
+    """Answers ``100 Continue`` every ``interval`` seconds, for ever: the final response never comes."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        _send_forever(conn, server, b"HTTP/1.1 100 Continue\r\n\r\n", interval)
+
+    return RawServer(handler)
+
+
+def endless_trailers(interval: float = 0.05) -> RawServer:
+    """Sends a complete chunked body, then one trailer line every ``interval`` seconds, for ever."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        with contextlib.suppress(OSError):
+            conn.sendall(head + b"2\r\n{}\r\n0\r\n")
+        _send_forever(conn, server, b"X-Trailer: more\r\n", interval)
+
+    return RawServer(handler)
+
+
+def huge_status_line(size: int = 65000) -> RawServer:
+    """Answers a status line of ``size`` letters, which is not HTTP at all (clients quote it in their error)."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        with contextlib.suppress(OSError):
+            conn.sendall(b"HTTP/1.1 " + b"a" * size + b"\r\nContent-Length: 2\r\n\r\n{}")
+        server.stopping.wait()
+
+    return RawServer(handler)
+
+
+def huge_location(size: int = 60000) -> RawServer:
+    """Redirects to a URL whose host name is ``size`` letters."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        with contextlib.suppress(OSError):
+            conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: http://" + b"a" * size + b"/\r\nContent-Length: 0\r\n\r\n")
+        server.stopping.wait()
+
+    return RawServer(handler)
+
+
+def many_headers(count: int = 200) -> RawServer:
+    """Answers 200 with ``count`` headers (http.client refuses more than 100)."""
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        headers = b"".join(b"X-Header-%d: %d\r\n" % (index, index) for index in range(count))
+        with contextlib.suppress(OSError):
+            conn.sendall(b"HTTP/1.1 200 OK\r\n" + headers + b"Content-Length: 2\r\n\r\n{}")
+        server.stopping.wait()
+
+    return RawServer(handler)
+
+
+#: The hostile servers above that never end an exchange on their own, by name.
+HOSTILE = {
+    "dripping-head": dripping_head,
+    "endless-1xx": endless_informational,
+    "endless-trailers": endless_trailers,
+}
 
 
 class Backlogged:

@@ -549,3 +549,21 @@ def test_the_concurrency_benchmark_runs_and_prints_its_table() -> None:
     assert "| async | " in result.stdout and "| httpx | " in result.stdout and "| threads | " in result.stdout
     assert "| 20 | " in result.stdout, result.stdout
     assert "did not finish" not in result.stdout and result.stderr == ""
+
+
+def test_an_httpx_request_gets_the_clients_headers_and_cookies_as_a_url_does(httpserver):
+    """As requests merges the session's settings into a requests.Request, the async poller merges the client's."""
+    import asyncio
+
+    httpx = pytest.importorskip("httpx")
+    httpserver.expect_request(
+        "/jobs", method="POST", headers={"Authorization": "Bearer t0k3n", "Cookie": "sid=42"}, json={"verbose": True}
+    ).respond_with_json({"status": "SUCCESS"})
+
+    async def poll():
+        async with httpx.AsyncClient(headers={"Authorization": "Bearer t0k3n"}, cookies={"sid": "42"}) as client:
+            request = httpx.Request("POST", httpserver.url_for("/jobs"), json={"verbose": True})
+            sleeper = httsleep.AsyncHttSleeper(request, client=client, status_code=200, max_retries=1)
+            return await sleeper.run()
+
+    assert asyncio.run(poll()).json() == {"status": "SUCCESS"}

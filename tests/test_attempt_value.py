@@ -27,3 +27,16 @@ def test_an_attempt_cannot_be_changed():
     with pytest.raises(AttributeError, match="immutable"):
         del attempt.wait
     assert (attempt.number, attempt.wait, attempt.wait_reason) == (1, 2.0, "interval")
+
+
+def test_an_attempt_can_be_copied_and_pickled():
+    """A hook may keep copies of attempts or send them to another process; Attempt stays immutable."""
+    import copy
+    import pickle
+
+    attempt = Attempt(2, 0.5, None, ValueError("x"), "retry", 1.0, "interval")
+    for duplicate in (copy.copy(attempt), copy.deepcopy(attempt), pickle.loads(pickle.dumps(attempt))):
+        assert repr(duplicate) == repr(attempt)
+        assert (duplicate.number, duplicate.wait, duplicate.wait_reason) == (2, 1.0, "interval")
+        with pytest.raises(AttributeError):
+            duplicate.number = 3

@@ -267,3 +267,17 @@ def test_an_interrupted_attempt_frees_the_trial_slot_at_once(httpserver):
     assert breaker.state == HALF_OPEN
     assert httsleep(httpserver.url_for("/jobs/1"), status_code=200, circuit_breaker=breaker).status_code == 200
     assert breaker.state == CLOSED
+
+
+def test_a_breaker_opened_by_5xx_responses_names_the_last_one(httpserver, fake_time):
+    """A 5xx failure is described in the breaker's message, and no longer wipes out the previous failure's text."""
+    httpserver.expect_request("/job").respond_with_data("down", status=503)
+    url = httpserver.url_for("/job")
+    breaker = CircuitBreaker(threshold=2, reset_timeout=60, name="jobs")
+    breaker.admit().failure(ValueError("an earlier failure"))
+    with pytest.raises(CircuitBrokenError):  # the 503 is the second failure: the breaker opens
+        httsleep(url, status_code=200, circuit_breaker=breaker, polling_interval=1)
+    with pytest.raises(CircuitBrokenError) as refused:
+        httsleep(url, status_code=200, circuit_breaker=breaker)
+    assert "jobs is open" in str(refused.value)
+    assert "(last failure: HTTP 503 SERVICE UNAVAILABLE)" in str(refused.value)

@@ -28,6 +28,7 @@ import pytest
 import requests
 from werkzeug import Response
 
+import httsleep
 import httsleep.main
 from httsleep import cli
 from httsleep._jobserver import JobServer, job_body
@@ -39,15 +40,22 @@ PASSWORD = "S3cr3t-pass"
 TOKEN = "T0ken-abc123"
 COOKIE = "C00kie-xyz789"
 URL_PASSWORD = "Url-pa55word"
+API_KEY = "Ap1-k3y-456"
+QUERY_TOKEN = "Qu3ry-t0ken"
 SECRETS = [
     PASSWORD,
     TOKEN,
     COOKIE,
     URL_PASSWORD,
+    API_KEY,
+    QUERY_TOKEN,
     base64.b64encode("alice:{}".format(PASSWORD).encode()).decode(),
 ]
 #: Credentials in every way the command line accepts them.
-CREDENTIALS = ["-u", "alice:" + PASSWORD, "-H", "Authorization: Bearer " + TOKEN, "-H", "Cookie: sid=" + COOKIE]
+CREDENTIALS = [
+    "-u", "alice:" + PASSWORD, "-H", "Authorization: Bearer " + TOKEN, "-H", "Cookie: sid=" + COOKIE,
+    "-H", "X-Api-Key: " + API_KEY,
+]
 
 
 @dataclass
@@ -123,7 +131,8 @@ def jobs() -> Iterator[JobServer]:
 
 
 def with_userinfo(url: str) -> str:
-    return url.replace("http://", "http://bob:{}@".format(URL_PASSWORD))
+    """``url`` with a password and, in its query, an access token."""
+    return url.replace("http://", "http://bob:{}@".format(URL_PASSWORD)) + "?access_token=" + QUERY_TOKEN
 
 
 def body_of(path: str, state: str) -> bytes:
@@ -392,6 +401,8 @@ def test_version_option_prints_the_package_version():
         (["--interval", "soon"], "argument --interval: expected a number of seconds, got 'soon'"),
         (["--interval", "-1"], "argument --interval: expected a finite number of seconds >= 0, got '-1'"),
         (["--timeout", "0"], "argument --timeout: expected a number of seconds > 0, got '0'"),
+        (["--interval", "1e300"], "argument --interval: expected at most 1e+09 seconds (about 31 years), got '1e300'"),
+        (["--request-timeout", "1e300"], "argument --request-timeout: expected at most 1e+09 seconds"),
         (["--max-retries", "many"], "argument --max-retries: expected a whole number or 'none', got 'many'"),
         (["--max-retries", "-2"], "argument --max-retries: expected a number >= 0 or 'none', got '-2'"),
         (["--request-timeout", "1,2,3"], "argument --request-timeout: expected SECONDS or CONNECT,READ"),
@@ -423,10 +434,10 @@ def test_usage_errors_name_the_bad_argument(args, message):
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("ftp://127.0.0.1/job", "argument URL: expected a URL starting with http:// or https://, got 'ftp://127.0.0.1/job'"),
+        ("ftp://127.0.0.1/job", "argument URL: expected a URL starting with http:// or https://, got 'ftp://"),
         ("127.0.0.1:8000/job", "argument URL: expected an absolute URL such as http://host/path, got"),
         ("http://[::1/job", "argument URL: invalid URL (Invalid IPv6 URL)"),
-        ("http://bob:{}@127.0.0.1:http/".format(URL_PASSWORD), "argument URL: the port is not a number from 1 to 65535"),
+        ("http://bob:{}@127.0.0.1:http/".format(URL_PASSWORD), "argument URL: the port is not a number from 1 to"),
         ("http://", "argument URL: no host in the URL 'http://'"),
         ("http://127.0.0.1:99999/", "argument URL: the port is not a number from 1 to 65535"),
         ("http://{}.example/".format("a" * 64), "the host name is not valid"),
@@ -830,3 +841,80 @@ def test_python_m_httsleep_runs_the_command(monkeypatch, jobs, capsys):
         runpy.run_module("httsleep", run_name="__main__")
     assert exit_info.value.code == 1
     assert capsys.readouterr().err.startswith("httsleep: alarm: ")
+
+
+# -- hostile servers and impatient users -----------------------------------------------------------
+
+
+def test_a_header_http_cannot_carry_is_a_usage_error_naming_the_header():
+    """A value outside Latin-1 is refused before anything is sent: exit 2, not 4 from inside the poll."""
+    result = run_in_process(["http://127.0.0.1:9/", "-H", "X-Label: caf\u00e9 \u20ac"])
+    assert result.code == 2
+    assert "the value of 'X-Label'" in result.stderr and "Latin-1" in result.stderr
+
+
+def test_server_text_reaches_the_terminal_with_its_control_characters_escaped(fake_time):
+    """A reason phrase or a body cannot move the cursor, recolour or retitle the terminal the CLI writes to."""
+    from faultservers import canned
+
+    body = b"\x1b]0;owned\x07\x1b[2J\x1b[31mdisk full\x1b[0m"
+    response = b"HTTP/1.1 503 \x1b[31mDown\x1b[0m\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    with canned(response) as server:
+        result = run_in_process([server.url, "--max-retries", "2", "--interval", "0", "--alarm-status-code", "503",
+                                 "-v"], tty=True)
+    assert result.code == 1
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\\x1b[31mDown" in result.stderr  # shown, escaped
+    assert "\\x1b]0;owned\\x07" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.04, 0.06, 0.1, 0.15, 0.25, 0.4])
+@pytest.mark.parametrize("command", ["python -m httsleep", "httsleep"])
+def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback(command, delay):
+    """Ctrl-C at any moment of the start-up (imports, parsing, the first request) ends quietly.
+
+    The interpreter's own start-up (about 20 ms, before any httsleep code
+    runs) is the one window left. The child runs without the coverage
+    measurement of the suite, whose start-up is slower and swallows the
+    interrupt; __main__'s handler is covered by the next test.
+    """
+    from faultservers import silent
+
+    argv = [sys.executable, "-m", "httsleep"] if command.startswith("python") else [str(BIN / "httsleep")]
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("COVERAGE")}
+    with silent() as server:
+        child = subprocess.Popen([*argv, server.url, "--timeout", "30"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
+                                 env=environment)
+        time.sleep(delay)
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=30)
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    assert child.returncode == cli.EXIT_INTERRUPTED
+    assert stderr.endswith("httsleep: interrupted\n")
+
+
+def test_the_command_line_explains_a_jsonpath_that_ends_too_early(capsys):
+    """--jsonpath uses the library's JSONPath parser, whose error says why (not an AttributeError's text)."""
+    from httsleep.cli import EXIT_USAGE, main
+
+    assert main(["http://127.0.0.1:9/", "--jsonpath", "a.=1"]) == EXIT_USAGE
+    error = capsys.readouterr().err
+    assert "invalid JSONPath expression 'a.': the expression is empty or ends too early" in error
+    assert "NoneType" not in error
+
+
+def test_an_interrupt_while_the_command_is_imported_exits_130(monkeypatch, capsys):
+    """httsleep.__main__ imports the command under its handler: an interrupt there is no traceback either."""
+    import types
+
+    import httsleep.__main__ as entry
+
+    class Interrupted(types.ModuleType):
+        def __getattr__(self, name: str) -> Any:
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "httsleep.cli", Interrupted("httsleep.cli"))
+    assert entry.main() == cli.EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "\nhttsleep: interrupted\n"

@@ -248,3 +248,58 @@ def test_condition_matches_raises_value_error_on_non_json():
     assert Condition({"status_code": 201, "json": {}}).matches(FakeResponse()) is False
     with pytest.raises(ValueError):
         Condition({"json": {}}).matches(FakeResponse())
+
+
+# -- bodies nested too deeply --------------------------------------------------------------------
+
+TOO_DEEP = "[" * 100_000 + "]" * 100_000
+DEEP_BUT_DECODABLE = '{"a": ' + "[" * 900 + "]" * 900 + "}"
+
+
+@pytest.mark.parametrize("front", ["sync", "async"])
+def test_json_nested_too_deeply_is_a_json_too_deep_value_error_not_a_recursion_error(httpserver, fake_time, front):
+    """Deeper than Python's decoder can go: JSONTooDeep, a ValueError, as for a body that is not JSON."""
+    import asyncio
+
+    from httsleep import AsyncHttSleeper, HttSleeper, JSONTooDeep
+
+    httpserver.expect_request("/job").respond_with_data(TOO_DEEP, content_type="application/json")
+    url = httpserver.url_for("/job")
+    with pytest.raises(JSONTooDeep) as caught:
+        if front == "sync":
+            HttSleeper(url, json={"status": "SUCCESS"}).run()
+        else:
+            asyncio.run(AsyncHttSleeper(url, json={"status": "SUCCESS"}).run())
+    assert isinstance(caught.value, ValueError) and not isinstance(caught.value, RecursionError)
+    assert caught.value.response.status_code == 200
+
+
+def test_ignore_value_error_keeps_polling_through_json_nested_too_deeply(httpserver, fake_time):
+    httpserver.expect_ordered_request("/job").respond_with_data(TOO_DEEP)
+    httpserver.expect_ordered_request("/job").respond_with_json({"status": "SUCCESS"})
+    response = httsleep(httpserver.url_for("/job"), json={"status": "SUCCESS"}, ignore_exceptions=[ValueError])
+    assert response.json() == {"status": "SUCCESS"}
+
+
+def test_a_search_that_runs_out_of_recursion_cannot_judge_the_body(httpserver, fake_time):
+    """Decodable, but '$..b' recurses deeper than Python allows: undecidable, so a status alarm still fires."""
+    from httsleep import Alarm, JSONTooDeep
+
+    httpserver.expect_request("/job").respond_with_data(DEEP_BUT_DECODABLE, status=500)
+    with pytest.raises(Alarm):
+        httsleep(httpserver.url_for("/job"), jsonpath=[{"expression": "$..b", "value": 1}], alarms={"status_code": 500})
+    httpserver.clear()
+    httpserver.expect_request("/job").respond_with_data(DEEP_BUT_DECODABLE)
+    with pytest.raises(JSONTooDeep, match="too deeply to search or compare"):
+        httsleep(httpserver.url_for("/job"), jsonpath=[{"expression": "$..b", "value": 1}])
+
+
+def test_a_callback_that_runs_out_of_recursion_raises_its_own_error(httpserver, fake_time):
+    """The caller's code: its RecursionError is its own, not httsleep's to rename."""
+    httpserver.expect_request("/job").respond_with_json({"status": "SUCCESS"})
+
+    def recurse(response):
+        return recurse(response)
+
+    with pytest.raises(RecursionError):
+        httsleep(httpserver.url_for("/job"), callback=recurse)

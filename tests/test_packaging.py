@@ -36,3 +36,12 @@ def test_jsonpath_rw_is_loaded_when_a_jsonpath_string_is_compiled():
     )
     output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert output.strip() == "True"
+
+
+def test_documented_helpers_are_in_their_modules_all():
+    """docs/resilience.md documents policy.is_service_failure and docs/api.md waits.Sum: both are public names."""
+    from httsleep import policy, waits
+
+    assert "is_service_failure" in policy.__all__ and "Sum" in waits.__all__
+    for module in (policy, waits):
+        assert all(hasattr(module, name) for name in module.__all__)

@@ -678,3 +678,11 @@ def test_half_open_trials_bounds_the_concurrent_trial_calls(clock):
     for ticket in tickets:
         ticket.failure()
     assert breaker.state == OPEN
+
+
+def test_retry_still_rejects_a_missing_exception_class():
+    """resilience shares the policy's check, but ex=None is still a TypeError and ex=[] a ValueError."""
+    with pytest.raises(TypeError, match="ex must be an exception class or an iterable of them, not None"):
+        httsleep.retry(None)
+    with pytest.raises(ValueError, match=r"ex must name at least one exception class, not \[\]"):
+        httsleep.retry([])

@@ -12,6 +12,7 @@ from email.utils import formatdate
 import pytest
 from faultservers import Reply, ScriptedServer
 
+import httsleep
 from httsleep import StopPolling
 from httsleep import httsleep as poll
 from httsleep.policy import DEFAULT_MAX_RETRY_AFTER, DEFAULT_RETRY_AFTER_STATUSES, parse_retry_after
@@ -173,3 +174,69 @@ def test_an_unreadable_retry_after_falls_back_to_the_interval(fake_time):
 def test_max_retry_after_is_validated(bad):
     with pytest.raises((TypeError, ValueError), match="max_retry_after"):
         poll("http://127.0.0.1:9/", {"status_code": 200}, max_retry_after=bad)
+
+
+# -- a load balancer's page ---------------------------------------------------------------------
+
+
+def lb_page(status: int) -> Reply:
+    """What a load balancer answers while the service behind it restarts: HTML, and when to come back."""
+    return Reply(status, body=b"<html><body><h1>503 Service Unavailable</h1></body></html>",
+                 headers={"Content-Type": "text/html", "Retry-After": "3"})
+
+
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("front", ["sync", "async"])
+def test_an_html_page_with_retry_after_is_waited_for_even_with_json_conditions(front, status, monkeypatch):
+    """A JSON condition cannot judge the HTML page, yet the page says when to come back: that is no error."""
+    import asyncio
+
+    import httsleep.aio
+    from httsleep import AsyncHttSleeper, HttSleeper
+
+    seen = []
+    options = dict(jsonpath=[{"expression": "status", "value": "SUCCESS"}], polling_interval=0.5,
+                   on_attempt=seen.append)
+    with ScriptedServer([lb_page(status), lb_page(status), DONE]) as server:
+        with httsleep.testing.no_waiting():
+            if front == "sync":
+                response = HttSleeper(server.url, **options).run()
+            else:
+                response = asyncio.run(AsyncHttSleeper(server.url, **options).run())
+    assert response.json() == {"status": "SUCCESS"}
+    assert [(attempt.outcome, attempt.wait, attempt.wait_reason) for attempt in seen] == [
+        ("retry", 3.0, "Retry-After"), ("retry", 3.0, "Retry-After"), ("success", None, None)
+    ]
+
+
+def test_an_html_page_without_retry_after_still_raises_the_decode_error(fake_time):
+    """Only a page that says when to come back is waited for; any other non-JSON body stays an error."""
+    page = Reply(503, body=b"<html>down</html>", headers={"Content-Type": "text/html"})
+    with ScriptedServer([page]) as server:
+        with pytest.raises(ValueError):
+            poll(server.url, json={"status": "SUCCESS"})
+
+
+def test_an_html_page_with_retry_after_on_a_status_not_honoured_raises(fake_time):
+    with ScriptedServer([lb_page(503)]) as server:
+        with pytest.raises(ValueError):
+            poll(server.url, json={"status": "SUCCESS"}, retry_after=[429])
+
+
+def test_a_retry_after_of_non_ascii_digits_is_unreadable_not_an_error(fake_time):
+    """Headers are Latin-1: 'Retry-After: ²' passes str.isdigit() but not float(); it must not crash the poll."""
+    from httsleep.policy import parse_retry_after
+
+    assert parse_retry_after("\u00b2", now=0) is None
+    assert parse_retry_after(" 12 ", now=0) == 12.0
+
+    class Busy:
+        status_code = 503
+        headers = {"Retry-After": "\u00b2"}
+        text = ""
+
+    run = httsleep.HttSleeper("http://127.0.0.1:9/", status_code=200, polling_interval=1).policy.start(
+        give_up=httsleep.StopPolling
+    )
+    run.begin_attempt()
+    assert run.received(Busy()).sleep == 1.0

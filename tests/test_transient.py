@@ -208,3 +208,29 @@ def test_httpx_errors_are_classified_too():
     assert is_temp_network_error(httpx.ConnectError("refused", request=request))
     assert is_temp_network_error(httpx.ReadTimeout("slow", request=request))
     assert not is_temp_network_error(httpx.UnsupportedProtocol("ftp", request=request))
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        MemoryError(),
+        requests.exceptions.ConnectionError(MemoryError()),
+        http.client.HTTPException("got more than 100 headers"),
+        requests.exceptions.ConnectionError(
+            urllib3.exceptions.ProtocolError(
+                "Connection aborted.", http.client.HTTPException("got more than 100 headers")
+            )
+        ),
+    ],
+    ids=["MemoryError", "MemoryError-wrapped", "too-many-headers", "too-many-headers-wrapped"],
+)
+def test_a_body_too_big_to_hold_and_too_many_headers_are_not_temporary(exc):
+    """Trying again would get the same: retry_transient must not download a bomb again and again."""
+    assert not is_temp_network_error(exc)
+
+
+def test_httsleeps_body_errors_are_not_temporary():
+    from httsleep import BodyDecodingError, BodyTooLarge, JSONTooDeep
+
+    for error in (BodyTooLarge(10, 11), BodyDecodingError("bad gzip"), JSONTooDeep()):
+        assert not is_temp_network_error(error)

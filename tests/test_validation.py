@@ -151,3 +151,27 @@ def test_the_same_jsonpath_string_is_parsed_once_for_many_pollers():
     (first_item,) = first.policy.until[0].checks[0].items
     (second_item,) = second.policy.until[0].checks[0].items
     assert first_item.expression is second_item.expression
+
+
+@pytest.mark.parametrize(
+    "options, error, shown",
+    [
+        ({"ignore_exceptions": 5}, TypeError, "ignore_exceptions must be an exception class or an iterable of them"),
+        ({"retry_after": 503}, TypeError, "retry_after must be True, False or a collection of status codes, not 503"),
+        ({"retry_after": "429"}, TypeError, "not '429'"),
+        ({"retry_after": ["x"]}, TypeError, "retry_after must contain integer status codes, not 'x'"),
+        ({"retry_after": [True]}, TypeError, "not True"),
+    ],
+)
+def test_ignore_exceptions_and_retry_after_are_validated_at_construction(options, error, shown):
+    """A wrong ignore_exceptions / retry_after is a clear error naming the argument and the bad value."""
+    with pytest.raises(error) as caught:
+        HttSleeper("http://127.0.0.1:9/", status_code=200, **options)
+    assert shown in str(caught.value)
+
+
+def test_retry_after_accepts_any_collection_of_status_codes():
+    """A list, set or tuple of status codes, or True/False/None, are all fine."""
+    for value, expected in (([429], {429}), ((503, 429), {503, 429}), ({202}, {202}), (False, set()), (None, set())):
+        sleeper = HttSleeper("http://127.0.0.1:9/", status_code=200, retry_after=value)
+        assert sleeper.policy.retry_after_statuses == expected

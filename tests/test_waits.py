@@ -181,3 +181,31 @@ def test_a_strategy_that_asks_to_wait_forever_is_a_clear_error(httpserver):
         httsleep(httpserver.url_for("/job"), {"text": "done"}, polling_interval=forever)
     with pytest.raises(ValueError, match="wait forever .* after attempt 1"):
         poll_(lambda: 1, lambda result: False, timeout=None, interval=forever)
+
+
+@pytest.mark.parametrize("answer", [float("inf"), 1e10, 10**400])
+def test_a_wait_longer_than_any_sleep_ends_a_poll_with_a_deadline_by_giving_up(httpserver, fake_time, answer):
+    """With timeout= the poll knows the wait cannot end in time: it gives up at once, as for any long wait."""
+    from httsleep import StopPolling, httsleep, poll_
+    from httsleep.resilience import PollTimeout
+
+    httpserver.expect_request("/job").respond_with_data("busy")
+    with pytest.raises(StopPolling) as caught:
+        httsleep(httpserver.url_for("/job"), {"text": "done"}, polling_interval=lambda attempt: answer, timeout=60)
+    assert caught.value.limit == "timeout" and "would pass during the next wait of inf" in str(caught.value)
+    assert fake_time.sleeps == []
+    with pytest.raises(PollTimeout):
+        poll_(lambda: 1, lambda result: False, timeout=60, interval=lambda attempt: answer)
+
+
+@pytest.mark.parametrize("answer", ["2", None, [1], object()])
+def test_a_strategy_answering_something_other_than_a_number_is_a_type_error_naming_it(httpserver, answer):
+    from httsleep import httsleep
+
+    httpserver.expect_request("/job").respond_with_data("busy")
+
+    def strategy(attempt):
+        return answer
+
+    with pytest.raises(TypeError, match=r"wait strategy .*strategy.* returned .* after attempt 1; it must return"):
+        httsleep(httpserver.url_for("/job"), {"text": "done"}, polling_interval=strategy)

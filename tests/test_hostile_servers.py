@@ -1,0 +1,251 @@
+"""Servers that lie, drip, bomb and never finish: every promise holds on both front ends.
+
+Each test runs the same hostile server (tests/faultservers.py) against the
+synchronous and the asyncio front end, with the poll's defaults and with a
+session or client of the caller's. A poll must end within its deadline plus
+:data:`MARGIN`; without a deadline, within its request timeout; memory
+(measured in a subprocess, under a cap) must stay within a small multiple of
+``max_body_size``; and an asyncio poll must never hold the event loop for
+more than a tenth of a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from typing import Any, Callable, List, Tuple
+
+import faultservers
+import httpx
+import pytest
+import requests
+from faultservers import HOSTILE, bomb, endless, huge_location, huge_status_line, many_headers
+
+from httsleep import AsyncHttSleeper, BodyTooLarge, GaveUp, HttSleeper, is_temp_network_error
+from httsleep.policy import DEFAULT_MAX_BODY_SIZE
+
+#: How far past its bound a poll may end.
+MARGIN = 0.5
+#: The longest an asyncio poll may hold the event loop.
+LOOP_BLOCK = 0.1
+
+FRONTS = ["sync", "async"]
+
+
+def poll(front: str, url: str, *, own: bool = False, **options: Any) -> Tuple[Any, float, float]:
+    """(the response or the exception, seconds taken, the longest the event loop was held).
+
+    ``own``: send with a session/client of the caller's instead of the one the poll opens.
+    """
+    options.setdefault("status_code", 200)
+    if front == "sync":
+        start = time.monotonic()
+        try:
+            if own:
+                with requests.Session() as session:
+                    outcome: Any = HttSleeper(url, session=session, **options).run()
+            else:
+                outcome = HttSleeper(url, **options).run()
+        except Exception as error:  # noqa: BLE001 - the outcome under test
+            outcome = error
+        return outcome, time.monotonic() - start, 0.0
+    return asyncio.run(_poll_async(url, own, options))
+
+
+async def _poll_async(url: str, own: bool, options: Any) -> Tuple[Any, float, float]:
+    loop = asyncio.get_running_loop()
+    gaps: List[float] = []
+
+    async def tick() -> None:
+        last = loop.time()
+        while True:
+            await asyncio.sleep(0.005)
+            now = loop.time()
+            gaps.append(now - last - 0.005)
+            last = now
+
+    ticker = asyncio.ensure_future(tick())
+    start = time.monotonic()
+    try:
+        if own:
+            async with httpx.AsyncClient(follow_redirects=True) as client:
+                outcome: Any = await AsyncHttSleeper(url, client=client, **options).run()
+        else:
+            outcome = await AsyncHttSleeper(url, **options).run()
+    except Exception as error:  # noqa: BLE001 - the outcome under test
+        outcome = error
+    seconds = time.monotonic() - start
+    ticker.cancel()
+    return outcome, seconds, max(gaps, default=0.0)
+
+
+def is_timeout(error: BaseException) -> bool:
+    return isinstance(error, (requests.Timeout, httpx.TimeoutException))
+
+
+# -- time: a response that never ends ----------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("own", [False, True], ids=["own-session", "callers-session"])
+@pytest.mark.parametrize("attack", sorted(HOSTILE))
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_response_that_never_ends_cannot_hold_a_poll_past_its_deadline(front, attack, own):
+    """Headers dripped a byte per 0.2 s, endless ``100 Continue``, endless trailers: timeout=1.5 ends it."""
+    with HOSTILE[attack]() as server:
+        outcome, seconds, held = poll(front, server.url, own=own, timeout=1.5)
+    assert isinstance(outcome, GaveUp), repr(outcome)
+    assert outcome.limit == "timeout"
+    assert is_timeout(outcome.last_exception)
+    assert "before the deadline (timeout=1.5s)" in str(outcome.last_exception)
+    assert 1.4 < seconds < 1.5 + MARGIN
+    assert held < LOOP_BLOCK
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attack", sorted(HOSTILE))
+@pytest.mark.parametrize("front", FRONTS)
+def test_without_a_deadline_the_request_timeout_bounds_a_response_that_never_ends(front, attack):
+    """No timeout=: the head must come within connect + read (0.8 s), each wait for the body within read."""
+    with HOSTILE[attack]() as server:
+        outcome, seconds, held = poll(front, server.url, request_timeout=(0.3, 0.5))
+    assert is_timeout(outcome), repr(outcome)
+    bound = 0.5 if attack == "endless-trailers" else 0.8
+    assert "within {:g}s".format(bound) in str(outcome)
+    assert seconds < bound + MARGIN
+    assert held < LOOP_BLOCK
+
+
+@pytest.mark.parametrize("attack", [huge_status_line, huge_location], ids=["status-line", "location"])
+@pytest.mark.parametrize("front", FRONTS)
+def test_64_kb_of_server_text_in_an_error_costs_neither_time_nor_the_event_loop(front, attack):
+    """The text is quoted in the error (redacted in linear time): the poll ends at once, the loop runs on."""
+    with attack() as server:
+        outcome, seconds, held = poll(front, server.url, timeout=1, max_retries=1)
+    assert isinstance(outcome, Exception)
+    assert seconds < 1 + MARGIN
+    assert held < LOOP_BLOCK
+    assert len(str(outcome)) < 70_000
+
+
+def test_more_headers_than_http_clients_accept_is_not_a_temporary_network_error():
+    """http.client refuses more than 100 headers: an error of the server, not of the network."""
+    with many_headers() as server:
+        outcome, _, _ = poll("sync", server.url, retry_transient=True)
+    assert isinstance(outcome, requests.ConnectionError), repr(outcome)
+    assert "more than 100 headers" in str(outcome)
+    assert not is_temp_network_error(outcome)
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_redirect_to_a_host_name_no_one_can_resolve_is_refused_before_sending(front):
+    with huge_location(size=100) as server:
+        outcome, _, _ = poll(front, server.url)
+    assert isinstance(outcome, (requests.exceptions.InvalidURL, httpx.InvalidURL)), repr(outcome)
+    assert "the redirect of GET: the host name is not valid" in str(outcome)
+
+
+# -- memory: bombs and endless bodies, measured in a subprocess ------------------------------------
+
+_CHILD = textwrap.dedent(
+    """
+    import asyncio, json, resource, sys
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))  # a regression fails here, not the machine
+
+    import httsleep
+    from httsleep import AsyncHttSleeper, HttSleeper
+
+    front, url, limit = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+
+    def status(field):  # kB in /proc/self/status; VmHWM is this process's own peak (ru_maxrss is not:
+        with open("/proc/self/status") as lines:  # after fork and exec it still counts the parent's)
+            return next(int(line.split()[1]) * 1024 for line in lines if line.startswith(field + ":"))
+
+    def rss():
+        return status("VmRSS")
+
+    def peak():
+        return status("VmHWM")
+
+    sleeper_class = HttSleeper if front == "sync" else AsyncHttSleeper
+    sleeper = sleeper_class(url, status_code=200, max_body_size=limit, max_retries=2, polling_interval=0,
+                            retry_transient=True)
+    before = rss()
+    try:
+        if front == "sync":
+            sleeper.run()
+        else:
+            asyncio.run(sleeper.run())
+        outcome = {"error": None}
+    except Exception as error:
+        outcome = {"error": type(error).__name__, "size": getattr(error, "size", None)}
+    outcome.update(before=before, peak=peak())
+    print(json.dumps(outcome))
+    """
+)
+
+
+def measure(front: str, url: str, limit: Any = DEFAULT_MAX_BODY_SIZE) -> dict:
+    """Poll ``url`` in a fresh interpreter capped at 2 GiB; return what it raised and its memory."""
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("reads /proc/self/status")
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, front, url, json.dumps(limit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+SERVERS: List[Tuple[str, Callable[[], faultservers.RawServer]]] = [
+    ("gzip-bomb", lambda: bomb("gzip")),
+    ("deflate-bomb", lambda: bomb("deflate")),
+    ("content-length-1TiB", lambda: endless("length")),
+    ("chunked-forever", lambda: endless("chunked")),
+    ("close-delimited-forever", lambda: endless("close")),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, server", SERVERS, ids=[name for name, _ in SERVERS])
+@pytest.mark.parametrize("front", FRONTS)
+def test_bombs_and_endless_bodies_stop_at_max_body_size_in_bounded_memory(front, name, server):
+    """A 10 MB gzip bomb (10 GB inflated) or an endless body: BodyTooLarge, once, in < 3x the limit.
+
+    retry_transient=True is on: BodyTooLarge is not a network error, so the
+    bomb is not downloaded again.
+    """
+    with server() as hostile:
+        found = measure(front, hostile.url)
+        connections = hostile.connections
+    assert found["error"] == "BodyTooLarge"
+    assert DEFAULT_MAX_BODY_SIZE < found["size"] <= DEFAULT_MAX_BODY_SIZE + 256 * 1024
+    assert found["peak"] - found["before"] < 3 * DEFAULT_MAX_BODY_SIZE, found
+    assert connections == 1
+
+
+@pytest.mark.slow
+def test_the_memory_measurement_sees_a_body_held_whole():
+    """The control for the test above: without a limit, a 100 MB decoded body shows as 100 MB more."""
+    with bomb("gzip", compressed=100 * 1024) as hostile:  # ~100 MB decoded, then the stream ends
+        found = measure("sync", hostile.url, limit=None)
+    assert found["error"] == "RequestsBodyDecodingError"  # the bomb has no end marker
+    assert found["peak"] - found["before"] > 90 * 1024 * 1024, found
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_body_over_the_limit_is_body_too_large_with_the_response(front):
+    with endless("chunked") as server:
+        outcome, _, _ = poll(front, server.url, max_body_size=100_000, retry_transient=True)
+    assert isinstance(outcome, BodyTooLarge), repr(outcome)
+    assert outcome.limit == 100_000 and 100_000 < outcome.size <= 100_000 + 65_536 + 8
+    assert outcome.response.status_code == 200
+    assert "larger than max_body_size=100000 bytes" in str(outcome)
+    assert server.connections == 1
