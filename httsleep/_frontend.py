@@ -191,10 +191,10 @@ def check_auth(auth: Any, auth_class: type) -> None:
                 type(auth[0]).__name__, type(auth[1]).__name__
             )
         )
+    expected = "{}.{}".format(auth_class.__module__.split(".")[0], auth_class.__qualname__)
     raise ArgumentTypeError(
-        "auth must be a (username, password) tuple, {} object or a callable, not a {}".format(
-            "an " + auth_class.__qualname__ if auth_class.__qualname__[0] in "AEIOU" else "a " + auth_class.__qualname__,
-            type(auth).__name__,
+        "auth must be a (username, password) tuple, a {} object or a callable, not a {}".format(
+            expected, type(auth).__name__
         )
     )
 
