@@ -23,6 +23,9 @@ TEST_REQUIRES = [
     "trustme>=1.0",
     "httpx>=0.24",
     "hypothesis>=6.100",
+    # what httsleep 0.3.1's own test suite imports (tests/test_upstream_suite.py runs it)
+    "httpretty>=1.1",
+    "mock>=4",
 ]
 
 setup(

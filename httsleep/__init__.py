@@ -38,6 +38,7 @@ __all__ = [
     "StopPolling",
     "async_httsleep",
     "circuitbreaker",
+    "exec_",
     "httsleep",
     "is_temp_network_error",
     "poll",
@@ -63,6 +64,7 @@ _HOMES = {
     "Attempt": "policy",
     "CircuitBreaker": "resilience",
     "circuitbreaker": "resilience",
+    "exec_": "resilience",
     "poll": "resilience",
     "poll_": "resilience",
     "retry": "resilience",
@@ -97,7 +99,7 @@ if _typing.TYPE_CHECKING:  # what type checkers and IDEs see; at run time __geta
     )
     from .main import HttSleeper, httsleep
     from .policy import Attempt
-    from .resilience import CircuitBreaker, circuitbreaker, poll, poll_, retry, retry_
+    from .resilience import CircuitBreaker, circuitbreaker, exec_, poll, poll_, retry, retry_
     from .transient import is_temp_network_error
     from .waits import Constant, Exponential, FullJitter
 

@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
 import requests
 import urllib3.connection
+from requests.adapters import HTTPAdapter
 from requests.exceptions import (
     ChunkedEncodingError,
     ConnectionError,
@@ -51,7 +53,15 @@ from .exceptions import BodyDecodingError, BodyError
 from .policy import PollRun, RequestTimeout
 from .redaction import Secrets, is_sensitive_header, redact_url
 
-__all__ = ["RequestsBodyDecodingError", "RequestsTransport", "build_request", "same_origin"]
+__all__ = [
+    "RequestsBodyDecodingError",
+    "RequestsTransport",
+    "build_request",
+    "environment_ca_bundle",
+    "environment_settings",
+    "new_session",
+    "same_origin",
+]
 
 _CHUNK = 64 * 1024
 _DEFAULT_ACCEPT_ENCODING = default_headers()["Accept-Encoding"]
@@ -59,6 +69,49 @@ _DEFAULT_ACCEPT_ENCODING = default_headers()["Accept-Encoding"]
 
 class RequestsBodyDecodingError(BodyDecodingError, ContentDecodingError):
     """A body that is not valid for its ``Content-Encoding``: httsleep's error and requests' own."""
+
+
+# -- the sessions httsleep opens ------------------------------------------------------------
+
+
+def environment_ca_bundle() -> Optional[str]:
+    """The CA bundle the environment names (``REQUESTS_CA_BUNDLE``, then ``CURL_CA_BUNDLE``), if any."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+
+
+class _SessionAdapter(HTTPAdapter):
+    """The adapter of the sessions httsleep opens: ``verify=True`` means the environment's CA bundle, if set.
+
+    requests applies ``REQUESTS_CA_BUNDLE`` by passing its path as
+    ``verify``; httsleep passes ``verify=True`` to its own sessions'
+    adapters, as httsleep 0.3.1 did (code and tests written for it look at
+    that argument), and the bundle is applied here instead.
+    """
+
+    def __init__(self, session: requests.Session) -> None:
+        super().__init__()
+        self._session = weakref.ref(session)
+
+    def _verify(self, verify: Any) -> Any:
+        session = self._session()
+        if verify is True and (session is None or session.trust_env):
+            return environment_ca_bundle() or True
+        return verify
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        super().cert_verify(conn, url, self._verify(verify), cert)
+
+    def get_connection_with_tls_context(self, request: Any, verify: Any, proxies: Any = None, cert: Any = None) -> Any:
+        # requests >= 2.32.2 chooses the connection pool by the TLS settings
+        return super().get_connection_with_tls_context(request, self._verify(verify), proxies, cert)
+
+
+def new_session() -> requests.Session:
+    """A :class:`requests.Session` as httsleep opens them (see :class:`_SessionAdapter`)."""
+    session = requests.Session()
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, _SessionAdapter(session))
+    return session
 
 
 # -- building and checking the request --------------------------------------------------
@@ -268,7 +321,8 @@ def environment_settings(session: requests.Session, url: str, verify: Any) -> Di
     environment (``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``,
     ``HTTP(S)_PROXY``, ``NO_PROXY``) when the session trusts it. (requests'
     ``merge_environment_settings`` lets the environment win over the
-    session: psf/requests#3829.)
+    session: psf/requests#3829.) The sessions httsleep opens apply the
+    environment's CA bundle in their adapter (:class:`_SessionAdapter`).
     """
     proxies: Dict[str, Any] = {}
     if session.trust_env:
@@ -277,8 +331,8 @@ def environment_settings(session: requests.Session, url: str, verify: Any) -> Di
     proxies = {key: value for key, value in proxies.items() if value is not None}
     if verify is None:
         verify = session.verify
-    if verify is True and session.trust_env:
-        verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    if verify is True and session.trust_env and not isinstance(session.get_adapter(url), _SessionAdapter):
+        verify = environment_ca_bundle() or True
     return {"proxies": proxies, "verify": verify, "cert": session.cert}
 
 

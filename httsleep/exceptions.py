@@ -89,9 +89,11 @@ class CircuitBrokenError(HttSleepError):
     """A circuit breaker is open and refused the call without making it.
 
     :ivar time_remaining: seconds until the breaker lets a trial call through.
+
+    Both arguments are optional, as in poll 1.0 (``CircuitBrokenError()``).
     """
 
-    def __init__(self, message: str, time_remaining: float) -> None:
+    def __init__(self, message: str = "", time_remaining: float = 0.0) -> None:
         super().__init__(message)
         self.time_remaining = time_remaining
 

@@ -1,8 +1,15 @@
 """The synchronous poller on requests: :class:`HttSleeper` and :func:`httsleep`.
 
-This module keeps the names of httsleep 0.3.1: ``DEFAULT_POLLING_INTERVAL``,
-``DEFAULT_MAX_RETRIES``, and ``sleep``, the function the loop calls to wait,
-looked up at every call so that tests may patch ``httsleep.main.sleep``.
+This module keeps every name httsleep 0.3.1's ``httsleep.main`` offered:
+``HttSleeper``, ``httsleep``, ``Alarm``, ``DEFAULT_POLLING_INTERVAL``,
+``DEFAULT_MAX_RETRIES``, ``VALID_CONDITIONS``, ``DEFAULT_SESSION`` (see
+below) and ``sleep``, the function the loop calls to wait, looked up at
+every call so that tests may patch ``httsleep.main.sleep``.
+
+``DEFAULT_SESSION`` was the one ``requests.Session`` 0.3.1 sent every poll
+through, sharing cookies and connections between unrelated callers and
+threads. It is still importable (reading it warns), but no poll uses it
+unless it is passed as ``session=``: each poller has a session of its own.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from time import monotonic, sleep  # looked up at call time: patch httsleep.main.sleep / .monotonic
 from typing import Any, Callable, Collection, Iterable, Optional, Sequence, Type, Union
 
@@ -17,9 +25,9 @@ import requests
 
 from ._frontend import UNSET, PolicyAttributes, shorthand_conditions
 from ._logs import redacting
-from ._requests_transport import RequestsTransport, build_request
+from ._requests_transport import RequestsTransport, build_request, new_session
 from ._validate import ArgumentTypeError, shorten
-from .conditions import ConditionSpec
+from .conditions import CONDITION_KEYS, ConditionSpec
 from .exceptions import Alarm, StopPolling
 from .policy import (
     DEFAULT_MAX_BODY_SIZE,
@@ -40,6 +48,7 @@ __all__ = [
     "DEFAULT_MAX_RETRY_AFTER",
     "DEFAULT_POLLING_INTERVAL",
     "DEFAULT_REQUEST_TIMEOUT",
+    "VALID_CONDITIONS",
     "Alarm",
     "HttSleeper",
     "httsleep",
@@ -47,6 +56,33 @@ __all__ = [
 ]
 
 log = logging.getLogger("httsleep")
+
+#: The condition keys (0.3.1 name; see :data:`httsleep.conditions.CONDITION_KEYS`).
+VALID_CONDITIONS = list(CONDITION_KEYS)
+
+_DEFAULT_SESSION: Optional[requests.Session] = None
+
+
+def __getattr__(name: str) -> Any:
+    """0.3.1 names that cost something or changed meaning, made on first use."""
+    global _DEFAULT_SESSION
+    if name == "DEFAULT_SESSION":
+        warnings.warn(
+            "httsleep.main.DEFAULT_SESSION is no longer used by every poll (httsleep 0.3.1 shared it between all "
+            "callers); each poller has a session of its own. Pass session= to share one on purpose.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if _DEFAULT_SESSION is None:
+            _DEFAULT_SESSION = new_session()
+        return _DEFAULT_SESSION
+    if name == "string_types":  # from 0.3.1's Python 2 compatibility module
+        return (str,)
+    if name == "jsonpath_rw":  # imported by 0.3.1's main module; imported here on first use (it is slow)
+        import jsonpath_rw
+
+        return jsonpath_rw
+    raise AttributeError("module 'httsleep.main' has no attribute {!r}".format(name))
 
 
 def _verify(value: Any) -> Union[bool, str, None]:
@@ -72,7 +108,7 @@ class HttSleeper(PolicyAttributes):
     :param auth: a ``(username, password)`` tuple or a requests auth object.
     :param headers: HTTP headers, merged over the session's (these win).
     :param session: a :class:`requests.Session` to send with; it is left
-        open. Without one, each :meth:`run` opens its own and closes it.
+        open. Without one, see :attr:`session`.
     :param verify: ``True``/``False`` or a CA bundle path; when given it
         overrides the session's setting.
     :param polling_interval: seconds between attempts (fractions are
@@ -114,6 +150,8 @@ class HttSleeper(PolicyAttributes):
     :raises ValueError: at construction, for an invalid value.
     """
 
+    _session: Optional[requests.Session]
+
     def __init__(
         self,
         url_or_request: Union[str, requests.Request],
@@ -143,10 +181,8 @@ class HttSleeper(PolicyAttributes):
         callback: Any = UNSET,
     ) -> None:
         shorthand = shorthand_conditions(status_code, text, json, jsonpath, callback)
-        if session is not None and not isinstance(session, requests.Session):
-            raise ArgumentTypeError("session must be a requests.Session, not {}".format(shorten(session)))
+        self.session = session  # None: created when first read
         self.request = build_request(url_or_request, auth, headers, session)
-        self.session = session
         self.verify = _verify(verify)
         self._policy = Policy(
             until,
@@ -171,6 +207,29 @@ class HttSleeper(PolicyAttributes):
             log.setLevel(loglevel)
 
     @property
+    def session(self) -> requests.Session:
+        """The :class:`requests.Session` this poller sends with (0.3.1 attribute).
+
+        The one given as ``session=``. Otherwise one of this poller's own,
+        created the first time this attribute is read, so that code written
+        for 0.3.1 can configure it (headers, auth, adapters, cookies); it is
+        never shared with another poller, and it stays open until you close
+        it. A poller whose session is never read opens a session for each
+        :meth:`run` and closes it at the end, leaving no connection open.
+        """
+        session = self._session
+        if session is None:
+            session = new_session()
+            self._session = session
+        return session
+
+    @session.setter
+    def session(self, value: Optional[requests.Session]) -> None:
+        if value is not None and not isinstance(value, requests.Session):
+            raise ArgumentTypeError("session must be a requests.Session, not {}".format(shorten(value)))
+        self._session = value
+
+    @property
     def kwargs(self) -> dict:
         """The extra arguments given to ``Session.send`` (0.3.1 name)."""
         return {} if self.verify is None else {"verify": self.verify}
@@ -188,10 +247,10 @@ class HttSleeper(PolicyAttributes):
         :raises Exception: whatever a request or a callback raised, unless
             it is ignored.
         """
-        session = self.session
+        session = self._session
         if session is not None:
             return self._poll(session)
-        with requests.Session() as own_session:
+        with new_session() as own_session:
             return self._poll(own_session)
 
     def _transport(self) -> RequestsTransport:

@@ -54,12 +54,15 @@ from typing import (
 
 from . import testing
 from ._validate import (
+    ArgumentTypeError,
     callable_or_none,
     check_callable,
     error_handler,
+    exception_types,
     positive_int,
     required_exception_types,
     seconds,
+    shorten,
     sync_function,
 )
 from .exceptions import CircuitBrokenError, GaveUp
@@ -85,6 +88,7 @@ __all__ = [
     "PollTimeout",
     "Ticket",
     "circuitbreaker",
+    "exec_",
     "monotonic",
     "poll",
     "poll_",
@@ -131,6 +135,22 @@ def _timeout(value: Any) -> Optional[float]:
     return None if value is None else seconds(value, "timeout", infinite=True, or_none=True)
 
 
+def _interval(value: Any) -> WaitStrategy:
+    """``interval``: seconds or a wait strategy. A negative number means no wait, as poll 1.0 accepted it."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        value = 0
+    return as_wait(value, "interval")
+
+
+def _times(value: Any) -> float:
+    """``times``: a whole number (0 or less: one call, as with poll 1.0), or ``math.inf`` for no limit."""
+    if isinstance(value, float) and math.isinf(value) and value > 0:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentTypeError("times must be a whole number or math.inf, not {}".format(shorten(value)))
+    return max(value, 1)
+
+
 def _describe(func: Any) -> str:
     return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
 
@@ -171,8 +191,8 @@ def poll_(
     sync_function(f, "poll_")
     check_callable(until, "until")
     limit = _timeout(timeout)
-    wait = as_wait(interval, "interval")
-    return _poll(f, until, limit, wait, args, kwargs)
+    wait = _interval(interval)
+    return _exec(f, (), until, math.inf, limit, wait, None, args, kwargs)
 
 
 def poll(
@@ -191,60 +211,18 @@ def poll(
     """
     check_callable(until, "until")
     limit = _timeout(timeout)
-    wait = as_wait(interval, "interval")
+    wait = _interval(interval)
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         sync_function(func, "poll")
 
         @functools.wraps(func)
         def polled(*args: P.args, **kwargs: P.kwargs) -> R:
-            return _poll(func, until, limit, wait, args, kwargs)
+            return _exec(func, (), until, math.inf, limit, wait, None, args, kwargs)
 
         return polled
 
     return decorate
-
-
-def _poll(
-    func: Callable[..., R],
-    until: Callable[[Any], object],
-    timeout: Optional[float],
-    wait: WaitStrategy,
-    args: Tuple[Any, ...],
-    kwargs: Dict[str, Any],
-) -> R:
-    testing_mode = testing.is_testing()
-    skipped = 0.0  # waits not slept in testing mode, added to the clock
-    started = monotonic()
-    deadline = None if timeout is None else started + timeout
-    attempts = 0
-    while True:
-        attempts += 1
-        result = func(*args, **kwargs)
-        if until(result):
-            return result
-        pause = wait_seconds(wait, attempts)
-        now = monotonic() + skipped
-        if deadline is not None and now + pause > deadline:
-            elapsed = now - started
-            message = "polled {} {} time{} in {:.2f}s without success: timeout={:g}s {}; last result: {}".format(
-                _describe(func),
-                attempts,
-                "" if attempts == 1 else "s",
-                elapsed,
-                deadline - started,
-                "passed" if now >= deadline else "would pass during the next wait of {:g}s".format(pause),
-                _short_repr(result),
-            )
-            log.info("%s", message)
-            raise PollTimeout(message, limit="timeout", attempts=attempts, elapsed=elapsed, last_response=result)
-        if math.isinf(pause):
-            raise never_ending(wait, attempts)
-        log.debug("%s: result %d did not satisfy until, waiting %gs", _describe(func), attempts, pause)
-        if testing_mode:
-            skipped += pause
-        else:
-            sleep(pause)
 
 
 # -- retry ---------------------------------------------------------------------------
@@ -264,16 +242,18 @@ def retry_(
     :param f: the function to call.
     :param ex: the exception class, or an iterable of classes, that mean
         "try again". Any other exception propagates at once.
-    :param times: the most calls made (``>= 1``). When the last one raises
-        ``ex``, that exception propagates unchanged.
+    :param times: the most calls made. When the last one raises ``ex``,
+        that exception propagates unchanged. ``times=1`` (and, as with poll
+        1.0, 0 or less) means one call and no retry.
     :param interval: seconds between a failed call and the next, or a wait
         strategy from :mod:`httsleep.waits` (called with the number of
         calls made so far).
-    :param on_error: called for every exception matching ``ex``, before the
-        wait (and before the last exception propagates). It may take no
-        parameter, one (the exception) or two (the exception and the
-        number of calls made before this one, counting from 0). If it
-        raises, its exception propagates instead.
+    :param on_error: called for every exception ``f`` raises, matching
+        ``ex`` or not, before the wait or before the exception propagates
+        (as poll 1.0 did: it sees the error that ends the retries too). It
+        may take no parameter, one (the exception) or two (the exception
+        and the number of calls made before this one, counting from 0). If
+        it raises, its exception propagates instead.
     :param args: positional arguments for ``f``.
     :param kwargs: keyword arguments for ``f``.
     :raises Exception: the last exception of ``f``, or any exception not
@@ -281,9 +261,9 @@ def retry_(
     """
     sync_function(f, "retry_")
     types = required_exception_types(ex, "ex")
-    count = positive_int(times, "times")
-    wait = as_wait(interval, "interval")
-    return _retry(f, types, count, wait, error_handler(on_error), args, kwargs)
+    count = _times(times)
+    wait = _interval(interval)
+    return _exec(f, types, _always, count, None, wait, error_handler(on_error), args, kwargs)
 
 
 def retry(
@@ -306,8 +286,8 @@ def retry(
     built. The decorated function keeps its name, docstring and signature.
     """
     types = required_exception_types(ex, "ex")
-    count = positive_int(times, "times")
-    wait = as_wait(interval, "interval")
+    count = _times(times)
+    wait = _interval(interval)
     handler = error_handler(on_error)
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
@@ -315,39 +295,112 @@ def retry(
 
         @functools.wraps(func)
         def retried(*args: P.args, **kwargs: P.kwargs) -> R:
-            return _retry(func, types, count, wait, handler, args, kwargs)
+            return _exec(func, types, _always, count, None, wait, handler, args, kwargs)
 
         return retried
 
     return decorate
 
 
-def _retry(
+def exec_(
+    f: Callable[..., R],
+    ex: Any,
+    until: Callable[[Any], object],
+    times: float = 3,
+    timeout: Optional[float] = 15,
+    interval: WaitLike = 1,
+    on_error: Optional[Callable[..., Any]] = None,
+    *args: Any,
+    **kwargs: Any,
+) -> R:
+    """The general loop behind :func:`poll_` and :func:`retry_` (poll 1.0's ``exec_``).
+
+    Calls ``f(*args, **kwargs)`` until ``until(result)`` is true and returns
+    that result. An exception matching ``ex`` counts as a failed call: after
+    ``times`` of them the last one propagates. Any other exception
+    propagates at once. ``on_error`` is called for every exception, as for
+    :func:`retry_`. The whole loop may take ``timeout`` seconds (``None`` or
+    ``math.inf``: no limit), then :class:`PollTimeout` is raised; as for
+    :func:`poll_`, it never sleeps past the timeout.
+
+    ``poll_(f, until, timeout, interval)`` is ``exec_(f, (), until,
+    math.inf, timeout, interval)``, and ``retry_(f, ex, times, interval,
+    on_error)`` is ``exec_(f, ex, lambda result: True, times, None,
+    interval, on_error)``.
+
+    :param ex: an exception class or an iterable of them (may be empty).
+    :param times: the most failed calls (``math.inf`` for no limit).
+    """
+    sync_function(f, "exec_")
+    check_callable(until, "until")
+    types = exception_types(ex, "ex")
+    return _exec(f, types, until, _times(times), _timeout(timeout), _interval(interval), error_handler(on_error),
+                 args, kwargs)
+
+
+def _always(result: Any) -> bool:
+    return True
+
+
+def _exec(
     func: Callable[..., R],
     types: Tuple[Type[BaseException], ...],
-    times: int,
+    until: Callable[[Any], object],
+    times: float,
+    timeout: Optional[float],
     wait: WaitStrategy,
     on_error: Optional[Callable[[BaseException, int], Any]],
     args: Tuple[Any, ...],
     kwargs: Dict[str, Any],
 ) -> R:
+    """The one loop of poll, retry and exec_: call, judge, wait; never sleep past the deadline."""
     testing_mode = testing.is_testing()
-    calls = 0
+    skipped = 0.0  # waits not slept in testing mode, added to the clock
+    started = monotonic()
+    deadline = None if timeout is None or math.isinf(timeout) else started + timeout
+    calls = failures = 0
     while True:
+        calls += 1
         try:
-            return func(*args, **kwargs)
-        except types as exc:
+            result = func(*args, **kwargs)
+        except BaseException as exc:  # as poll 1.0: on_error sees every error, the last one included
             if on_error is not None:
-                on_error(exc, calls)
-            calls += 1
-            if calls >= times:
-                log.info("%s: call %d of %d raised %s; giving up", _describe(func), calls, times, type(exc).__name__)
+                on_error(exc, failures)
+            failures += 1
+            if not isinstance(exc, types):
                 raise
-            log.debug("%s: call %d of %d raised %s; retrying", _describe(func), calls, times, type(exc).__name__)
+            if failures >= times:
+                log.info("%s: call %d raised %s; no more tries", _describe(func), calls, type(exc).__name__)
+                raise
+            log.debug("%s: call %d raised %s; trying again", _describe(func), calls, type(exc).__name__)
+            last = "last error: {}".format(_short_repr(exc))
+            outcome: Any = None
+        else:
+            if until(result):
+                return result
+            log.debug("%s: result %d did not satisfy until", _describe(func), calls)
+            last = "last result: {}".format(_short_repr(result))
+            outcome = result
         pause = wait_seconds(wait, calls)
+        now = monotonic() + skipped
+        if deadline is not None and now + pause > deadline:
+            elapsed = now - started
+            message = "polled {} {} time{} in {:.2f}s without success: timeout={:g}s {}; {}".format(
+                _describe(func),
+                calls,
+                "" if calls == 1 else "s",
+                elapsed,
+                deadline - started,
+                "passed" if now >= deadline else "would pass during the next wait of {:g}s".format(pause),
+                last,
+            )
+            log.info("%s", message)
+            raise PollTimeout(message, limit="timeout", attempts=calls, elapsed=elapsed, last_response=outcome)
         if math.isinf(pause):
             raise never_ending(wait, calls)
-        if not testing_mode:
+        if testing_mode:
+            skipped += pause
+        else:
             sleep(pause)
 
 
@@ -398,7 +451,7 @@ class CircuitBreaker:
 
     ``threshold`` failures within ``reset_timeout`` seconds break the
     circuit (a sliding window, the "leaky bucket" of ``poll`` 1.0: a failure
-    older than ``reset_timeout`` no longer counts, and successes do not
+    more than ``reset_timeout`` old no longer counts, and successes do not
     empty the bucket). While it is broken (*open*), calls are refused with
     :class:`~httsleep.exceptions.CircuitBrokenError` without being made;
     its ``time_remaining`` says how long until a trial. ``reset_timeout``
@@ -424,9 +477,10 @@ class CircuitBreaker:
         circuit (``>= 1``).
     :param reset_timeout: seconds the circuit stays broken, and the length
         of the failure window.
-    :param on_error: called after each failure counted by :meth:`call` or
-        the decorator, with 0, 1 (the exception) or 2 (the exception, the
-        failures counted in the window before this one) parameters.
+    :param on_error: called for every exception a call made by :meth:`call`
+        or the decorator raises (counted as a failure or not, as poll 1.0
+        did), with 0, 1 (the exception) or 2 (the exception, the failures
+        counted in the window before this one) parameters.
     :param half_open_trials: how many trial calls may run at once when
         half-open (default 1). A trial that reports no outcome within
         ``reset_timeout`` frees its slot.
@@ -567,7 +621,7 @@ class CircuitBreaker:
 
     def _forget_old_failures(self, now: float) -> None:
         failures = self._failures
-        while failures and failures[0] <= now - self.reset_timeout:
+        while failures and failures[0] < now - self.reset_timeout:  # exactly reset_timeout old still counts
             failures.popleft()
 
     def _open(self, now: float, exc: Union[BaseException, str, None], why: str) -> None:
@@ -602,8 +656,10 @@ class CircuitBreaker:
             if self._on_error is not None:
                 self._on_error(exc, before)
             raise
-        except BaseException:
+        except BaseException as exc:  # not a failure of the service; on_error sees it all the same (poll 1.0)
             ticket.cancel()
+            if self._on_error is not None:
+                self._on_error(exc, self.failures)
             raise
         ticket.success()
         return result

@@ -44,12 +44,17 @@ TEMPORARY_ERRNOS = frozenset(
             "ENETUNREACH",
             "ENOTCONN",
             "EAGAIN",
+            "ENOLINK",
+            "ENONET",
+            "ENXIO",
+            "EREMCHG",
         )
     )
     if code is not None
 )
 
 _TEMPORARY_TYPES = (
+    InterruptedError,  # a system call interrupted by a signal (dugong: temporary)
     TimeoutError,  # socket.timeout is an alias of it on 3.10+
     socket.timeout,
     ConnectionError,  # resets, refusals, aborts, broken pipes
