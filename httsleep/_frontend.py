@@ -45,12 +45,16 @@ SHORTHAND = ("status_code", "text", "json", "jsonpath", "callback")
 
 
 def shorthand_conditions(status_code: Any, text: Any, json: Any, jsonpath: Any, callback: Any) -> dict:
-    """The shorthand condition keywords that were given, as one ``until`` dict."""
-    return {
-        key: value
-        for key, value in zip(SHORTHAND, (status_code, text, json, jsonpath, callback))
-        if value is not UNSET
-    }
+    """The shorthand condition keywords that were given, as one ``until`` dict.
+
+    ``None`` means "not given" for all but ``json``, whose ``None`` is a
+    condition (the body is JSON ``null``): it is not given when it is :data:`UNSET`.
+    """
+    given = {key: value for key, value in zip(SHORTHAND, (status_code, text, None, jsonpath, callback))
+             if value is not None}
+    if json is not UNSET:
+        given["json"] = json
+    return {key: given[key] for key in SHORTHAND if key in given}
 
 
 class PolicyAttributes:

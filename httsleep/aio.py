@@ -90,7 +90,7 @@ class AsyncHttSleeper(PolicyAttributes):
     :param polling_interval: seconds between attempts, or a wait strategy
         from :mod:`httsleep.waits`.
     :param max_retries: the number of requests made before giving up
-        (``None``: no limit).
+        (``None``: no limit); 50 by default, unless ``timeout=`` is given alone.
     :param ignore_exceptions: exception classes that do not end the poll.
     :param loglevel: if given, the level of the ``httsleep`` logger.
     :param timeout: seconds the whole poll may take (``None``: no deadline).
@@ -136,11 +136,11 @@ class AsyncHttSleeper(PolicyAttributes):
         on_attempt: Union[Callable[[Attempt], Any], Sequence[Callable[[Attempt], Any]], None] = None,
         circuit_breaker: Optional[BreakerLike] = None,
         max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
-        status_code: Any = UNSET,
-        text: Any = UNSET,
+        status_code: Any = None,
+        text: Optional[str] = None,
         json: Any = UNSET,
-        jsonpath: Any = UNSET,
-        callback: Any = UNSET,
+        jsonpath: Any = None,
+        callback: Optional[Callable[[httpx.Response], Any]] = None,
     ) -> None:
         shorthand = shorthand_conditions(status_code, text, json, jsonpath, callback)
         if client is not None and not isinstance(client, httpx.AsyncClient):
@@ -274,14 +274,38 @@ async def async_httsleep(
     max_retries: Optional[int] = DEFAULT_MAX_RETRIES,
     ignore_exceptions: Optional[Iterable[Type[BaseException]]] = None,
     loglevel: Optional[int] = None,
-    **options: Any,
+    *,
+    timeout: Optional[float] = None,
+    request_timeout: RequestTimeout = DEFAULT_REQUEST_TIMEOUT,
+    retry_after: Union[bool, Collection[int]] = True,
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+    retry_transient: bool = False,
+    on_attempt: Union[Callable[[Attempt], Any], Sequence[Callable[[Attempt], Any]], None] = None,
+    circuit_breaker: Optional[BreakerLike] = None,
+    max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
+    status_code: Any = None,
+    text: Optional[str] = None,
+    json: Any = UNSET,
+    jsonpath: Any = None,
+    callback: Optional[Callable[[httpx.Response], Any]] = None,
 ) -> httpx.Response:
     """Poll ``url_or_request`` until a response matches; return that response.
 
-    The coroutine counterpart of :func:`httsleep.httsleep`: creates an
-    :class:`AsyncHttSleeper` with the same arguments (see there, including
-    the keyword-only options and shorthand conditions) and awaits its
-    :meth:`~AsyncHttSleeper.run`.
+    The coroutine counterpart of :func:`httsleep.httsleep`, a shortcut for
+    ``await AsyncHttSleeper(...).run()``: the arguments are those of
+    :class:`AsyncHttSleeper`, where each one is described (``client=``
+    takes the place of ``session=``).
+
+    >>> import asyncio
+    >>> from httsleep import async_httsleep
+    >>> done = {'expression': 'status', 'value': 'SUCCESS'}
+    >>> response = asyncio.run(async_httsleep('http://myendpoint/jobs/1',
+    ...                                       jsonpath=[done], timeout=600))
+    >>> response.json()['status']
+    'SUCCESS'
+
+    :raises httsleep.exceptions.Alarm: a response matched an alarm.
+    :raises httsleep.exceptions.AsyncGaveUp: ``max_retries`` or ``timeout`` ran out.
     """
     sleeper = AsyncHttSleeper(
         url_or_request,
@@ -295,6 +319,18 @@ async def async_httsleep(
         max_retries,
         ignore_exceptions,
         loglevel,
-        **options,
+        timeout=timeout,
+        request_timeout=request_timeout,
+        retry_after=retry_after,
+        max_retry_after=max_retry_after,
+        retry_transient=retry_transient,
+        on_attempt=on_attempt,
+        circuit_breaker=circuit_breaker,
+        max_body_size=max_body_size,
+        status_code=status_code,
+        text=text,
+        json=json,
+        jsonpath=jsonpath,
+        callback=callback,
     )
     return await sleeper.run()

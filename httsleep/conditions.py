@@ -88,30 +88,55 @@ class _Body:
 
 
 class _StatusCode:
-    __slots__ = ("expected",)
+    """``status_code``: a code (``200``, ``"200"``), a class (``"2xx"``), or a list of them (any may match)."""
+
+    __slots__ = ("expected", "codes", "classes")
     key = "status_code"
 
     def __init__(self, value: Any) -> None:
-        if isinstance(value, bool):
-            raise TypeError("status_code must be an integer, not {!r}".format(value))
-        try:
-            expected = int(value)
-        except (ValueError, OverflowError):  # "abc", inf: a ValueError, as int() raised in 0.3.1
-            raise ValueError("status_code must be an integer, not {}".format(shorten(value))) from None
-        except TypeError:
-            raise TypeError("status_code must be an integer, not {}".format(shorten(value))) from None
-        if not isinstance(value, (int, str)) and value != expected:
-            raise ValueError("status_code must be a whole number, not {}".format(shorten(value)))
-        self.expected = expected
+        items = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        if not items:
+            raise ValueError("status_code must name at least one status code, not {}".format(shorten(value)))
+        normalised = [_status_item(item, value) for item in items]
+        self.codes = frozenset(item for item in normalised if isinstance(item, int))
+        self.classes = frozenset(int(item[0]) for item in normalised if isinstance(item, str))
+        self.expected: Any = normalised[0] if not isinstance(value, (list, tuple, set, frozenset)) else normalised
 
     def normalised(self) -> Any:
-        return self.expected
+        return copy.copy(self.expected)
 
     def __call__(self, body: _Body) -> bool:
-        return bool(body.response.status_code == self.expected)
+        status = body.response.status_code
+        return status in self.codes or (isinstance(status, int) and status // 100 in self.classes)
 
     def __repr__(self) -> str:
+        if isinstance(self.expected, list):
+            return "status_code in [{}]".format(", ".join(str(item) for item in self.expected))
+        if isinstance(self.expected, str):
+            return "status_code is {}".format(self.expected)
         return "status_code == {!r}".format(self.expected)
+
+
+_STATUS_CODE_EXPECTED = "status_code must be an integer, a class such as '2xx', or a list of them, not {}"
+
+
+def _status_item(item: Any, value: Any) -> Any:
+    """One status code as an int, or a class as ``"2xx"``; a ValueError/TypeError naming ``value`` otherwise."""
+    if isinstance(item, bool):
+        raise TypeError(_STATUS_CODE_EXPECTED.format(shorten(value)))
+    if isinstance(item, str):
+        text = item.strip().lower()
+        if len(text) == 3 and text[0] in "12345" and text[1:] == "xx":
+            return text
+    try:
+        code = int(item)
+    except (ValueError, OverflowError):  # "abc", inf: a ValueError, as int() raised in 0.3.1
+        raise ValueError(_STATUS_CODE_EXPECTED.format(shorten(value))) from None
+    except TypeError:
+        raise TypeError(_STATUS_CODE_EXPECTED.format(shorten(value))) from None
+    if not isinstance(item, (int, str)) and item != code:
+        raise ValueError("status_code must be a whole number, not {}".format(shorten(value)))
+    return code
 
 
 class _Text:

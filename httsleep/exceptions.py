@@ -66,17 +66,27 @@ class Alarm(HttSleepError):
         (the dict passed in ``alarms``).
     :ivar condition: the compiled :class:`~httsleep.conditions.Condition`,
         whose ``repr`` names every check it made.
+    :ivar body: the start of the response's body (at most 200 characters),
+        redacted and made printable by the poll that raised the alarm;
+        ``""`` when the body is empty.
+
+    The message names the condition, the status, and what the server said:
+    the start of the body.
     """
 
-    def __init__(self, response: Any, alarm_condition: Any, condition: Any = None) -> None:
+    def __init__(self, response: Any, alarm_condition: Any, condition: Any = None, body: str = "") -> None:
         self.response = response
         self.alarm = alarm_condition
         self.condition = condition
+        self.body = body
         status = getattr(response, "status_code", None)
         described = condition if condition is not None else alarm_condition
         message = "response matched an alarm condition: {!r}".format(described)
-        if status is not None:
-            message += " (HTTP {})".format(status)
+        said = ["HTTP {}".format(status)] if status is not None else []
+        if body:
+            said.append("body: {}".format(body))
+        if said:
+            message += " ({})".format("; ".join(said))
         super().__init__(message)
 
     @property

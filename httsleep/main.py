@@ -115,14 +115,16 @@ class HttSleeper(PolicyAttributes):
         honoured), or a wait strategy from :mod:`httsleep.waits`.
     :param max_retries: the number of requests made before giving up
         (as in 0.3.1: ``max_retries=5`` sends at most 5 requests, and 0 or 1
-        send one); ``None`` for no limit.
+        send one); ``None`` for no limit. The default, 50, applies only
+        without ``timeout=``: given alone, ``timeout`` is the poll's budget.
+        Given both, whichever runs out first ends the poll.
     :param ignore_exceptions: exception classes that do not end the poll:
         the attempt counts and polling goes on.
     :param loglevel: if given, the level of the ``httsleep`` logger. The
         root logger is never touched.
     :param timeout: seconds the whole poll may take; ``None`` (the default)
-        for no deadline. Polling never sleeps past it, and each request's
-        timeout is cut to what remains.
+        for no deadline. Polling never sleeps past it, and no part of a
+        request outlives it.
     :param request_timeout: the timeout of each request, a number or a
         ``(connect, read)`` pair; default ``(10, 30)``.
     :param retry_after: honour the ``Retry-After`` header on 202, 429 and
@@ -174,11 +176,11 @@ class HttSleeper(PolicyAttributes):
         on_attempt: Union[Callable[[Attempt], Any], Sequence[Callable[[Attempt], Any]], None] = None,
         circuit_breaker: Optional[BreakerLike] = None,
         max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
-        status_code: Any = UNSET,
-        text: Any = UNSET,
+        status_code: Any = None,
+        text: Optional[str] = None,
         json: Any = UNSET,
-        jsonpath: Any = UNSET,
-        callback: Any = UNSET,
+        jsonpath: Any = None,
+        callback: Optional[Callable[[requests.Response], Any]] = None,
     ) -> None:
         shorthand = shorthand_conditions(status_code, text, json, jsonpath, callback)
         self.session = session  # None: created when first read
@@ -305,15 +307,44 @@ def httsleep(
     max_retries: Optional[int] = DEFAULT_MAX_RETRIES,
     ignore_exceptions: Optional[Iterable[Type[BaseException]]] = None,
     loglevel: Optional[int] = None,
-    **options: Any,
+    *,
+    timeout: Optional[float] = None,
+    request_timeout: RequestTimeout = DEFAULT_REQUEST_TIMEOUT,
+    retry_after: Union[bool, Collection[int]] = True,
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+    retry_transient: bool = False,
+    on_attempt: Union[Callable[[Attempt], Any], Sequence[Callable[[Attempt], Any]], None] = None,
+    circuit_breaker: Optional[BreakerLike] = None,
+    max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
+    status_code: Any = None,
+    text: Optional[str] = None,
+    json: Any = UNSET,
+    jsonpath: Any = None,
+    callback: Optional[Callable[[requests.Response], Any]] = None,
 ) -> requests.Response:
     """Poll ``url_or_request`` until a response matches; return that response.
 
-    A convenience wrapper: creates an :class:`HttSleeper` with the same
-    arguments (see there, including the keyword-only options ``timeout``,
-    ``request_timeout``, ``retry_after``, ``retry_transient``,
-    ``on_attempt``, ``circuit_breaker`` and the shorthand conditions ``status_code``, ``text``,
-    ``json``, ``jsonpath``, ``callback``) and runs it.
+    A shortcut for ``HttSleeper(...).run()``: the arguments are those of
+    :class:`HttSleeper`, where each one is described. In short: the
+    conditions (``until``, ``alarms``, or the keywords ``status_code``,
+    ``text``, ``json``, ``jsonpath``, ``callback`` for one condition), the
+    request (``auth``, ``headers``, ``session``, ``verify``), the pace and
+    limits (``polling_interval``, ``max_retries``, ``timeout``,
+    ``request_timeout``, ``retry_after``, ``max_retry_after``,
+    ``max_body_size``), what counts as a failure worth polling through
+    (``ignore_exceptions``, ``retry_transient``), and ``on_attempt``,
+    ``circuit_breaker``, ``loglevel``.
+
+    >>> from httsleep import httsleep
+    >>> done = {'expression': 'status', 'value': 'SUCCESS'}
+    >>> failed = {'expression': 'status', 'value': 'ERROR'}
+    >>> response = httsleep('http://myendpoint/jobs/1', jsonpath=[done],
+    ...                     alarms={'jsonpath': [failed]}, timeout=600)
+    >>> response.json()['status']
+    'SUCCESS'
+
+    :raises httsleep.exceptions.Alarm: a response matched an alarm.
+    :raises httsleep.exceptions.StopPolling: ``max_retries`` or ``timeout`` ran out.
     """
     return HttSleeper(
         url_or_request,
@@ -327,5 +358,17 @@ def httsleep(
         max_retries,
         ignore_exceptions,
         loglevel,
-        **options,
+        timeout=timeout,
+        request_timeout=request_timeout,
+        retry_after=retry_after,
+        max_retry_after=max_retry_after,
+        retry_transient=retry_transient,
+        on_attempt=on_attempt,
+        circuit_breaker=circuit_breaker,
+        max_body_size=max_body_size,
+        status_code=status_code,
+        text=text,
+        json=json,
+        jsonpath=jsonpath,
+        callback=callback,
     ).run()

@@ -71,6 +71,8 @@ __all__ = [
     "Decision",
     "Policy",
     "PollRun",
+    "body_excerpt",
+    "describe_response",
     "is_service_failure",
     "parse_retry_after",
 ]
@@ -79,8 +81,28 @@ log = logging.getLogger("httsleep")
 
 #: Seconds between attempts when nothing else is said (as in 0.3.1).
 DEFAULT_POLLING_INTERVAL = 2
-#: Requests made before giving up when nothing else is said (as in 0.3.1).
-DEFAULT_MAX_RETRIES = 50
+class _DefaultMaxRetries(int):
+    """50, and a marker: ``max_retries`` was not given (then ``timeout=`` alone limits the poll)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "50"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        return (_default_max_retries, ())
+
+
+def _default_max_retries() -> int:
+    return DEFAULT_MAX_RETRIES
+
+
+#: Requests made before giving up when nothing else is said (as in 0.3.1). When
+#: ``timeout=`` is given and ``max_retries`` is not, there is no such limit: the
+#: deadline ends the poll.
+DEFAULT_MAX_RETRIES: int = _DefaultMaxRetries(50)
 #: Timeout of each request: 10 s to connect, 30 s between bytes of the answer.
 DEFAULT_REQUEST_TIMEOUT: Tuple[float, float] = (10.0, 30.0)
 #: Statuses whose ``Retry-After`` header is honoured by default.
@@ -328,6 +350,39 @@ def describe_response(response: Any) -> str:
     return "HTTP {} {}".format(getattr(response, "status_code", "?"), excerpt(reason, 100)).rstrip()
 
 
+def body_excerpt(response: Any, limit: int = 200, redact: Callable[[str], str] = redact_text) -> str:
+    """The start of a response's body, as text on one line: redacted, made printable, at most ``limit`` characters.
+
+    Only the first few hundred bytes are decoded, with the charset of the
+    ``Content-Type`` (UTF-8 otherwise): no charset detection on megabytes.
+    Runs of whitespace (the line breaks and indents of pretty-printed JSON)
+    become one space.
+
+    >>> class Response: content = b'{"status": "RUNNING", "token": "t0k3n"}'; headers = {}
+    >>> body_excerpt(Response())
+    '{"status": "RUNNING", "token": "***"}'
+    """
+    content = getattr(response, "content", None)
+    if not isinstance(content, (bytes, bytearray)) or not content:
+        return ""
+    window = bytes(content[: limit * 4 + 256])
+    charset = _charset(getattr(response, "headers", None)) or "utf-8"
+    try:
+        text = window.decode(charset, "replace")
+    except LookupError:  # a charset Python does not know
+        text = window.decode("utf-8", "replace")
+    return excerpt(" ".join(text.split()), limit, redact, cut=len(window) < len(content))
+
+
+def _charset(headers: Any) -> Optional[str]:
+    content_type = headers.get("Content-Type", "") if headers is not None else ""
+    for parameter in str(content_type).split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"') or None
+    return None
+
+
 class Policy:
     """A poller's configuration, validated and compiled once.
 
@@ -368,8 +423,10 @@ class Policy:
             raise ValueError("no success conditions given: pass until={...} or a keyword such as status_code=200")
         self.alarms: Tuple[Condition, ...] = compile_conditions(alarms, "alarms")
         self.wait = as_wait(polling_interval)
-        self.max_retries = _max_retries(max_retries)
         self.timeout = _optional_seconds(timeout, "timeout")
+        if max_retries is DEFAULT_MAX_RETRIES and self.timeout is not None:
+            max_retries = None  # timeout= is a time budget: the deadline, not 50 requests, ends the poll
+        self.max_retries = _max_retries(max_retries)
         self.request_timeout = _request_timeout(request_timeout)
         self.retry_after_statuses = _retry_after_statuses(retry_after)
         max_wait = _optional_seconds(max_retry_after, "max_retry_after")
@@ -499,7 +556,7 @@ class PollRun:
             return self.failed(exc, response=response)
         if verdict.alarm is not None:
             self._notify("alarm", response, None)
-            alarm = Alarm(response, verdict.alarm.source, verdict.alarm)
+            alarm = Alarm(response, verdict.alarm.source, verdict.alarm, body_excerpt(response, redact=self.redact))
             log.info("%s: %s", self.target, alarm)
             raise alarm
         if verdict.success:
@@ -596,18 +653,29 @@ class PollRun:
                 log.info("%s", message)
                 raise refused from exc
         self._notify("retry", response, exc, wait, reason)
-        log.info("%s: not ready after attempt %d, waiting %gs", self.target, self.attempts, wait)
+        log.info(
+            "%s: not ready after attempt %d (%s), waiting %gs",
+            self.target,
+            self.attempts,
+            self._describe(response) if response is not None else excerpt(repr(exc), 200, self.redact),
+            wait,
+        )
         if self._testing:
             self._skipped += wait
             return Decision(False, None, 0.0)
         return Decision(False, None, wait)
+
+    def _describe(self, response: Any) -> str:
+        """``HTTP 200 OK; body: {...}``: the status and what the server said."""
+        body = body_excerpt(response, redact=self.redact)
+        return "{}; body: {}".format(describe_response(response), body) if body else describe_response(response)
 
     def _give_up_now(self, limit: str, why: str) -> None:
         elapsed = self.elapsed()
         if self.last_exception is not None:
             last = "last error: {}".format(excerpt(repr(self.last_exception), 300, self.redact))
         elif self.last_response is not None:
-            last = "last response: {}, which matched no condition".format(describe_response(self.last_response))
+            last = "last response: {}, which matched no condition".format(self._describe(self.last_response))
         else:  # pragma: no cover - an attempt always precedes giving up
             last = "no attempt finished"
         waiting_for = " or ".join(repr(condition) for condition in self.policy.until)

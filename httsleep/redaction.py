@@ -508,16 +508,17 @@ _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _TOKEN_DELIMITERS = " \t\r\n'\"<>`"
 
 
-def excerpt(text: str, limit: int = 200, redact: Callable[[str], str] = redact_text) -> str:
+def excerpt(text: str, limit: int = 200, redact: Callable[[str], str] = redact_text, *, cut: bool = False) -> str:
     """At most ``limit`` characters of ``text``: redacted, made printable, with ``...`` when cut.
 
     The work is bounded by ``limit`` however long ``text`` is: only a window
     of it is redacted. When the window cuts a token that may be a URL with
     a userinfo (it holds ``@`` or ``://``), the window ends before that
     token instead, so that a password is never shown for lack of its ``@``.
+    ``cut``: ``text`` is itself the start of something longer.
     """
     window = text[: limit * 4 + 256]
-    cut = len(window) < len(text)
+    cut = cut or len(window) < len(text)
     if cut:
         boundary = max(window.rfind(char) for char in _TOKEN_DELIMITERS)
         last = window[boundary + 1 :]

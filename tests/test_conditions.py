@@ -225,6 +225,49 @@ def test_ignore_exceptions_never_swallows_an_alarm(httpserver, fake_time):
     assert request_count(httpserver) == 1
 
 
+@pytest.mark.parametrize("expected, matches, misses", [
+    ("2xx", [200, 201, 204, 299], [301, 404, 500]),
+    ("5XX", [500, 503], [200, 499]),
+    ([200, 201], [200, 201], [202, 204]),
+    (["2xx", 304], [200, 226, 304], [301, 404]),
+    ("200", [200], [201]),
+    ((202,), [202], [200]),
+])
+def test_status_code_takes_a_code_a_class_or_a_list(expected, matches, misses):
+    from httsleep.conditions import compile_conditions
+
+    [condition] = compile_conditions({"status_code": expected})
+
+    class Response:
+        def __init__(self, status_code):
+            self.status_code = status_code
+
+    assert [status for status in matches + misses if condition.matches(Response(status))] == matches
+
+
+def test_a_status_class_polls_until_the_server_says_2xx(httpserver, fake_time):
+    url = serve(httpserver, {"status": 418, "text": ""}, {"status": 404, "text": ""}, {"status": 204, "text": ""})
+    assert httsleep(url, status_code="2xx", alarms={"status_code": ["5xx", 410]}).status_code == 204
+    assert request_count(httpserver) == 3
+
+
+@pytest.mark.parametrize("bad, error", [
+    ("2x", ValueError), ("6xx", ValueError), ("abc", ValueError), ([], ValueError), ([200, "nope"], ValueError),
+    (True, TypeError), ([None], TypeError), (200.5, ValueError),
+])
+def test_a_status_code_that_is_none_of_those_is_refused_naming_it(bad, error):
+    with pytest.raises(error, match="status_code"):
+        HttSleeper("http://127.0.0.1:1/", status_code=bad)
+
+
+def test_status_code_reprs_say_what_they_match():
+    from httsleep.conditions import compile_conditions
+
+    shown = [repr(compile_conditions({"status_code": value})[0]) for value in (200, "2xx", [200, "3xx"])]
+    assert shown == ["<Condition status_code == 200>", "<Condition status_code is 2xx>",
+                     "<Condition status_code in [200, 3xx]>"]
+
+
 def test_condition_repr_names_every_check():
     sleeper = HttSleeper(
         "http://127.0.0.1:1/",

@@ -101,7 +101,7 @@ def test_retries_are_logged_at_info_and_a_match_at_debug_on_the_httsleep_logger(
     mine = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "httsleep"]
     target = "GET " + server.url
     assert mine == [
-        ("INFO", "{}: not ready after attempt 1, waiting 0.5s".format(target)),
+        ("INFO", target + ': not ready after attempt 1 (HTTP 200 OK; body: {"status": "PENDING"}), waiting 0.5s'),
         ("DEBUG", "{}: attempt 2 matched: HTTP 200 OK".format(target)),
     ]
 
