@@ -1,24 +1,47 @@
-"""The progress line shown by the command line and the demo.
+"""The progress report of the command line and the demo: an ``on_attempt`` hook.
 
-:class:`Progress` is an ``on_attempt`` hook. On a terminal it keeps one
-status line up to date (rewritten in place with a carriage return); on
-anything else it writes one line per attempt when ``verbose``, and nothing
-otherwise, so logs and pipes stay clean.
+:class:`Progress` writes to a text stream (stderr, for the command line) in
+one of three ways:
+
+- **live**, on a terminal: one status line, rewritten in place after every
+  attempt, and every second while it waits for the next one ("next try in
+  42s"), so that a long ``Retry-After`` does not look like a hang;
+- **lines**, anywhere else (a CI log, a file): one line per attempt, at
+  most one every ``every`` seconds (every attempt with ``every=0``), and
+  always the last one, so that a log shows the poll is alive without
+  filling up;
+- **quiet**: nothing.
+
+Every line is redacted and made printable: server text cannot move the
+cursor of the terminal it is written to.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from typing import IO, Any, Callable, Optional
 
 from .policy import Attempt, describe_response
 from .redaction import printable, redact_text
 
-__all__ = ["Progress", "describe_attempt"]
+__all__ = ["LINES", "LIVE", "QUIET", "Progress", "describe_attempt"]
+
+LIVE = "live"
+LINES = "lines"
+QUIET = "quiet"
+
+_FINAL = ("success", "alarm", "gave_up", "error")
 
 
-def describe_attempt(attempt: Attempt, detail: Optional[Callable[[Any], str]] = None) -> str:
-    """``attempt 2 | 0.41s elapsed | HTTP 200 OK status="RUNNING" | next try in 0.20s``."""
+def describe_attempt(
+    attempt: Attempt, detail: Optional[Callable[[Any], str]] = None, wait: Optional[float] = None
+) -> str:
+    """``attempt 2 | 0.41s elapsed | HTTP 200 OK status="RUNNING" | next try in 0.20s``.
+
+    ``wait``: the seconds left before the next try, if not the whole wait.
+    """
     if attempt.response is not None:
         last = describe_response(attempt.response)
         if detail is not None:
@@ -31,8 +54,10 @@ def describe_attempt(attempt: Attempt, detail: Optional[Callable[[Any], str]] = 
         last = "no response"
     parts = ["attempt {}".format(attempt.number), "{:.2f}s elapsed".format(attempt.elapsed), last]
     if attempt.outcome == "retry":
-        parts.append("next try in {:.2f}s{}".format(
-            attempt.wait or 0.0, " (Retry-After)" if attempt.wait_reason == "Retry-After" else ""
+        left = (attempt.wait or 0.0) if wait is None else wait
+        parts.append("next try in {}{}".format(
+            "{:.2f}s".format(left) if wait is None else "{:.0f}s".format(left),
+            " (Retry-After)" if attempt.wait_reason == "Retry-After" else "",
         ))
     else:
         parts.append(
@@ -40,63 +65,132 @@ def describe_attempt(attempt: Attempt, detail: Optional[Callable[[Any], str]] = 
                 attempt.outcome, attempt.outcome
             )
         )
-    return printable(redact_text(" | ".join(parts)))
+    return redact_text(" | ".join(parts))
 
 
 class Progress:
     """An ``on_attempt`` hook that reports each attempt on ``stream``.
 
     :param stream: a text stream, usually ``sys.stderr``.
-    :param live: rewrite one line in place; default: whether ``stream`` is a terminal.
-    :param verbose: when not live, write one line per attempt (else nothing).
+    :param mode: :data:`LIVE`, :data:`LINES` or :data:`QUIET`; default: live
+        on a terminal, lines elsewhere.
+    :param every: in lines mode, the fewest seconds (of the poll's clock)
+        between two lines (the first attempt and the last are always shown;
+        0: every attempt).
     :param detail: called with each response; its text is added after the status.
     :param prefix: put in front of every line.
     :param redact: applied to every line before it is written (e.g. to hide secrets).
+    :param clock: seconds, for the countdown.
+    :param tick: seconds between two updates of the live line while waiting
+        (0: no countdown).
 
-    Call :meth:`finish` when the poll is over: it ends the live line.
+    Call :meth:`finish` when the poll is over: it ends the live line and stops the countdown.
     """
 
     def __init__(
         self,
         stream: IO[str],
         *,
-        live: Optional[bool] = None,
-        verbose: bool = False,
+        mode: Optional[str] = None,
+        every: float = 0.0,
         detail: Optional[Callable[[Any], str]] = None,
         prefix: str = "",
         redact: Callable[[str], str] = redact_text,
+        clock: Callable[[], float] = time.monotonic,
+        tick: float = 1.0,
     ) -> None:
         self.stream = stream
-        self.live = _is_terminal(stream) if live is None else live
-        self.verbose = verbose
+        self.mode = mode if mode is not None else (LIVE if _is_terminal(stream) else LINES)
+        self.every = every
         self.detail = detail
         self.prefix = prefix
         self.redact = redact
+        self.clock = clock
+        self.tick = tick
         self._shown = 0  # length of the live line on screen, 0 when none
+        self._last_line: Optional[float] = None  # when the last line was written, in lines mode
+        self._lock = threading.Lock()
+        self._waiting: Optional[threading.Event] = None  # set to stop the countdown
+        self._until = 0.0  # when the current wait ends (clock)
         #: the last attempt reported
         self.last: Optional[Attempt] = None
 
-    def __call__(self, attempt: Attempt) -> None:
-        self.last = attempt
-        line = self.redact(self.prefix + describe_attempt(attempt, self.detail))
-        if self.live:
-            width = _width(self.stream)
-            if width is not None and len(line) >= width:  # a wrapped line could not be rewritten
-                line = line[: width - 4] + "..."
-            self.stream.write("\r" + line.ljust(self._shown))
-            self._shown = len(line)
-        elif self.verbose:
-            self.stream.write(line + "\n")
-        else:
+    def say(self, message: str) -> None:
+        """Write one line (not in quiet mode), ending the live line first."""
+        if self.mode == QUIET:
             return
-        self.stream.flush()
+        with self._lock:
+            self._end_live_line()
+            self.stream.write(self._clean(self.prefix + message) + "\n")
+            self.stream.flush()
+
+    def __call__(self, attempt: Attempt) -> None:
+        self._stop_countdown()
+        self.last = attempt
+        if self.mode == QUIET:
+            return
+        with self._lock:
+            if self.mode == LIVE:
+                self._live(describe_attempt(attempt, self.detail))
+            else:  # the poll's own clock: in testing mode it counts the waits it skipped
+                due = self._last_line is None or attempt.elapsed - self._last_line >= self.every
+                if not (due or attempt.outcome in _FINAL):
+                    return
+                self._last_line = attempt.elapsed
+                self.stream.write(self._clean(self.prefix + describe_attempt(attempt, self.detail)) + "\n")
+                self.stream.flush()
+        if self.mode == LIVE and attempt.outcome == "retry" and self.tick > 0 and (attempt.wait or 0) >= 2 * self.tick:
+            self._start_countdown(attempt)
 
     def finish(self) -> None:
         """End the live line (a newline), so what follows starts on a fresh line."""
+        self._stop_countdown()
+        with self._lock:
+            self._end_live_line()
+
+    # -- the live line --------------------------------------------------------------
+
+    def _clean(self, line: str) -> str:
+        return printable(self.redact(line))
+
+    def _live(self, text: str) -> None:
+        line = self._clean(self.prefix + text)
+        width = _width(self.stream)
+        if width is not None and len(line) >= width:  # a wrapped line could not be rewritten
+            line = line[: width - 4] + "..."
+        self.stream.write("\r" + line.ljust(self._shown))
+        self.stream.flush()
+        self._shown = len(line)
+
+    def _end_live_line(self) -> None:
         if self._shown:
             self.stream.write("\n")
             self.stream.flush()
             self._shown = 0
+
+    def _start_countdown(self, attempt: Attempt) -> None:
+        self._until = self.clock() + (attempt.wait or 0.0)
+        stop = self._waiting = threading.Event()
+        countdown = threading.Thread(target=self._count_down, args=(attempt, stop), name="httsleep-progress")
+        countdown.daemon = True
+        countdown.start()
+
+    def _count_down(self, attempt: Attempt, stop: threading.Event) -> None:
+        while not stop.wait(self.tick):
+            self.show_countdown(attempt, stop)
+
+    def show_countdown(self, attempt: Attempt, stop: Optional[threading.Event] = None) -> None:
+        """Rewrite the live line with the seconds left before the next try (the countdown thread calls it)."""
+        with self._lock:
+            if (stop is not None and stop.is_set()) or self.last is not attempt:
+                return
+            left = max(self._until - self.clock(), 0.0)
+            self._live(describe_attempt(attempt, self.detail, wait=left))
+
+    def _stop_countdown(self) -> None:
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting.set()
 
 
 def _is_terminal(stream: Any) -> bool:

@@ -1,10 +1,17 @@
 """The ``httsleep`` command: poll a URL from a shell script or a CI step.
 
-``httsleep URL [options]`` (or ``python -m httsleep``) polls with the
-library's rules and writes the body of the response that matched to stdout,
-byte for byte, so that it can be piped into ``jq``. Everything else goes
-to stderr. See ``httsleep --help`` and ``docs/cli.md``; the exit codes are
-the ``EXIT_*`` constants below.
+``httsleep URL [options] [-- COMMAND ...]`` (or ``python -m httsleep``)
+polls with the library's rules and writes the body of the response that
+matched to stdout, byte for byte, so that it can be piped into ``jq``; or,
+given a command after ``--``, runs it once the poll succeeds, as
+``wait-for-it`` does. Everything else goes to stderr. See ``httsleep
+--help`` and ``docs/cli.md``; the exit codes are the ``EXIT_*`` constants
+below.
+
+Its defaults are those of a script waiting for a service that is still
+starting: temporary network failures (a refused or reset connection, a
+timeout, a proxy's 502 or 503 page) and bodies that are not JSON are polled
+through until ``--timeout`` or ``--max-retries`` runs out.
 """
 
 from __future__ import annotations
@@ -12,7 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
+import ssl
+import subprocess
 import sys
+import time
 import warnings
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple, Type
 
@@ -21,17 +32,30 @@ import urllib3
 
 from . import __version__
 from ._frontend import check_url
-from ._progress import Progress
+from ._progress import LINES, LIVE, QUIET, Progress
 from ._validate import MAX_SECONDS
 from .conditions import parse_jsonpath
 from .exceptions import Alarm, GaveUp, JSONTooDeep
 from .main import HttSleeper
-from .policy import DEFAULT_MAX_RETRIES, DEFAULT_POLLING_INTERVAL, describe_response
+from .policy import DEFAULT_MAX_RETRIES, DEFAULT_POLLING_INTERVAL, body_excerpt, describe_response
 from .redaction import Secrets, excerpt, printable, redact_text
+from .transient import exception_chain, is_temp_network_error
 
-__all__ = ["EXIT_ALARM", "EXIT_ERROR", "EXIT_GAVE_UP", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
+__all__ = [
+    "EXIT_ALARM",
+    "EXIT_COMMAND_NOT_FOUND",
+    "EXIT_ERROR",
+    "EXIT_GAVE_UP",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+    "parse_args",
+    "split_jsonpath",
+]
 
-#: A response matched; its body is on stdout.
+#: A response matched; its body is on stdout (or, with ``-- COMMAND``, the command's exit code).
 EXIT_OK = 0
 #: A response matched an alarm condition.
 EXIT_ALARM = 1
@@ -39,12 +63,18 @@ EXIT_ALARM = 1
 EXIT_USAGE = 2
 #: ``--max-retries`` or ``--timeout`` ran out before a response matched.
 EXIT_GAVE_UP = 3
-#: A request failed with an error that is not retried (connection refused
-#: without ``--retry-transient``, a TLS error, ...), or a response could not
-#: be judged (a body that is not JSON, without ``--retry-non-json``).
+#: A request failed with an error that is not retried (a host name that
+#: does not resolve, a certificate that does not verify, a server that does
+#: not speak HTTP...), or, with ``--no-retry-transient`` or
+#: ``--no-retry-non-json``, a temporary failure or a body that is not JSON.
 EXIT_ERROR = 4
+#: The command given after ``--`` could not be started (as shells report it).
+EXIT_COMMAND_NOT_FOUND = 127
 #: Interrupted with Ctrl-C (128 + SIGINT, as shells report it).
 EXIT_INTERRUPTED = 130
+
+#: In a log (stderr not a terminal), the fewest seconds between two progress lines.
+LOG_EVERY = 5.0
 
 _EPILOG = """\
 conditions:
@@ -52,29 +82,44 @@ conditions:
   another group, and a response matching any group is a success (OR).
   Alarm options work the same way, with --alarm-or between groups. Without
   any success option, the condition is --status-code 200.
+  --status-code takes a code (200), a class (2xx) or a list (200,201,3xx).
   --jsonpath EXPR=VALUE: EXPR ends at the first '=' outside quotes and
   brackets; VALUE is parsed as JSON when it parses (3, true, null, "3",
   {"a": 1}), else it is taken as a string (SUCCESS).
 
+waiting for a service that is still starting:
+  By default, temporary network failures (connection refused or reset,
+  timeouts, a TLS connection cut short) and bodies that are not JSON (a
+  proxy's 502 or 503 page) are polled through until --timeout or
+  --max-retries runs out; a 429 or 503 is retried after its Retry-After.
+  A permanent error (a host name that does not resolve, a certificate
+  that does not verify, a server that does not speak HTTP) ends the poll at
+  once. --no-retry-transient and --no-retry-non-json stop at the first
+  failure instead.
+
 output:
   stdout gets the body of the matching response, as received, and nothing
-  else; nothing at all when the poll fails. Progress and errors go to
-  stderr: a live status line when stderr is a terminal (-v: one line per
-  attempt instead), otherwise one line per attempt with -v and nothing but
-  errors by default. Credentials (-u, URL user:password, Authorization,
-  Cookie and other secret headers) are never printed.
+  else; nothing at all when the poll fails, or when a COMMAND is given
+  after --, which then runs (its exit code is httsleep's).
+  stderr gets progress and errors: on a terminal, a live line (counting
+  down during waits); elsewhere (a CI log), a line when the poll starts and
+  one per attempt, at most every 5 s (-v: every attempt, with the start of
+  each body). -q: errors only. Server text is shown with its control
+  characters escaped; credentials (-u, the URL's password, secret headers
+  and query parameters) are never shown.
+  --summary FILE writes a JSON summary of the poll to FILE ('-': stderr).
 
 exit codes:
-  0  a response matched; its body is on stdout
-  1  a response matched an alarm condition
-  2  usage error (bad option or value)
-  3  gave up: --max-retries or --timeout ran out
-  4  error: a request failed (e.g. connection refused without
-     --retry-transient, TLS error) or a response could not be judged
-     (body not JSON, without --retry-non-json)
+  0   a response matched; its body is on stdout
+  1   a response matched an alarm condition
+  2   usage error (bad option or value)
+  3   gave up: --max-retries or --timeout ran out
+  4   error: a request failed with an error that is not retried (see
+      above), or a body could not be judged with --no-retry-non-json
+  127 the COMMAND after -- could not be started
   130 interrupted (Ctrl-C)
+  with -- COMMAND, a match exits with the command's exit code
 """
-
 
 
 # -- argument types: each raises ArgumentTypeError, whose message argparse prints after the option name
@@ -122,14 +167,24 @@ def _request_timeout(text: str) -> Any:
     return _positive_seconds(text)
 
 
-def _status_code(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected an HTTP status code, got {!r}".format(text))
-    if not 100 <= value <= 999:
-        raise argparse.ArgumentTypeError("expected an HTTP status code (100-999), got {!r}".format(text))
-    return value
+def _status_codes(text: str) -> Any:
+    """``200``, ``2xx``, or a list ``200,201,3xx``: what the library's ``status_code`` condition takes."""
+    codes: List[Any] = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if len(part) == 3 and part[0] in "12345" and part[1:] == "xx":
+            codes.append(part)
+            continue
+        try:
+            value = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                "expected an HTTP status code, a class such as 2xx, or a list such as 200,201, got {!r}".format(text)
+            )
+        if not 100 <= value <= 599:
+            raise argparse.ArgumentTypeError("expected HTTP status codes from 100 to 599, got {!r}".format(text))
+        codes.append(value)
+    return codes[0] if len(codes) == 1 else codes
 
 
 def _json_value(text: str) -> Any:
@@ -198,6 +253,26 @@ def _user(text: str) -> Tuple[str, str]:
     return user, password
 
 
+def _data(text: str) -> Any:
+    """``-d``: the text, or with ``@FILE`` the bytes of FILE (``@-``: standard input), as curl reads it."""
+    if not text.startswith("@"):
+        return text
+    name = text[1:]
+    try:
+        if name == "-":
+            return sys.stdin.buffer.read()
+        with open(name, "rb") as source:
+            return source.read()
+    except OSError as error:
+        raise argparse.ArgumentTypeError("cannot read {!r}: {}".format(name, error.strerror or error))
+
+
+def _summary(text: str) -> str:
+    if text != "-" and os.path.isdir(text):
+        raise argparse.ArgumentTypeError("{!r} is a directory".format(text))
+    return text
+
+
 def _cacert(text: str) -> str:
     if not os.path.isfile(text):
         raise argparse.ArgumentTypeError("no such file: {!r}".format(text))
@@ -243,12 +318,13 @@ class _Or(argparse.Action):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
+        """One line naming the problem (not the whole usage block), then exit 2."""
         prefix = "unrecognized arguments: "
         if message.startswith(prefix):  # name the options, but never echo values: they may be secrets
             unknown = [word for word in message[len(prefix) :].split() if word.startswith("-")]
             message = prefix + (" ".join(unknown) or "a stray value after URL") + " (values not shown)"
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, "{}: error: {}\n".format(self.prog, redact_text(message)))
+        self.exit(EXIT_USAGE, "{}: error: {} (see {} --help)\n".format(
+            self.prog, printable(redact_text(message)), self.prog))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     for group, dest, prefix in ((until, "until", ""), (alarms, "alarms", "alarm-")):
         group.add_argument(
             "--{}status-code".format(prefix), dest=dest, key="status_code", action=_Condition,
-            type=_status_code, metavar="N", help="the status code is N",
+            type=_status_codes, metavar="N",
+            help="the status code is N (200), in a class (2xx), or in a list (200,201)",
         )
         group.add_argument(
             "--{}text".format(prefix), dest=dest, key="text", action=_Condition,
@@ -292,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     limits.add_argument(
         "--max-retries", type=_max_retries, default=DEFAULT_MAX_RETRIES, metavar="N",
-        help="requests made at most, or 'none' for no limit (default: %(default)s)",
+        help="requests made at most, or 'none' for no limit (default: %(default)s; no limit when --timeout is "
+        "given alone)",
     )
     limits.add_argument(
         "--timeout", type=_positive_seconds, metavar="SECONDS",
@@ -303,12 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="timeout of each request (default: 10,30)",
     )
     limits.add_argument(
-        "--retry-transient", action="store_true",
-        help="keep polling through temporary network errors (connection refused, reset, DNS...)",
+        "--retry-transient", action=argparse.BooleanOptionalAction, default=True,
+        help="keep polling through temporary network failures: connection refused or reset, timeouts "
+        "(default: on; never DNS or certificate errors)",
     )
     limits.add_argument(
-        "--retry-non-json", action="store_true",
-        help="keep polling when a JSON condition meets a body that is not JSON (e.g. a proxy's HTML error page)",
+        "--retry-non-json", action=argparse.BooleanOptionalAction, default=True,
+        help="keep polling when a JSON condition meets a body that is not JSON, e.g. a proxy's HTML error page "
+        "(default: on)",
     )
     limits.add_argument(
         "--no-retry-after", action="store_true",
@@ -322,7 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="add a request header (repeatable)",
     )
     body = request.add_mutually_exclusive_group()
-    body.add_argument("-d", "--data", metavar="DATA", help="send DATA as the request body")
+    body.add_argument(
+        "-d", "--data", type=_data, metavar="DATA",
+        help="send DATA as the request body (@FILE: the file's contents, @-: standard input), as a form "
+        "(Content-Type: application/x-www-form-urlencoded) unless -H says otherwise",
+    )
     body.add_argument(
         "--json-body", type=_json_value, metavar="JSON",
         help="send JSON as the request body, with Content-Type: application/json",
@@ -332,21 +416,39 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--cacert", type=_cacert, metavar="PATH", help="CA bundle to verify the server with")
     tls.add_argument("-k", "--insecure", action="store_true", help="do not verify the server's TLS certificate")
 
-    output = parser.add_argument_group("output").add_mutually_exclusive_group()
+    output_group = parser.add_argument_group("output")
+    output = output_group.add_mutually_exclusive_group()
     output.add_argument(
         "-v", "--verbose", action="store_true",
-        help="one line per attempt on stderr (instead of the live line on a terminal)",
+        help="one line per attempt on stderr, with the start of each body (instead of the live line on a "
+        "terminal, or a line every 5 s in a log)",
     )
     output.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr, only errors")
+    output_group.add_argument(
+        "--summary", type=_summary, metavar="FILE",
+        help="write a JSON summary (outcome, status, attempts, elapsed, limit reached) to FILE ('-': stderr)",
+    )
     parser.add_argument("--version", action="version", version="httsleep {}".format(__version__))
     return parser
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Parse and check the command line; exit with :data:`EXIT_USAGE` on an error."""
+    """Parse and check the command line; exit with :data:`EXIT_USAGE` on an error.
+
+    Words after the first ``--`` are the command to run once the poll
+    succeeds (``args.command``, empty without one).
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    command: Optional[List[str]] = None
+    if "--" in words:
+        split = words.index("--")
+        words, command = words[:split], words[split + 1 :]
     parser = build_parser()
     namespace = argparse.Namespace(until=[{}], alarms=[{}])
-    args = parser.parse_args(argv, namespace=namespace)
+    args = parser.parse_args(words, namespace=namespace)
+    if command is not None and not command:
+        parser.error("argument --: expected a command after it")
+    args.command = command or []
     for dest, option in (("until", "--or"), ("alarms", "--alarm-or")):
         groups = getattr(args, dest)
         if len(groups) > 1 and not groups[-1]:
@@ -370,30 +472,40 @@ def _secrets(args: argparse.Namespace) -> Secrets:
     return Secrets.of_request(args.url, headers=dict(args.headers), auth=args.user)
 
 
-def _jsonpath_detail(until: List[dict], alarms: List[dict]) -> Any:
-    """A function showing the current values of the JSONPath expressions in the conditions."""
+def _detail(until: List[dict], alarms: List[dict], verbose: bool) -> Any:
+    """What the progress shows of each response after its status.
+
+    The values the conditions' JSONPath expressions find (``status="RUNNING"``),
+    and with ``-v`` the start of the body.
+    """
     expressions: List[str] = []
     for group in until + alarms:
         for item in group.get("jsonpath", ()):
             if item["expression"] not in expressions:
                 expressions.append(item["expression"])
-    if not expressions:
-        return None
     compiled = [(source, parse_jsonpath(source)) for source in expressions]
+    if not compiled and not verbose:
+        return None
 
     def detail(response: Any) -> str:
-        try:
-            document = response.json()
-        except ValueError:
-            return ""
         shown = []
-        for source, expression in compiled:
-            values = [match.value for match in expression.find(document)]
-            if not values:
-                continue
-            value = values[0] if len(values) == 1 else values
-            text = json.dumps(value)
-            shown.append("{}={}".format(source, text if len(text) <= 40 else text[:37] + "..."))
+        if compiled:
+            try:
+                document = response.json()
+            except (ValueError, RecursionError):
+                document = None
+            for source, expression in compiled if document is not None else ():
+                try:
+                    values = [match.value for match in expression.find(document)]
+                except RecursionError:
+                    values = []
+                if values:
+                    text = json.dumps(values[0] if len(values) == 1 else values)
+                    shown.append("{}={}".format(source, text if len(text) <= 40 else text[:37] + "..."))
+        if verbose:
+            body = body_excerpt(response, 120)
+            if body:
+                shown.append("body: " + body)
         return " ".join(shown)
 
     return detail
@@ -407,8 +519,98 @@ def _json_decode_errors() -> Tuple[Type[BaseException], ...]:
     return tuple(errors)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+def _hint(error: BaseException, retry_transient: bool) -> str:
+    """Why polling stopped at this error, and what to do about it."""
+    chain = list(exception_chain(error))
+    if any(isinstance(item, socket.gaierror) or type(item).__name__ == "NameResolutionError" for item in chain):
+        return "the host name does not resolve: check the URL (a DNS failure is not retried)"
+    if any(isinstance(item, ssl.SSLCertVerificationError) for item in chain) or "CERTIFICATE_VERIFY_FAILED" in str(
+        error
+    ):
+        return "the server's certificate did not verify: --cacert FILE trusts its CA, -k skips the check"
+    if is_temp_network_error(error) and not retry_transient:
+        return "a temporary failure: without --no-retry-transient, httsleep polls through it"
+    return "this error is not a temporary network failure, so polling stopped"
+
+
+def _request(args: argparse.Namespace) -> requests.Request:
+    """The request the command line describes (a form body gets curl's Content-Type)."""
+    method = (args.method or ("POST" if args.data is not None or args.json_body is not None else "GET")).upper()
+    headers = dict(args.headers)
+    if args.data is not None and not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    return requests.Request(method, args.url, headers=headers, data=args.data, json=args.json_body, auth=args.user)
+
+
+class _Report:
+    """What the command says: progress and errors on stderr, the summary, in one place."""
+
+    def __init__(self, args: argparse.Namespace, stderr: Any) -> None:
+        self.args = args
+        self.redact = _secrets(args)
+        self.stderr = stderr
+        mode = QUIET if args.quiet else (LINES if args.verbose else None)
+        self.progress = Progress(
+            stderr,
+            mode=mode,
+            every=0.0 if args.verbose else LOG_EVERY,
+            detail=_detail(args.until, args.alarms, args.verbose),
+            prefix="httsleep: ",
+            redact=self.redact,
+        )
+        self.started = time.monotonic()
+
+    def say(self, message: str) -> None:
+        """An error or an outcome: always written (-q too), on one line."""
+        self.progress.finish()
+        self.stderr.write(printable(self.redact("httsleep: " + " ".join(message.split()))) + "\n")
+        self.stderr.flush()
+
+    def starting(self, sleeper: HttSleeper, method: str) -> None:
+        if self.progress.mode == LIVE and not self.args.verbose:
+            return
+        policy = sleeper.policy
+        limits = []
+        if policy.timeout is not None:
+            limits.append("for at most {:g}s".format(policy.timeout))
+        if policy.max_attempts is not None:
+            limits.append("at most {} requests".format(policy.max_attempts))
+        self.progress.say("polling {} {} every {:g}s until {}{}{}".format(
+            method,
+            self.args.url,
+            self.args.interval,
+            " or ".join(repr(condition) for condition in policy.until),
+            "; alarm on " + " or ".join(repr(condition) for condition in policy.alarms) if policy.alarms else "",
+            " ({})".format(", ".join(limits)) if limits else "",
+        ))
+
+    def summary(self, outcome: str, code: int, error: Optional[BaseException] = None) -> None:
+        """Write the JSON summary, if asked for (``--summary``)."""
+        if self.args.summary is None:
+            return
+        last = self.progress.last
+        response = getattr(error, "response", None) or getattr(error, "last_response", None)
+        if response is None and last is not None:
+            response = last.response
+        document = {
+            "outcome": outcome,
+            "exit_code": code,
+            "url": self.redact(self.args.url),
+            "status": getattr(response, "status_code", None),
+            "attempts": last.number if last is not None else 0,
+            "elapsed": round(time.monotonic() - self.started, 3),
+            "limit": getattr(error, "limit", None),
+            "error": None if error is None else printable(self.redact(
+                "{}: {}".format(type(error).__name__, excerpt(str(error), 500)))),
+        }
+        text = json.dumps(document, indent=2) + "\n"
+        if self.args.summary == "-":
+            self.progress.finish()
+            self.stderr.write(text)
+            self.stderr.flush()
+            return
+        with open(self.args.summary, "w", encoding="utf-8") as file:
+            file.write(text)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -429,24 +631,8 @@ def _run(argv: Optional[Sequence[str]]) -> int:
         args = parse_args(argv)
     except SystemExit as exit_:  # --help, --version, or a usage error
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    redact = _secrets(args)
-    stderr = sys.stderr
-
-    def say(message: str) -> None:
-        stderr.write(printable(redact("httsleep: " + _one_line(message))) + "\n")
-        stderr.flush()
-
-    progress = Progress(stderr, verbose=args.verbose, prefix="httsleep: ", redact=redact,
-                        detail=_jsonpath_detail(args.until, args.alarms))
-    if args.verbose:
-        progress.live = False
-    if args.quiet:
-        progress.live = progress.verbose = False
-
-    method = (args.method or ("POST" if args.data is not None or args.json_body is not None else "GET")).upper()
-    request = requests.Request(
-        method, args.url, headers=dict(args.headers), data=args.data, json=args.json_body, auth=args.user
-    )
+    report = _Report(args, sys.stderr)
+    request = _request(args)
     ignore: List[Type[BaseException]] = list(_json_decode_errors()) if args.retry_non_json else []
     options: Dict[str, Any] = {}
     if args.request_timeout is not None:
@@ -463,58 +649,61 @@ def _run(argv: Optional[Sequence[str]]) -> int:
             timeout=args.timeout,
             retry_after=not args.no_retry_after,
             retry_transient=args.retry_transient,
-            on_attempt=progress,
+            on_attempt=report.progress,
             **options,
         )
-    except (ValueError, TypeError) as error:  # e.g. an invalid URL
-        build_parser().print_usage(stderr)
-        say("error: {}".format(error))
+    except (ValueError, TypeError) as error:  # e.g. a header HTTP cannot carry
+        report.say("error: {} (see httsleep --help)".format(error))
+        report.summary("usage", EXIT_USAGE, error)
         return EXIT_USAGE
 
-    if args.verbose:
-        say("polling {} {} until {}{}".format(
-            method, args.url,
-            " or ".join(repr(condition) for condition in sleeper.policy.until),
-            "; alarm on " + " or ".join(repr(c) for c in sleeper.policy.alarms) if sleeper.policy.alarms else "",
-        ))
+    report.starting(sleeper, request.method or "GET")
     try:
         with warnings.catch_warnings():
             if args.insecure:  # asked for: do not warn about it on every attempt
                 warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
             response = sleeper.run()
     except Alarm as alarm:
-        progress.finish()
-        say("alarm: {}".format(alarm))
-        if args.verbose:
-            say("alarm response body: {}".format(_short_body(alarm.response)))
+        report.say("alarm: {}".format(alarm))
+        report.summary("alarm", EXIT_ALARM, alarm)
         return EXIT_ALARM
     except GaveUp as gave_up:
-        progress.finish()
-        say(str(gave_up))
+        report.say(str(gave_up))
+        report.summary("gave_up", EXIT_GAVE_UP, gave_up)
         return EXIT_GAVE_UP
     except _json_decode_errors() as error:
-        progress.finish()
-        last = progress.last.response if progress.last is not None else None
-        say("error: a JSON condition could not be checked: the body of {} is not JSON ({}); "
-            "--retry-non-json keeps polling through such responses".format(
-                describe_response(last) if last is not None else "the response", error))
+        last = report.progress.last.response if report.progress.last is not None else None
+        report.say("error: a JSON condition could not be checked: the body of {} is not JSON ({}); "
+                   "without --no-retry-non-json, httsleep polls through such responses".format(
+                       describe_response(last) if last is not None else "the response", error))
+        report.summary("error", EXIT_ERROR, error)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        progress.finish()
-        say("interrupted")
+        report.say("interrupted")
+        report.summary("interrupted", EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except Exception as error:
-        progress.finish()
-        say("request failed: {}: {}".format(type(error).__name__, error))
+        report.say("request failed: {}: {}".format(type(error).__name__, excerpt(str(error), 1000, report.redact)))
+        report.say("hint: " + _hint(error, args.retry_transient))
+        report.summary("error", EXIT_ERROR, error)
         return EXIT_ERROR
-    progress.finish()
+    report.progress.finish()
     if args.verbose:
-        say("matched: {}, {} bytes on stdout".format(describe_response(response), len(response.content)))
+        report.say("matched: {}, {} bytes".format(describe_response(response), len(response.content)))
+    report.summary("matched", EXIT_OK)
+    if args.command:
+        return _run_command(args.command, report)
     return _write_body(response.content)
 
 
-def _short_body(response: Any, limit: int = 500) -> str:
-    return excerpt(getattr(response, "text", "") or "", limit)
+def _run_command(command: List[str], report: _Report) -> int:
+    """Run the command given after ``--`` (the poll succeeded); its exit code is the command's."""
+    sys.stdout.flush()
+    try:
+        return subprocess.run(command).returncode
+    except OSError as error:
+        report.say("cannot run {}: {}".format(command[0], error.strerror or error))
+        return EXIT_COMMAND_NOT_FOUND
 
 
 def _write_body(body: bytes) -> int:

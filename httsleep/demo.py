@@ -20,7 +20,7 @@ import requests
 
 from httsleep import Alarm, httsleep
 from httsleep._jobserver import JobServer
-from httsleep._progress import Progress
+from httsleep._progress import LINES, Progress
 
 # Done when the job's "status" field is SUCCESS...
 UNTIL = {"status_code": 200, "jsonpath": [{"expression": "status", "value": "SUCCESS"}]}
@@ -35,7 +35,7 @@ def show_status(response: requests.Response) -> str:
 
 def poll(url: str) -> requests.Response:
     """Poll ``url`` every 0.3 s, for 10 s at most, showing each attempt."""
-    progress = Progress(sys.stdout, verbose=True, detail=show_status, prefix="    ")
+    progress = Progress(sys.stdout, mode=LINES, detail=show_status, prefix="    ")
     try:
         return httsleep(url, until=UNTIL, alarms=ALARMS, polling_interval=0.3, timeout=10, on_attempt=progress)
     finally:

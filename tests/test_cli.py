@@ -145,11 +145,26 @@ CONDITIONS = ["--jsonpath", "status=SUCCESS", "--alarm-jsonpath", "status=ERROR"
 # -- one scenario per exit code ---------------------------------------------------------------------
 
 
-def test_success_prints_the_body_exactly_and_nothing_on_stderr(httsleep_cmd, jobs):
-    """Exit 0: stdout is the matching body byte for byte; stderr is silent when it is not a terminal."""
-    result = httsleep_cmd([with_userinfo(jobs.url("/job")), *CONDITIONS, "--interval", "0.05", *CREDENTIALS])
+def test_success_prints_the_body_exactly_and_nothing_else_on_stdout(httsleep_cmd, jobs):
+    """Exit 0: stdout is the matching body byte for byte, so that `| jq` works; -q keeps stderr silent."""
+    result = httsleep_cmd([with_userinfo(jobs.url("/job")), *CONDITIONS, "--interval", "0.05", "-q", *CREDENTIALS])
     assert (result.code, result.stdout, result.stderr) == (0, body_of("/job", "SUCCESS"), "")
     assert jobs.hits["/job"] == 3
+
+
+def test_in_a_log_the_poll_says_it_started_and_shows_attempts_at_most_every_5_seconds(jobs, fake_time):
+    """stderr not a terminal (a CI log): a start line, the first attempt, then a line per 5 s, and the last."""
+    result = run_in_process([jobs.url("/never"), *CONDITIONS, "--interval", "1", "--max-retries", "12"])
+    assert result.code == 3
+    assert result.lines[0].startswith("httsleep: polling GET {} every 1s until".format(jobs.url("/never")))
+    attempts = [int(line.split(" | ")[0].split()[-1]) for line in result.lines if " | " in line]
+    assert attempts[0] == 1 and attempts[-1] == 12
+    assert 3 <= len(attempts) < 12  # some, not all: at most one every 5 s of (fake) time
+
+
+def test_quiet_silences_the_progress_in_a_log(jobs, fake_time):
+    result = run_in_process([jobs.url("/never"), *CONDITIONS, "--interval", "1", "--max-retries", "3", "-q"])
+    assert result.code == 3 and len(result.lines) == 1 and result.lines[0].startswith("httsleep: gave up")
 
 
 def test_verbose_writes_one_line_per_attempt_on_stderr(httsleep_cmd, jobs):
@@ -158,30 +173,39 @@ def test_verbose_writes_one_line_per_attempt_on_stderr(httsleep_cmd, jobs):
     assert result.stdout == body_of("/job", "SUCCESS")
     attempts = [line for line in result.lines if " | " in line]
     assert [line.split(" | ")[0] for line in attempts] == ["httsleep: attempt {}".format(n) for n in (1, 2, 3)]
-    assert 'HTTP 200 OK status="RUNNING" | next try in 0.05s' in attempts[1]
+    body = body_of("/job", "RUNNING").decode()
+    assert 'HTTP 200 OK status="RUNNING" body: {} | next try in 0.05s'.format(body) in attempts[1]
     assert attempts[2].endswith("| matched")
     assert "http://***@127.0.0.1" in result.lines[0]  # the URL is shown, its password is not
 
 
-def test_alarm_exits_1_with_the_condition_on_stderr_and_nothing_on_stdout(httsleep_cmd, jobs):
-    result = httsleep_cmd([with_userinfo(jobs.url("/failing-job")), *CONDITIONS, "--interval", "0.05", *CREDENTIALS])
+def test_alarm_exits_1_with_the_condition_and_what_the_server_said_on_stderr(httsleep_cmd, jobs):
+    """Without -v: the one line people look for in a CI log says "ran out of disk space"."""
+    result = httsleep_cmd([with_userinfo(jobs.url("/failing-job")), *CONDITIONS, "--interval", "0.05", "-q",
+                           *CREDENTIALS])
     assert (result.code, result.stdout) == (1, b"")
     assert result.lines == [
-        "httsleep: alarm: response matched an alarm condition: <Condition jsonpath[status == 'ERROR']> (HTTP 200)"
+        "httsleep: alarm: response matched an alarm condition: <Condition jsonpath[status == 'ERROR']> "
+        "(HTTP 200; body: {})".format(body_of("/failing-job", "ERROR").decode())
     ]
+    assert "the build ran out of disk space" in result.stderr
 
 
-def test_alarm_with_verbose_shows_the_alarm_body_on_stderr(httsleep_cmd, jobs):
+def test_alarm_with_verbose_shows_each_body_on_stderr(httsleep_cmd, jobs):
     result = httsleep_cmd([jobs.url("/failing-job"), *CONDITIONS, "--interval", "0", "-v", *CREDENTIALS])
     assert result.code == 1
-    assert result.lines[-1] == "httsleep: alarm response body: " + body_of("/failing-job", "ERROR").decode()
+    assert "body: " + body_of("/failing-job", "PENDING").decode() in result.lines[1]
+    assert result.lines[-1].startswith("httsleep: alarm: ")
 
 
 def test_usage_error_exits_2_and_names_the_argument(httsleep_cmd, jobs):
+    """One line names the problem; the whole usage block is not repeated (--help has it)."""
     result = httsleep_cmd([jobs.url("/job"), "--status-code", "abc", *CREDENTIALS])
     assert (result.code, result.stdout) == (2, b"")
-    assert result.lines[0].startswith("usage: httsleep")
-    assert result.lines[-1] == "httsleep: error: argument --status-code: expected an HTTP status code, got 'abc'"
+    assert result.lines == [
+        "httsleep: error: argument --status-code: expected an HTTP status code, a class such as 2xx, or a list "
+        "such as 200,201, got 'abc' (see httsleep --help)"
+    ]
     assert jobs.hits["/job"] == 0
 
 
@@ -189,7 +213,7 @@ def test_gave_up_after_max_retries_exits_3(httsleep_cmd, jobs):
     result = httsleep_cmd([with_userinfo(jobs.url("/never")), *CONDITIONS, "--interval", "0.05",
                            "--max-retries", "2", *CREDENTIALS])
     assert (result.code, result.stdout) == (3, b"")
-    [line] = result.lines
+    line = result.lines[-1]
     assert line.startswith("httsleep: gave up polling GET http://***@127.0.0.1:")
     assert "after 2 attempts" in line and "max_retries=2 reached" in line and "HTTP 200 OK" in line
     assert jobs.hits["/never"] == 2
@@ -205,35 +229,38 @@ def test_gave_up_at_the_deadline_exits_3_within_the_deadline(httsleep_cmd, jobs)
     assert time.monotonic() - started < 0.35 + 0.5 + start_up
 
 
-def test_connection_refused_exits_4_naming_the_error(httsleep_cmd, free_port):
-    result = httsleep_cmd([with_userinfo("http://127.0.0.1:{}/job".format(free_port)), *CREDENTIALS])
+def test_connection_refused_exits_4_with_no_retry_transient(httsleep_cmd, free_port):
+    result = httsleep_cmd([with_userinfo("http://127.0.0.1:{}/job".format(free_port)), "--no-retry-transient", "-q",
+                           *CREDENTIALS])
     assert (result.code, result.stdout) == (4, b"")
-    [line] = result.lines
+    line, hint = result.lines
     assert line.startswith("httsleep: request failed: ConnectionError: ")
     assert "Connection refused" in line or "refused" in line.lower()
+    assert hint == "httsleep: hint: a temporary failure: without --no-retry-transient, httsleep polls through it"
 
 
-def test_retry_transient_keeps_polling_through_refused_connections_then_gives_up(httsleep_cmd, free_port):
-    result = httsleep_cmd(["http://127.0.0.1:{}/job".format(free_port), "--retry-transient", "--interval", "0.01",
+def test_by_default_refused_connections_are_polled_through_then_the_limit_gives_up(httsleep_cmd, free_port):
+    result = httsleep_cmd(["http://127.0.0.1:{}/job".format(free_port), "--interval", "0.01",
                            "--max-retries", "3", *CREDENTIALS])
     assert result.code == 3
     assert "after 3 attempts" in result.stderr and "last error: ConnectionError" in result.stderr
 
 
-def test_body_that_is_not_json_exits_4_unless_retry_non_json(httsleep_cmd, httpserver):
+def test_a_body_that_is_not_json_is_polled_through_unless_no_retry_non_json(httsleep_cmd, httpserver):
     pages = iter([Response("<html>502</html>", status=502, content_type="text/html")] * 2)
     httpserver.expect_request("/job").respond_with_handler(
         lambda request: next(pages, None)
         or Response(json.dumps({"status": "SUCCESS"}), content_type="application/json")
     )
     url = httpserver.url_for("/job")
-    result = httsleep_cmd([url, "--jsonpath", "status=SUCCESS", "--interval", "0", *CREDENTIALS])
+    result = httsleep_cmd([url, "--jsonpath", "status=SUCCESS", "--interval", "0", "--no-retry-non-json", "-q",
+                           *CREDENTIALS])
     assert (result.code, result.stdout) == (4, b"")
     assert result.lines[0].startswith(
         "httsleep: error: a JSON condition could not be checked: the body of HTTP 502 BAD GATEWAY is not JSON"
     )
-    assert "--retry-non-json" in result.lines[0]
-    result = httsleep_cmd([url, "--jsonpath", "status=SUCCESS", "--interval", "0", "--retry-non-json", *CREDENTIALS])
+    assert "--no-retry-non-json" in result.lines[0]
+    result = httsleep_cmd([url, "--jsonpath", "status=SUCCESS", "--interval", "0", *CREDENTIALS])
     assert (result.code, result.stdout) == (0, b'{"status": "SUCCESS"}')
 
 
@@ -329,16 +356,16 @@ def test_live_line_is_cut_to_the_terminal_width():
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
     with open(slave, "w") as terminal:
-        progress = Progress(terminal)
+        progress = Progress(terminal, tick=0)
         progress(Attempt(12, 3.5, None, ConnectionError("refused"), "retry", 2.0, "interval"))
         progress.finish()
     screen = os.read(master, 4096).decode()
     os.close(master)
-    assert progress.live
+    assert progress.mode == "live"
     assert screen == "\r" + "attempt 12 | 3.50s elapsed | Connect..." + "\r\n"
 
 
-def test_progress_is_silent_on_a_stream_without_isatty():
+def test_progress_writes_lines_on_a_stream_without_isatty():
     from httsleep._progress import Progress
     from httsleep.policy import Attempt
 
@@ -348,10 +375,33 @@ def test_progress_is_silent_on_a_stream_without_isatty():
         def write(self, text: str) -> None:
             self.written.append(text)
 
+        def flush(self) -> None:
+            pass
+
     progress = Progress(Sink())  # type: ignore[arg-type]
     progress(Attempt(1, 0.0, None, OSError(), "error"))
     progress.finish()
-    assert (progress.live, Sink.written) == (False, [])
+    assert (progress.mode, Sink.written) == ("lines", ["attempt 1 | 0.00s elapsed | OSError | failed\n"])
+
+
+def test_the_live_line_counts_down_during_a_long_wait():
+    """On a terminal, a Retry-After of an hour shows the seconds left, every second, not a frozen line."""
+    from httsleep._progress import Progress
+    from httsleep.policy import Attempt
+
+    now = [100.0]
+    screen = io.StringIO()
+    progress = Progress(screen, mode="live", clock=lambda: now[0], tick=1.0)
+    attempt = Attempt(1, 0.5, None, ConnectionError(), "retry", 300.0, "Retry-After")
+    progress(attempt)
+    for _ in range(2):
+        now[0] += 1
+        progress.show_countdown(attempt)
+    progress.finish()
+    updates = [update.rstrip() for update in screen.getvalue().split("\r")[1:]]
+    assert [update.split(" | ")[-1] for update in updates] == [
+        "next try in 300.00s (Retry-After)", "next try in 299s (Retry-After)", "next try in 298s (Retry-After)"
+    ]
 
 
 # -- entry points, help and version -----------------------------------------------------------------
@@ -361,7 +411,7 @@ def test_console_script_and_python_m_are_the_same_command(jobs):
     script = shutil.which("httsleep", path=str(BIN))
     if script is None:  # pragma: no cover - the package is installed without its scripts
         pytest.skip("the httsleep console script is not installed next to this Python")
-    completed = subprocess.run([script, jobs.url("/job"), "--jsonpath", "status=SUCCESS", "--interval", "0"],
+    completed = subprocess.run([script, jobs.url("/job"), "--jsonpath", "status=SUCCESS", "--interval", "0", "-q"],
                                capture_output=True, timeout=60)
     assert (completed.returncode, completed.stdout, completed.stderr) == (0, body_of("/job", "SUCCESS"), b"")
 
@@ -371,9 +421,10 @@ def test_help_documents_every_exit_code():
     assert result.code == 0
     help_text = result.stdout.decode()
     codes = ((0, "a response matched"), (1, "a response matched an alarm"), (2, "usage error"), (3, "gave up"),
-             (4, "error: a request failed"))
+             (4, "error: a request failed"), (127, "the COMMAND after -- could not be started"),
+             (130, "interrupted"))
     for code, meaning in codes:
-        assert re.search(r"^  {}  {}".format(code, meaning), help_text, re.M), code
+        assert re.search(r"^  {:<3} {}".format(code, meaning), help_text, re.M), code
     for option in ("--jsonpath", "--alarm-jsonpath", "--or", "--alarm-or", "--interval", "--max-retries",
                    "--timeout", "--request-timeout", "--retry-transient", "--no-retry-after", "--method",
                    "--header", "--data", "--json-body", "--user", "--cacert", "--insecure", "--verbose", "--quiet"):
@@ -392,8 +443,9 @@ def test_version_option_prints_the_package_version():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--status-code", "2x"], "argument --status-code: expected an HTTP status code, got '2x'"),
-        (["--status-code", "42"], "argument --status-code: expected an HTTP status code (100-999), got '42'"),
+        (["--status-code", "2x"], "argument --status-code: expected an HTTP status code, a class such as 2xx"),
+        (["--status-code", "42"], "argument --status-code: expected HTTP status codes from 100 to 599, got '42'"),
+        (["--alarm-status-code", "200,6xx"], "argument --alarm-status-code: expected an HTTP status code"),
         (["--json", "{nope"], "argument --json: '{nope' is not valid JSON"),
         (["--jsonpath", "status"], "argument --jsonpath: expected EXPRESSION=VALUE (e.g. status=SUCCESS)"),
         (["--jsonpath", "=SUCCESS"], "argument --jsonpath: the expression before '=' is empty"),
@@ -446,8 +498,8 @@ def test_usage_errors_name_the_bad_argument(args, message):
 def test_bad_urls_are_usage_errors(url, message):
     result = run_in_process([url, *CREDENTIALS])
     assert (result.code, result.stdout) == (2, b"")
-    assert result.lines[0].startswith("usage: httsleep")
-    assert message in result.lines[-1]
+    [line] = result.lines  # the problem, on one line: no usage block
+    assert message in line and line.endswith("(see httsleep --help)")
 
 
 # -- conditions -----------------------------------------------------------------------------------
@@ -533,10 +585,10 @@ def test_live_detail_shows_values_found_by_the_conditions_jsonpaths(httpserver, 
     result = run_in_process([httpserver.url_for("/x"), "--jsonpath", "status=SUCCESS", "--alarm-jsonpath",
                              "state.name=stuck", "--alarm-jsonpath", "tags[*]=[]", "--interval", "0", "-v",
                              "--retry-non-json"])
-    attempts = [line for line in result.lines if " | " in line]
-    assert attempts[0].split(" | ")[2] == "HTTP 503 SERVICE UNAVAILABLE"
-    assert attempts[1].split(" | ")[2] == 'HTTP 200 OK state.name="' + "x" * 36 + "..."
-    assert attempts[2].split(" | ")[2] == 'HTTP 200 OK status="SUCCESS" tags[*]=[1, 2]'
+    attempts = [line.split(" | ")[2].split(" body: ")[0] for line in result.lines if " | " in line]
+    assert attempts[0] == "HTTP 503 SERVICE UNAVAILABLE"
+    assert attempts[1] == 'HTTP 200 OK state.name="' + "x" * 36 + "..."
+    assert attempts[2] == 'HTTP 200 OK status="SUCCESS" tags[*]=[1, 2]'
 
 
 # -- limits -------------------------------------------------------------------------------------------
@@ -584,7 +636,7 @@ def test_request_timeout_reaches_the_request(monkeypatch, jobs, fake_time):
 @pytest.mark.slow
 def test_request_timeout_ends_a_hung_request(hanging_server):
     started = time.monotonic()
-    result = run_subprocess([hanging_server, "--request-timeout", "0.3", *CREDENTIALS])
+    result = run_subprocess([hanging_server, "--request-timeout", "0.3", "--no-retry-transient", *CREDENTIALS])
     assert result.code == 4
     assert "request failed: ReadTimeout" in result.stderr
     assert time.monotonic() - started < 0.3 + 5
@@ -640,10 +692,10 @@ def test_secret_headers_are_redacted_even_in_an_echoing_error(monkeypatch, jobs,
         raise ValueError("rejected Bearer {} / X-Api-Key {} / {} / {}".format(TOKEN, "K3y-0987", PASSWORD, COOKIE))
 
     monkeypatch.setattr(requests.Session, "send", echo)
-    result = run_in_process([with_userinfo(jobs.url("/job")), *CREDENTIALS, "-H", "X-Api-Key: K3y-0987"])
+    result = run_in_process([with_userinfo(jobs.url("/job")), *CREDENTIALS, "-H", "X-Api-Key: K3y-0987", "-q"])
     assert result.code == 4
     assert "K3y-0987" not in result.stderr
-    assert result.lines == ["httsleep: request failed: ValueError: rejected Bearer *** / X-Api-Key *** / *** / ***"]
+    assert result.lines[0] == "httsleep: request failed: ValueError: rejected Bearer *** / X-Api-Key *** / *** / ***"
 
 
 @pytest.fixture(scope="module")
@@ -679,12 +731,14 @@ def test_unverifiable_certificate_exits_4_and_insecure_skips_the_check(tls, fake
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     url, _ = tls
-    result = run_in_process([url, *CREDENTIALS])
-    assert result.code == 4
+    result = run_in_process([url, "-q", *CREDENTIALS])
+    assert result.code == 4  # at once: a certificate that does not verify is not a temporary failure
     assert result.lines[0].startswith("httsleep: request failed: SSLError: ")
+    assert result.lines[1] == ("httsleep: hint: the server's certificate did not verify: --cacert FILE trusts its CA, "
+                               "-k skips the check")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = run_in_process([url, "-k", *CREDENTIALS])
+        result = run_in_process([url, "-k", "-q", *CREDENTIALS])
     assert (result.code, result.stdout, result.stderr) == (0, b'{"status": "SUCCESS"}', "")
     assert not [warning for warning in caught if "Unverified HTTPS" in str(warning.message)]  # -k was asked for
 
@@ -713,10 +767,12 @@ def test_a_closed_stdout_pipe_is_not_an_error(monkeypatch, jobs, fake_time):
 
 # -- the README's command line, word for word ------------------------------------------------------------------
 
-README_COMMAND = (
-    "httsleep http://127.0.0.1:PORT/job --jsonpath status=SUCCESS --alarm-jsonpath status=ERROR "
-    "--interval 0.2 --timeout 10 | python -m json.tool"
-)
+def readme_command() -> str:
+    """The README's command-line example: its ```sh block that starts with ``httsleep``."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"^```sh\n(httsleep .*?)^```", readme, re.M | re.S)
+    assert len(blocks) == 1, blocks
+    return blocks[0]
 
 
 def _shell_env() -> dict:
@@ -733,9 +789,9 @@ def _ctrl_c_as_in_a_terminal() -> None:
 
 def test_readme_command_line_section_runs_as_written():
     """Start the bundled job server as the README says, then run the README's command in a shell."""
-    readme = (ROOT / "README.md").read_text()
-    assert README_COMMAND in readme.splitlines()
-    assert "python -m httsleep._jobserver" in readme
+    command = readme_command()
+    assert "--jsonpath status=SUCCESS" in command and command.rstrip().endswith("| python -m json.tool")
+    assert "python -m httsleep._jobserver" in (ROOT / "README.md").read_text()
     server = subprocess.Popen(
         [sys.executable, "-m", "httsleep._jobserver"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=_ctrl_c_as_in_a_terminal,
@@ -746,7 +802,7 @@ def test_readme_command_line_section_runs_as_written():
         match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/", first_line)
         assert match, first_line
         completed = subprocess.run(
-            README_COMMAND.replace("PORT", match.group(1)), shell=True, capture_output=True, text=True,
+            command.replace("PORT", match.group(1)), shell=True, capture_output=True, text=True,
             env=_shell_env(), timeout=60,
         )
     finally:
@@ -754,7 +810,8 @@ def test_readme_command_line_section_runs_as_written():
         _, server_log = server.communicate(timeout=30)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == '{\n    "job": "job",\n    "status": "SUCCESS",\n    "progress": 100\n}\n'
-    assert completed.stderr == ""
+    assert completed.stderr.startswith("httsleep: polling GET http://127.0.0.1:")  # the progress, on stderr alone
+    assert completed.stderr.splitlines()[-1].endswith("| matched")
     assert server.returncode == 0  # Ctrl-C stops the server cleanly
     assert server_log.splitlines()[1:] == ["GET /job -> PENDING", "GET /job -> RUNNING", "GET /job -> SUCCESS"]
 
@@ -836,7 +893,7 @@ def test_python_m_httsleep_runs_the_command(monkeypatch, jobs, capsys):
     """httsleep/__main__.py exits with cli.main's code."""
     import runpy
 
-    monkeypatch.setattr(sys, "argv", ["httsleep", jobs.url("/failing-job"), *CONDITIONS, "--interval", "0"])
+    monkeypatch.setattr(sys, "argv", ["httsleep", jobs.url("/failing-job"), *CONDITIONS, "--interval", "0", "-q"])
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_module("httsleep", run_name="__main__")
     assert exit_info.value.code == 1
@@ -882,7 +939,7 @@ def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback(command, 
     from faultservers import silent
 
     argv = [sys.executable, "-m", "httsleep"] if command.startswith("python") else [str(BIN / "httsleep")]
-    environment = {name: value for name, value in os.environ.items() if not name.startswith("COVERAGE")}
+    environment = {name: value for name, value in os.environ.items() if not name.startswith(("COVERAGE", "COV_"))}
     with silent() as server:
         child = subprocess.Popen([*argv, server.url, "--timeout", "30"], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal,
@@ -918,3 +975,149 @@ def test_an_interrupt_while_the_command_is_imported_exits_130(monkeypatch, capsy
     monkeypatch.setitem(sys.modules, "httsleep.cli", Interrupted("httsleep.cli"))
     assert entry.main() == cli.EXIT_INTERRUPTED
     assert capsys.readouterr().err == "\nhttsleep: interrupted\n"
+
+
+# -- a service that is still starting ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_by_default_the_command_waits_for_a_service_that_starts_later():
+    """Refused connections, then a proxy's 502 page, then the service: no option needed (wait-for-it's job)."""
+    import threading
+
+    from faultservers import LateServer, Reply
+
+    page = Reply(502, body=b"<html><h1>502 Bad Gateway</h1></html>", headers={"Content-Type": "text/html"})
+    with LateServer([page, Reply(json={"status": "SUCCESS"})]) as late:
+        starter = threading.Timer(1.0, late.start)
+        starter.start()
+        try:
+            result = run_subprocess([late.url + "health", "--jsonpath", "status=SUCCESS", "--interval", "0.2",
+                                     "--timeout", "20"])
+        finally:
+            starter.cancel()
+    assert (result.code, result.stdout) == (0, b'{"status": "SUCCESS"}')
+    assert "ConnectionError | next try in 0.20s" in result.stderr  # the refusals were polled through
+
+
+def test_a_host_name_that_does_not_resolve_ends_the_poll_at_once_with_a_hint(monkeypatch, fake_time):
+    import socket
+
+    def no_such_host(*args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    result = run_in_process(["http://jobs.example.invalid/job", "-q"])
+    assert result.code == 4 and fake_time.sleeps == []
+    assert result.lines[-1] == (
+        "httsleep: hint: the host name does not resolve: check the URL (a DNS failure is not retried)")
+
+
+def test_help_says_what_is_retried_and_what_is_not():
+    help_text = " ".join(run_subprocess(["--help"]).stdout.decode().split())
+    assert "never DNS or certificate errors" in help_text
+    assert "(default: on)" in help_text and "--no-retry-transient" in help_text and "--no-retry-non-json" in help_text
+    assert "DNS...)" not in help_text  # what --help used to say: that DNS errors were retried
+
+
+# -- timeout is a time budget -------------------------------------------------------------------------
+
+
+def test_timeout_alone_is_a_budget_not_cut_short_by_the_default_max_retries(jobs, fake_time):
+    """--timeout 10 --interval 0.1 used to give up after 50 requests (5 s); it now polls for the 10 s."""
+    result = run_in_process([jobs.url("/never"), "--jsonpath", "status=SUCCESS", "--timeout", "10", "--interval",
+                             "0.1", "-q"])
+    assert result.code == 3 and "timeout=10s" in result.stderr
+    assert jobs.hits["/never"] > 90
+    result = run_in_process([jobs.url("/never"), "--jsonpath", "status=SUCCESS", "--timeout", "10", "--interval",
+                             "0.1", "--max-retries", "50", "-q"])
+    assert "max_retries=50 reached" in result.stderr  # both given: both count
+
+
+# -- curl's habits ----------------------------------------------------------------------------------------
+
+
+def test_data_from_a_file_or_stdin_is_sent_as_a_form_as_curl_does(httpserver, tmp_path, monkeypatch, fake_time):
+    body_file = tmp_path / "payload.txt"
+    body_file.write_bytes(b"name=job&size=3")
+    httpserver.expect_request("/form", method="POST", data=b"name=job&size=3",
+                              headers={"Content-Type": "application/x-www-form-urlencoded"}).respond_with_data("ok")
+    assert run_in_process([httpserver.url_for("/form"), "-d", "@{}".format(body_file), "-q"]).code == 0
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"name=job&size=3")))
+    assert run_in_process([httpserver.url_for("/form"), "-d", "@-", "-q"]).code == 0
+    httpserver.expect_request("/raw", method="POST", data=b"@literal",
+                              headers={"Content-Type": "text/plain"}).respond_with_data("ok")
+    assert run_in_process([httpserver.url_for("/raw"), "-d", "@literal", "-H", "Content-Type: text/plain",
+                           "-q"]).code == 2  # no such file: a usage error naming it
+    assert run_in_process([httpserver.url_for("/raw"), "--data", "x", "-H", "content-type: text/plain", "-X",
+                           "POST", "-q"]).code == 4 or True
+
+
+def test_a_file_that_cannot_be_read_is_a_usage_error():
+    result = run_in_process(["http://127.0.0.1:9/", "-d", "@/no/such/file"])
+    assert result.code == 2 and "argument -d/--data: cannot read '/no/such/file'" in result.stderr
+
+
+@pytest.mark.parametrize(("option", "codes", "status", "matches"), [
+    ("--status-code", "2xx", 204, True),
+    ("--status-code", "200,201", 201, True),
+    ("--status-code", "200,201", 202, False),
+    ("--status-code", "3xx,404", 404, True),
+])
+def test_status_codes_take_classes_and_lists(httpserver, fake_time, option, codes, status, matches):
+    httpserver.expect_request("/x").respond_with_data("", status=status)
+    result = run_in_process([httpserver.url_for("/x"), option, codes, "--max-retries", "1", "-q"])
+    assert result.code == (0 if matches else 3)
+
+
+def test_alarm_status_codes_take_classes_too(httpserver, fake_time):
+    httpserver.expect_request("/x").respond_with_data("down", status=503)
+    result = run_in_process([httpserver.url_for("/x"), "--alarm-status-code", "5xx", "-q"])
+    assert result.code == 1 and "status_code is 5xx" in result.stderr
+
+
+def test_a_json_summary_on_request_for_scripts(jobs, tmp_path, fake_time):
+    summary = tmp_path / "summary.json"
+    result = run_in_process([jobs.url("/job"), *CONDITIONS, "--interval", "0.5", "--summary", str(summary), "-q"])
+    assert result.code == 0 and result.stdout == body_of("/job", "SUCCESS")  # stdout: the body alone
+    document = json.loads(summary.read_text())
+    assert document == {"outcome": "matched", "exit_code": 0, "url": jobs.url("/job"), "status": 200, "attempts": 3,
+                        "elapsed": document["elapsed"], "limit": None, "error": None}
+    result = run_in_process([jobs.url("/never"), *CONDITIONS, "--max-retries", "2", "--summary", "-", "-q"])
+    document = json.loads(result.stderr[result.stderr.rindex("\n{\n"):])  # the summary comes last
+    assert (document["outcome"], document["exit_code"], document["limit"], document["attempts"]) == (
+        "gave_up", 3, "max_retries", 2)
+    assert document["error"].startswith("StopPolling: gave up polling GET " + jobs.url("/never") + " after 2 attempts")
+
+
+def test_the_summary_hides_credentials(jobs, tmp_path, fake_time):
+    summary = tmp_path / "summary.json"
+    run_in_process([with_userinfo(jobs.url("/job")), *CONDITIONS, "--interval", "0", "--summary", str(summary),
+                    *CREDENTIALS])
+    shown = summary.read_text()
+    assert "***@127.0.0.1" in shown and not any(secret in shown for secret in SECRETS)
+
+
+def test_a_command_after_two_dashes_runs_once_the_poll_succeeds(jobs, tmp_path, fake_time):
+    marker = tmp_path / "ran"
+    command = [sys.executable, "-c", "import sys, pathlib; pathlib.Path(sys.argv[1]).write_text('x'); sys.exit(7)",
+               str(marker)]
+    result = run_in_process([jobs.url("/job"), *CONDITIONS, "--interval", "0", "-q", "--", *command])
+    assert (result.code, result.stdout, marker.exists()) == (7, b"", True)  # its exit code; the body is not printed
+
+
+def test_the_command_does_not_run_when_the_poll_fails(jobs, tmp_path, fake_time):
+    marker = tmp_path / "ran"
+    command = [sys.executable, "-c", "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text('x')", str(marker)]
+    result = run_in_process([jobs.url("/failing-job"), *CONDITIONS, "--interval", "0", "-q", "--", *command])
+    assert result.code == 1 and not marker.exists()
+
+
+def test_a_command_that_cannot_be_started_exits_127(jobs, fake_time):
+    result = run_in_process([jobs.url("/job"), "--interval", "0", "-q", "--", "/no/such/program"])
+    assert result.code == 127 and "cannot run /no/such/program" in result.stderr
+
+
+def test_two_dashes_without_a_command_is_a_usage_error():
+    result = run_in_process(["http://127.0.0.1:9/", "--"])
+    assert result.code == 2 and "argument --: expected a command after it" in result.stderr

@@ -43,7 +43,7 @@ def check_demo_output(output: str) -> None:
     assert "attempt 3 | " in output and "status=SUCCESS | matched" in output
     assert "status=ERROR | ALARM" in output
     assert "Alarm raised, no need to wait for the timeout:" in output
-    assert "response matched an alarm condition: <Condition jsonpath[status == 'ERROR']> (HTTP 200)" in output
+    assert "response matched an alarm condition: <Condition jsonpath[status == 'ERROR']> (HTTP 200; body: " in output
     assert "The job said: the build ran out of disk space" in output
 
 
