@@ -15,6 +15,10 @@ def read(name):
 
 VERSION = re.search(r'^__version__ = "([^"]+)"', read("httsleep/__init__.py"), re.M).group(1)
 
+# sniffio: httpcore imports it on every connection-lock setup; when it is
+# missing each failed import searches sys.path (~1 ms per request).
+ASYNC_REQUIRES = ["httpx>=0.24", "sniffio>=1.3"]
+
 TEST_REQUIRES = [
     "pytest>=7",
     "pytest-cov>=4",
@@ -38,18 +42,23 @@ setup(
     license="Apache-2.0",
     license_files=["LICENSE"],
     url="https://github.com/kopf/httsleep",
+    project_urls={
+        "Documentation": "https://httsleep.readthedocs.io/",
+        "Changelog": "https://github.com/kopf/httsleep/blob/main/CHANGELOG.md",
+        "Issues": "https://github.com/kopf/httsleep/issues",
+        "Source": "https://github.com/kopf/httsleep",
+    },
     packages=find_packages(include=["httsleep", "httsleep.*"]),
     package_data={"httsleep": ["py.typed"]},
     include_package_data=True,
     python_requires=">=3.9",
     install_requires=["requests>=2.25", "jsonpath-rw>=1.4"],
     extras_require={
-        # sniffio: httpcore imports it on every connection-lock setup; when it
-        # is missing each failed import searches sys.path (~1 ms per request).
-        "async": ["httpx>=0.24", "sniffio>=1.3"],
+        "async": ASYNC_REQUIRES,
         "test": TEST_REQUIRES,
         "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests"],
-        "docs": ["sphinx>=7", "myst-parser>=2"],
+        # autodoc imports every module it documents: the asyncio one needs httpx
+        "docs": ["sphinx>=7", "myst-parser>=2", "furo>=2024.1", *ASYNC_REQUIRES],
         "bench": ["matplotlib>=3.5", "polling2>=0.5", "tenacity>=8"],
     },
     entry_points={"console_scripts": ["httsleep = httsleep.__main__:main"]},

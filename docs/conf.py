@@ -29,13 +29,17 @@ myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3  # links such as api.md#testing-mode
 
 autodoc_member_order = "bysource"
-autodoc_typehints = "signature"
-autodoc_preserve_defaults = True
+# Signatures show names and default values (50, not DEFAULT_MAX_RETRIES); the
+# types go in the parameter list below them, where they are readable.
+autodoc_typehints = "description"
+autodoc_typehints_description_target = "documented_params"
+autodoc_preserve_defaults = False
 nitpicky = False
 
-html_theme = "alabaster"
+html_theme = "furo"
 html_title = "httsleep " + release
 html_theme_options = {
-    "description": "Poll HTTP endpoints until the response matches.",
-    "fixed_sidebar": True,
+    "source_repository": "https://github.com/kopf/httsleep/",
+    "source_branch": "main",
+    "source_directory": "docs/",
 }

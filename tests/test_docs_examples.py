@@ -48,6 +48,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import dataclasses
 import io
 import json
 import re
@@ -64,6 +65,7 @@ import pytest
 import requests
 
 import httsleep.testing
+from httsleep._jobserver import JobServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -628,3 +630,57 @@ def test_harness_runs_top_level_await_and_rejects_deprecated_calls(doc_server: S
     first, second = _errors(markdown, doc_server)
     assert first is None
     assert second is not None and "DeprecationWarning" in second
+
+
+class BundledJobs:
+    """httsleep's own job server in the place of the scripted one: ``/jobs/1`` and ``/jobs/2`` end in SUCCESS.
+
+    What a reader who tries the README against the server the project ships
+    (or a real one) would see: no response script, real job documents with
+    more fields than ``status``.
+    """
+
+    STATES = ("PENDING", "RUNNING", "SUCCESS")
+
+    def __init__(self) -> None:
+        self.jobs = JobServer({"/jobs/1": self.STATES, "/jobs/2": self.STATES}).start()
+        self.log: List[tuple] = []
+
+    @property
+    def base_url(self) -> str:
+        return self.jobs.url("")
+
+    def set_script(self, responses: List[Dict[str, Any]]) -> None:
+        """The jobs answer for themselves: the scripted responses are ignored."""
+
+
+def run_against_the_bundled_jobs(path: str) -> None:
+    """Run the page's examples in order against :class:`BundledJobs`; their ``raises`` and ``prints`` still apply."""
+    server = BundledJobs()
+    try:
+        namespace = _predefined(server)  # type: ignore[arg-type]
+        for block in parse_markdown((ROOT / path).read_text(encoding="utf-8"), path):
+            if block.skip is not None:
+                continue
+            # An example that scripts its answers (an alarm, a give-up) shows what those answers do: against
+            # real jobs it must still run, but what it raises or prints is not checked.
+            checked = ("raises", "prints") if "responses" not in block.script else ()
+            script = {key: value for key, value in block.script.items() if key in checked}
+            run_block(dataclasses.replace(block, script=script), namespace, server)  # type: ignore[arg-type]
+    finally:
+        server.jobs.stop()
+
+
+def test_the_readme_examples_match_the_bundled_job_server() -> None:
+    """Every README example runs against real job documents, and those without scripted answers succeed."""
+    run_against_the_bundled_jobs("README.md")
+
+
+def test_an_example_that_cannot_match_a_real_job_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The control: ``json=`` compares the whole body, which has more than ``status``, so the poll gives up."""
+    page = tmp_path / "page.md"
+    page.write_text("```python\nfrom httsleep import httsleep\n"
+                    "httsleep('http://myendpoint/jobs/1', json={'status': 'SUCCESS'}, timeout=60)\n```\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    with pytest.raises(ExampleError, match="StopPolling"):
+        run_against_the_bundled_jobs("page.md")

@@ -1,12 +1,24 @@
-"""What `pip install httsleep` brings, and what `import httsleep` loads."""
+"""What `pip install httsleep` brings, what `import httsleep` loads, and what the package index shows."""
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
-from importlib.metadata import requires
+from importlib.metadata import metadata, requires
+from pathlib import Path
 
 from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parent.parent
+REPOSITORY = "https://github.com/kopf/httsleep/blob/main/"
+
+
+def extra(name):
+    """The names of the distributions an extra adds (``pip install 'httsleep[name]'``)."""
+    marker = 'extra == "{}"'.format(name)
+    return {Requirement(line).name for line in requires("httsleep") or [] if marker in line}
 
 
 def test_core_dependencies_are_only_requests_and_jsonpath_rw():
@@ -45,3 +57,43 @@ def test_documented_helpers_are_in_their_modules_all():
     assert "is_service_failure" in policy.__all__ and "Sum" in waits.__all__
     for module in (policy, waits):
         assert all(hasattr(module, name) for name in module.__all__)
+
+
+def test_the_docs_extra_installs_what_the_docs_build_imports():
+    """autodoc imports httsleep.aio, which needs the async extra; conf.py names furo as its theme."""
+    assert extra("async") <= extra("docs")
+    assert {"sphinx", "myst-parser", "furo"} <= extra("docs")
+    conf = (ROOT / "docs" / "conf.py").read_text(encoding="utf-8")
+    assert 'html_theme = "furo"' in conf
+
+
+def test_the_package_index_page_links_to_the_documentation_changelog_and_issues():
+    urls = dict(entry.split(", ", 1) for entry in metadata("httsleep").get_all("Project-URL") or [])
+    assert {"Documentation", "Changelog", "Issues"} <= set(urls)
+    assert all(url.startswith("https://") for url in urls.values())
+
+
+def test_the_readmes_links_work_on_the_package_index():
+    """PyPI renders README.md away from the repository: relative links would be dead there.
+
+    Links into the repository point at files that exist.
+    """
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme) + re.findall(r"<(https?://[^>\s]+)>", readme)
+    assert targets, "the README has links; the pattern must find them"
+    assert [target for target in targets if not target.startswith("https://")] == []
+    for target in targets:
+        if target.startswith(REPOSITORY):
+            path = target[len(REPOSITORY):].split("#")[0]
+            assert (ROOT / path).exists(), target
+
+
+def test_one_test_file_runs_on_its_own():
+    """The coverage floor belongs to CI and tox: a file run alone must not fail for the coverage it cannot reach."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("COV_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_waits.py"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert re.search(r"\b\d+ passed\b", result.stdout)
