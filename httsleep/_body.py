@@ -43,6 +43,7 @@ class _Inflater:
         self._head = b""  # deflate: the first bytes, until there are two
         self._started = False  # some data was decoded
         self._done = False  # the stream ended; only another gzip member may follow
+        self._later = False  # decoding a gzip member after the first: what does not decode is trailing garbage
 
     def _new(self) -> Any:
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -64,13 +65,17 @@ class _Inflater:
             data = self._choose_deflate(data)
         while data:
             if self._done:
-                if not self._gzip or not data.lstrip(b"\x00"):
-                    return  # bytes after the end of the stream (padding): ignored, as the clients do
-                self._object, self._done = self._new(), False  # the next member of a multi-member gzip
                 data = data.lstrip(b"\x00")
+                if not data or not self._gzip or not data.startswith(b"\x1f\x8b"[: len(data)]):
+                    return  # bytes after the end of the stream (padding, a stray CRLF): ignored, as the clients do
+                self._object, self._done, self._later = self._new(), False, True  # the next member of a gzip
             try:
                 piece = self._object.decompress(data, _STEP)
             except zlib.error as error:
+                if self._later:  # garbage that began like a gzip member: ignored too, as urllib3 does
+                    self._done = True
+                    self._gzip = False  # ignore whatever else comes
+                    return
                 raise self._error("the body is not valid {} data ({})".format(self.coding, error)) from None
             self._started = True
             if piece:
@@ -90,7 +95,7 @@ class _Inflater:
     def finish(self) -> Iterator[bytes]:
         """The end of the body: what zlib still holds, and a check that the stream was complete."""
         yield from self.feed(b"")
-        if self._head or (self._started and not self._done):
+        if self._head or (self._started and not self._done and not self._later):
             raise self._error("the {} data ends before its end marker".format(self.coding))
 
 
@@ -124,12 +129,15 @@ class BodyReader:
     :param decoding_error: makes the error raised for a body that is not
         valid gzip/deflate data, from a message (each transport gives one
         that is also its HTTP library's decoding error).
+    :param earlier: decoded bytes already read for the same attempt (the
+        bodies of the redirects before this response): they count against
+        ``limit`` too, so that a chain of redirects cannot hold more.
     :raises BodyTooLarge: from :meth:`feed`/:meth:`finish`, once the decoded
         body is larger than ``limit``.
     :raises BodyDecodingError: the body is not valid for its ``Content-Encoding``.
     """
 
-    __slots__ = ("limit", "response", "size", "_chunks", "_decoders")
+    __slots__ = ("limit", "response", "size", "earlier", "_chunks", "_decoders")
 
     def __init__(
         self,
@@ -137,11 +145,13 @@ class BodyReader:
         limit: Optional[int],
         response: Any = None,
         decoding_error: Callable[[str], BodyDecodingError] = BodyDecodingError,
+        earlier: int = 0,
     ) -> None:
         self.limit = limit
         self.response = response
-        #: decoded bytes received so far
+        #: decoded bytes of this body received so far
         self.size = 0
+        self.earlier = earlier
         self._chunks: List[bytes] = []
         self._decoders = decoders_for(content_encoding, decoding_error)
 
@@ -175,7 +185,7 @@ class BodyReader:
         if not piece:
             return
         self.size += len(piece)
-        if self.limit is not None and self.size > self.limit:
+        if self.limit is not None and self.earlier + self.size > self.limit:
             self._chunks = []
-            raise BodyTooLarge(self.limit, self.size, self.response)
+            raise BodyTooLarge(self.limit, self.earlier + self.size, self.response, earlier=self.earlier)
         self._chunks.append(piece)

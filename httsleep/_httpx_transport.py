@@ -10,8 +10,11 @@ bounded three ways:
   timeout (httpcore's own bound); with a deadline, nothing outlives it.
 - **In memory.** The body is read raw (``aiter_raw``) and decoded by
   :class:`~httsleep._body.BodyReader`, which stops at ``max_body_size``
-  decoded bytes whatever the server sends. (httpx's own decoders inflate
-  a whole network read at once, and it reads a redirect's body whole.)
+  decoded bytes whatever the server sends, counting the bodies of the
+  redirects before it. (httpx's own decoders inflate a whole network read
+  at once, and it reads a redirect's body whole.) An auth flow's
+  intermediate responses (digest's 401) are read the same way, by
+  :class:`_BoundedAuth`, before httpx would read them itself.
 - **In what it sends.** Redirects are followed here, one hop at a time,
   with httpx's rules for the next request (``response.next_request``); on
   top of those, a hop to another origin loses every sensitive header
@@ -22,20 +25,24 @@ bounded three ways:
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 from typing import Any, List, Optional, Tuple, Union
 
 import httpx
 
 from ._async_bounds import DeadlinePassed, within
 from ._body import ACCEPT_ENCODING, BodyReader
-from ._frontend import check_auth, check_headers, check_url
+from ._cookies import bound
+from ._frontend import check_auth, check_headers, check_method, check_url
 from ._requests_transport import same_origin
 from ._validate import ArgumentTypeError, shorten
 from .exceptions import BodyDecodingError
 from .policy import PollRun, RequestTimeout
 from .redaction import Secrets, is_sensitive_header
 
-__all__ = ["HttpxBodyDecodingError", "HttpxTransport", "httpx_timeout"]
+__all__ = ["HttpxBodyDecodingError", "HttpxTransport", "httpx_timeout", "new_client"]
 
 # httpx's default Accept-Encoding (it depends on the decoders installed); replaced by what httsleep decodes
 _DEFAULT_ACCEPT_ENCODING = getattr(getattr(httpx, "_client", None), "ACCEPT_ENCODING", "gzip, deflate")
@@ -108,6 +115,7 @@ class HttpxTransport:
                 ) from None
             return httpx.Request("GET", url, headers=self.headers)
         if isinstance(url_or_request, httpx.Request):
+            check_method(url_or_request.method)
             check_url(str(url_or_request.url))
             check_headers(dict(url_or_request.headers), "url_or_request: the Request's headers")
             if not self.headers:
@@ -155,19 +163,16 @@ class HttpxTransport:
         timeout = httpx_timeout(run.request_timeout())
         request = self._request_for(client, timeout)
         origin = str(request.url)
-        auth = self._auth()
-        history: List[httpx.Response] = []
+        reading = _Reading(run)
+        auth = self._auth(client, reading)
+        hops: List[httpx.Response] = []
         while True:
             response = await self._head(client, request, run, auth)
-            try:
-                await self._read_body(response, run)
-            except BaseException:
-                await response.aclose()
-                raise
+            await reading.read(response)  # closes the response, whatever happens
             following = response.next_request
             if following is None or not client.follow_redirects:
                 break
-            if len(history) >= client.max_redirects:
+            if len(hops) >= client.max_redirects:
                 raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
             try:
                 check_url(str(following.url), "the redirect of {}".format(request.method))
@@ -177,9 +182,10 @@ class HttpxTransport:
                 _strip_credentials(following, client)
             if not same_origin(origin, str(following.url)):
                 auth = None  # the auth flow would sign the request for another host again
-            history.append(response)
+            hops.append(response)
             request = following
-        response.history = history
+        if hops:  # each hop after what came before it (an auth flow's first response, say)
+            response.history = [*(earlier for hop in hops for earlier in (*hop.history, hop)), *response.history]
         return response
 
     async def _head(self, client: httpx.AsyncClient, request: httpx.Request, run: PollRun, auth: Any) -> httpx.Response:
@@ -195,17 +201,50 @@ class HttpxTransport:
                 request=request,
             ) from None
 
-    def _auth(self) -> Any:
-        return self.auth if self.auth is not None else httpx.USE_CLIENT_DEFAULT
+    def _auth(self, client: httpx.AsyncClient, reading: _Reading) -> Any:
+        """The auth of this attempt (the poller's, else the client's), its flow's bodies read bounded."""
+        auth = self.auth if self.auth is not None else client.auth
+        return _BoundedAuth(auth, reading) if auth is not None else None
 
-    async def _read_body(self, response: httpx.Response, run: PollRun) -> None:
+
+class _Reading:
+    """How one attempt reads its bodies: bounded in time and memory, the redirects' bodies counted."""
+
+    def __init__(self, run: PollRun) -> None:
+        self.run = run
+        self.earlier = 0  # decoded bytes of the bodies read so far
+
+    async def read(self, response: httpx.Response) -> None:
+        """Read ``response``'s body into it (as ``aread()`` would), unless it has been read already.
+
+        A body that cannot be read (too large, broken, cut short) fails the
+        attempt, unless the response asks to come back later
+        (:meth:`PollRun.body_optional`): it is then kept with an empty body.
+        """
+        if hasattr(response, "_content"):
+            return  # read already (by _BoundedAuth)
+        try:
+            body = await self._read(response)
+        except httpx.TimeoutException:
+            raise
+        except Exception:
+            if not self.run.body_optional(response):
+                raise
+            body = b""
+        finally:
+            await response.aclose()
+        response._content = body  # what aread() would have set, decoded by httsleep instead of httpx
+        self.earlier += len(body)
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        run = self.run
         reader = BodyReader(
             response.headers.get("Content-Encoding"),
             run.policy.max_body_size,
             response,
             decoding_error=lambda message: HttpxBodyDecodingError(message, request=response.request),
+            earlier=self.earlier,
         )
-
         chunks = response.aiter_raw()
         while True:
             # each wait for data (the chunked trailers included) within the read timeout and the deadline
@@ -221,8 +260,97 @@ class HttpxTransport:
                     request=response.request,
                 ) from None
             reader.feed(chunk)
-        response._content = reader.finish()  # what aread() would have set, decoded by httsleep instead of httpx
-        await response.aclose()
+        return reader.finish()
+
+
+class _BoundedAuth(httpx.Auth):
+    """An auth (the caller's, or the client's) whose flow's responses are read bounded.
+
+    httpx reads every response an auth flow answers with another request
+    (a digest 401, say) with ``aread()``: whole, through its own decoders.
+    This flow reads each such response first, with the attempt's bounds, so
+    that httpx's ``aread()`` finds the body there. The last response, the
+    one the flow lets through, is left for the transport to read.
+    """
+
+    def __init__(self, auth: Any, reading: _Reading) -> None:
+        self.auth = _as_auth(auth)
+        self.reading = reading
+        self.requires_request_body = self.auth.requires_request_body
+
+    def sync_auth_flow(self, request: httpx.Request) -> Any:  # pragma: no cover - the asyncio front end only
+        raise RuntimeError("httsleep's bounded auth runs on an AsyncClient only")
+
+    async def async_auth_flow(self, request: httpx.Request) -> Any:
+        flow = self.auth.async_auth_flow(request)
+        request = await flow.__anext__()
+        while True:
+            response = yield request
+            if self.auth.requires_response_body:
+                await self.reading.read(response)  # the flow needs the body to decide
+            try:
+                request = await flow.asend(response)
+            except StopAsyncIteration:
+                return
+            await self.reading.read(response)  # an intermediate response: httpx would aread() it whole
+
+
+class _CallableAuth(httpx.Auth):
+    """``auth=`` given as a function of the request, as httpx takes it."""
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        yield self.function(request)
+
+
+def _as_auth(auth: Any) -> httpx.Auth:
+    """``auth=`` as httpx accepts it (an Auth, a ``(user, password)`` pair, a function) as an :class:`httpx.Auth`."""
+    if isinstance(auth, httpx.Auth):
+        return auth
+    if isinstance(auth, (tuple, list)):
+        return httpx.BasicAuth(*auth)
+    return _CallableAuth(auth)
+
+
+def new_client(verify: Union[bool, str, ssl.SSLContext, None]) -> httpx.AsyncClient:
+    """An :class:`httpx.AsyncClient` as httsleep opens them: following redirects, a bounded cookie jar.
+
+    ``verify``: the poller's (``None``: httpx's default CA bundle).
+    """
+    client = httpx.AsyncClient(verify=_ssl_verify(verify), follow_redirects=True)
+    bound(client.cookies.jar)
+    return client
+
+
+def _ssl_verify(verify: Union[bool, str, ssl.SSLContext, None]) -> Union[bool, ssl.SSLContext]:
+    if verify is None or verify is True:
+        return _shared_ssl_context(None)
+    if isinstance(verify, str):
+        return _shared_ssl_context(verify)
+    return verify
+
+
+@functools.cache
+def _shared_ssl_context(cafile: Optional[str]) -> ssl.SSLContext:
+    """One verifying SSL context per CA bundle, shared by the clients polls open.
+
+    Building a context loads the CA bundle (about 25 ms and 1 MB); a poll
+    that opens its own client reuses this one, so a thousand polls cost one
+    context, not a thousand. httpx's default (certifi, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR``) applies when no bundle is given.
+    """
+    if cafile is not None:
+        if os.path.isdir(cafile):
+            return ssl.create_default_context(capath=cafile)
+        return ssl.create_default_context(cafile=cafile)
+    create = getattr(httpx, "create_ssl_context", None)
+    if create is not None:  # httpx >= 0.28
+        return create()
+    import certifi  # pragma: no cover - older httpx, which depends on certifi
+
+    return ssl.create_default_context(cafile=certifi.where())  # pragma: no cover
 
 
 def _strip_credentials(request: httpx.Request, client: httpx.AsyncClient) -> None:

@@ -12,12 +12,19 @@ here, so that :mod:`httsleep.main` stays a short loop around
   data (the chunked trailers included) the read timeout; and never later
   than the poll's deadline. urllib3 reads the timeout object once it has
   picked the connection for a request; :class:`_AttemptTimeout` takes the
-  connection from urllib3's frame at that moment (the one place where this
-  module reaches into urllib3's internals). On any other kind of adapter
-  the request's own timeouts apply, but not the watchdog.
-- **In memory.** The body is read raw, a piece at a time, and decoded by
-  :class:`~httsleep._body.BodyReader`, which stops at ``max_body_size``
-  decoded bytes whatever the server sends.
+  connection from urllib3's frame at that moment. Every request urllib3
+  makes is bounded so: each redirect hop, each retry of an adapter with
+  ``max_retries``, the second request of an auth hook (digest). On any
+  other kind of adapter the request's own timeouts apply, but not the
+  watchdog.
+- **In memory.** The body is read raw, a piece at a time, from the
+  ``http.client`` response under urllib3's (so that urllib3 cannot hand the
+  connection to another thread while the watchdog still watches it, and so
+  that each read waits for some data, not for a whole piece, on urllib3 1.x
+  too), and decoded by :class:`~httsleep._body.BodyReader`, which stops at
+  ``max_body_size`` decoded bytes whatever the server sends, counting the
+  bodies of the redirects before it. A response that an auth hook returns
+  in place of the one it was given is read the same way.
 - **In what it sends.** Redirects are followed here, one hop at a time,
   with requests' own rules for building the next request (method, cookies,
   ``Authorization``, proxies); on top of those, a hop to another origin
@@ -26,7 +33,9 @@ here, so that :mod:`httsleep.main` stays a short loop around
 
 from __future__ import annotations
 
+import http.client
 import os
+import socket
 import sys
 import weakref
 from typing import Any, Dict, List, Optional, Tuple
@@ -46,7 +55,8 @@ from requests.utils import default_headers, get_environ_proxies
 from urllib3.util import Timeout
 
 from ._body import ACCEPT_ENCODING, BodyReader
-from ._frontend import check_auth, check_headers, check_url
+from ._cookies import bound
+from ._frontend import check_auth, check_headers, check_method, check_url
 from ._validate import ArgumentTypeError, shorten
 from ._watchdog import Watch, watch
 from .exceptions import BodyDecodingError, BodyError
@@ -64,6 +74,7 @@ __all__ = [
 ]
 
 _CHUNK = 64 * 1024
+_BASIC_AUTH_ENCODING = "latin-1"  # what requests encodes a (username, password) pair in
 _DEFAULT_ACCEPT_ENCODING = default_headers()["Accept-Encoding"]
 
 
@@ -107,10 +118,11 @@ class _SessionAdapter(HTTPAdapter):
 
 
 def new_session() -> requests.Session:
-    """A :class:`requests.Session` as httsleep opens them (see :class:`_SessionAdapter`)."""
+    """A :class:`requests.Session` as httsleep opens them: see :class:`_SessionAdapter`; a bounded cookie jar."""
     session = requests.Session()
     for prefix in ("https://", "http://"):
         session.mount(prefix, _SessionAdapter(session))
+    bound(session.cookies)
     return session
 
 
@@ -127,7 +139,7 @@ def build_request(
     requests would refuse on the first attempt is refused here instead.
     """
     headers = check_headers(headers)
-    check_auth(auth, requests.auth.AuthBase)
+    check_auth(auth, requests.auth.AuthBase, _BASIC_AUTH_ENCODING)
     if isinstance(url_or_request, str):
         request = requests.Request(method="GET", url=url_or_request, auth=auth, headers=headers)
     elif isinstance(url_or_request, requests.Request):
@@ -135,8 +147,9 @@ def build_request(
         if not isinstance(request.url, str):
             raise ArgumentTypeError("url_or_request: the Request's url must be a string, not {}".format(
                 shorten(redact_url(request.url))))
+        check_method(request.method)
         check_headers(request.headers, "url_or_request: the Request's headers")
-        check_auth(request.auth, requests.auth.AuthBase)
+        check_auth(request.auth, requests.auth.AuthBase, _BASIC_AUTH_ENCODING)
     else:
         raise ArgumentTypeError(
             "url_or_request must be a URL string or a requests.Request, not {}".format(shorten(url_or_request))
@@ -151,7 +164,13 @@ def build_request(
     try:
         request.prepare()
     except Exception as error:
-        raise _invalid(error, Secrets.of_request(request.url, headers=request.headers, auth=request.auth)) from None
+        refused: Optional[Exception] = _invalid(
+            error, Secrets.of_request(request.url, headers=request.headers, auth=request.auth)
+        )
+    else:
+        refused = None
+    if refused is not None:  # raised out here: requests' error, which may quote a credential, is not its context
+        raise refused
     return request
 
 
@@ -279,9 +298,9 @@ class _Sender:
         current = prepared
         try:
             response = self._send_one(current, attempt)
-            history: List[requests.Response] = []
+            hops: List[requests.Response] = []
             while response.is_redirect and response.next is not None:
-                if len(history) >= session.max_redirects:
+                if len(hops) >= session.max_redirects:
                     raise TooManyRedirects(
                         "Exceeded {} redirects.".format(session.max_redirects), response=response
                     )
@@ -289,11 +308,11 @@ class _Sender:
                 _check_redirect(str(following.url), response)
                 if not same_origin(str(current.url), str(following.url)):
                     _strip_credentials(following, session)
-                history.append(response)
+                hops.append(response)
                 current = following
                 response = self._send_one(current, attempt)
-            if history:
-                response.history = history
+            if hops:  # each hop after what came before it (an auth hook's first response, say)
+                response.history = [*(earlier for hop in hops for earlier in (*hop.history, hop)), *response.history]
             return response
         except Exception as error:
             if not attempt.watch.fired:
@@ -304,13 +323,17 @@ class _Sender:
             hooks["response"] = others
 
     def _send_one(self, prepared: requests.PreparedRequest, attempt: _Attempt) -> requests.Response:
-        return self.session.send(
+        response = self.session.send(
             prepared,
             allow_redirects=False,
             stream=True,
             timeout=_AttemptTimeout(attempt),  # type: ignore[arg-type]  # requests passes it through to urllib3
             **self.settings(str(prepared.url)),
         )
+        # a hook of the caller's may return another response than the one it was given (an auth hook
+        # sends the request again with credentials): its body is read bounded too
+        attempt.read_body(response)
+        return response
 
 
 def environment_settings(session: requests.Session, url: str, verify: Any) -> Dict[str, Any]:
@@ -379,7 +402,7 @@ class _Attempt:
         self.phase = "connect"  # then "head" once the request is sent, "body" while a body is read
         self.limit = 0.0  # the limit last armed, for the error message
         self.by_deadline = False  # whether that limit was the poll's deadline
-        self._connection: Any = None
+        self.earlier = 0  # decoded bytes of the bodies read so far (redirects, auth challenges)
 
     def timeouts(self) -> Tuple[float, float]:
         """The (connect, read) timeouts for a request starting now, cut to the deadline."""
@@ -393,11 +416,15 @@ class _Attempt:
         self.limit = seconds
         self.watch.arm(seconds)
 
-    def on_connection(self, connection: Any) -> None:
-        """urllib3 picked ``connection`` for a request: bound its head by the connect plus the read timeout."""
-        if connection is None or connection is self._connection:
-            return
-        self._connection = connection
+    def on_request(self, connection: Any) -> None:
+        """urllib3 starts a request on ``connection``: bound its head by the connect plus the read timeout.
+
+        Called once for every request urllib3 makes (see
+        :class:`_AttemptTimeout`), a retry on a new connection included:
+        what a cut on an earlier connection did is forgotten.
+        """
+        self.watch.disarm()
+        self.watch.fired = False
         self.phase = "connect"
         self.watch.target = lambda: connection.sock
         connect, read = self.timeouts()
@@ -421,19 +448,41 @@ class _Attempt:
     # -- the body ------------------------------------------------------------------------
 
     def read_body(self, response: requests.Response, **kwargs: Any) -> None:
-        """A response hook: read the body now, bounded (requests reads a redirect's body itself otherwise)."""
+        """A response hook: read the body now, bounded (requests reads a redirect's body itself otherwise).
+
+        A body that cannot be read (too large, broken, cut short) fails the
+        attempt, unless the response asks to come back later
+        (:meth:`PollRun.body_optional`): it is then kept with an empty body.
+        """
         if getattr(response, "_content_consumed", False):
-            return  # read already, by a hook of the caller's
+            return  # read already: by this hook, or by a hook of the caller's
+        try:
+            body = self._read(response)
+        except (ReadTimeout, ConnectTimeout):
+            raise
+        except Exception:
+            if not self.run.body_optional(response):
+                raise
+            body = b""
+        response._content = body
+        response._content_consumed = True  # type: ignore[attr-defined]
+        self.earlier += len(body or b"")
+
+    def _read(self, response: requests.Response) -> bytes:
         raw = response.raw
-        read = getattr(raw, "read1", None) or getattr(raw, "read", None)
-        if read is None:  # pragma: no cover - an adapter whose raw body is not a file-like object
-            response.content  # noqa: B018
-            return
+        source = _source(raw)
+        if source is None:  # pragma: no cover - an adapter whose raw body is not a file-like object
+            return response.content
+        read, remaining_length = source
+        connection = getattr(raw, "_connection", None)
+        if connection is not None:
+            self.watch.target = lambda: connection.sock
         reader = BodyReader(
             response.headers.get("Content-Encoding"),
             self.run.policy.max_body_size,
             response,
             decoding_error=RequestsBodyDecodingError,
+            earlier=self.earlier,
         )
         self.phase = "body"
         try:
@@ -447,52 +496,74 @@ class _Attempt:
                         response=response,
                     )
                 self._arm(self.timeouts()[1])
-                chunk = read(_CHUNK, decode_content=False)
+                try:
+                    chunk = read(_CHUNK)
+                finally:
+                    self.watch.disarm()  # before decoding: the limit is on the wait for data
                 if self.watch.fired:
                     raise self.timeout_error(response.request, response)
                 if not chunk:
                     break
                 reader.feed(chunk)
             body = reader.finish()
-        except (ReadTimeout, BodyError):
-            self.watch.disarm()
+            missing = remaining_length()
+            if missing:  # urllib3 2 and http.client check this on read(); urllib3 1.x returned the short body
+                raise ChunkedEncodingError(
+                    "Connection broken: the body ended {} bytes short of its Content-Length".format(missing),
+                    response=response,
+                )
+        except (ReadTimeout, BodyError, ChunkedEncodingError):
             response.close()
             raise
         except Exception as error:
-            self.watch.disarm()
             response.close()
             if self.watch.fired:
                 raise self.timeout_error(response.request, response) from error
             raise _body_error(error, response) from error
-        self.watch.disarm()  # before the connection goes back to the pool
-        _check_complete(response)
-        response._content = body
-        response._content_consumed = True  # type: ignore[attr-defined]
         raw.release_conn()
+        return body
+
+
+def _source(raw: Any) -> Optional[Tuple[Any, Any]]:
+    """How to read ``raw``'s body: ``(read(n), bytes still missing)``, or ``None`` if it cannot be read raw.
+
+    The ``http.client`` response under urllib3's is read directly: its
+    ``read1`` returns as soon as some data is there (urllib3 1.x has no
+    ``read1``, and its ``read(n)`` waits for all ``n`` bytes), and urllib3
+    does not release the connection to its pool, for another thread to
+    take, while this attempt still watches it: :meth:`_Attempt._read`
+    releases it once the body is read.
+    """
+    fp = getattr(raw, "_fp", None)
+    if isinstance(fp, http.client.HTTPResponse):
+
+        def read(size: int) -> bytes:
+            data = fp.read1(size)
+            if not data or fp.length == 0:
+                fp.close()  # the whole body is read: the connection can serve another request
+            return data
+
+        def missing() -> int:
+            return fp.length or 0 if not fp.chunked else 0
+
+        return read, missing
+    # another kind of raw body (an adapter of the caller's): urllib3's own reading, with its raw bytes
+    read_raw = getattr(raw, "read1", None) or getattr(raw, "read", None)
+    if read_raw is None:  # pragma: no cover - not a file-like object
+        return None
+    return (lambda size: read_raw(size, decode_content=False)), (lambda: getattr(raw, "length_remaining", 0) or 0)
 
 
 def _body_error(error: Exception, response: requests.Response) -> Exception:
-    """urllib3's error while reading a body, as requests' ``iter_content`` reports it."""
+    """The error while reading a body, as requests' ``iter_content`` reports it."""
     name = type(error).__name__
-    if name == "ReadTimeoutError" or isinstance(error, TimeoutError):
+    if name == "ReadTimeoutError" or isinstance(error, (TimeoutError, socket.timeout)):
         return ReadTimeout(error, response=response)
-    if name in ("ProtocolError", "IncompleteRead", "InvalidChunkLength"):
+    if name in ("ProtocolError", "IncompleteRead", "InvalidChunkLength") or isinstance(
+        error, http.client.HTTPException
+    ):
         return ChunkedEncodingError(error, response=response)
     return ConnectionError(error, response=response)
-
-
-def _check_complete(response: requests.Response) -> None:
-    """Raise :class:`ChunkedEncodingError` for a body shorter than its Content-Length.
-
-    urllib3 2 checks this itself; urllib3 1.x returned the truncated body.
-    """
-    missing = getattr(response.raw, "length_remaining", None)
-    if isinstance(missing, int) and missing > 0:
-        response.close()
-        raise ChunkedEncodingError(
-            "Connection broken: the body ended {} bytes short of its Content-Length".format(missing),
-            response=response,
-        )
 
 
 class _AttemptTimeout(Timeout):
@@ -504,17 +575,24 @@ class _AttemptTimeout(Timeout):
     that connection: it is handed to the attempt's watchdog there.
     """
 
-    def __init__(self, attempt: _Attempt) -> None:
+    def __init__(self, attempt: _Attempt, started: bool = False) -> None:
         self._attempt = attempt
+        self._started = started  # the request this timeout belongs to has a connection, and is watched
         connect, read = attempt.timeouts()
         super().__init__(connect=connect, read=read)
 
     def clone(self) -> Timeout:
-        return _AttemptTimeout(self._attempt)
+        # urlopen clones the timeout it is given (a new request: each hop, each of urllib3's retries,
+        # an auth hook's second request), then clones its own clone for _make_request (the same request)
+        return _AttemptTimeout(self._attempt, started=self._started)
 
     @property
     def connect_timeout(self) -> Any:
-        self._attempt.on_connection(_connection_of_caller(sys._getframe(1)))
+        if not self._started:
+            connection = _connection_of_caller(sys._getframe(1))
+            if connection is not None:
+                self._started = True
+                self._attempt.on_request(connection)
         return super().connect_timeout
 
     @property

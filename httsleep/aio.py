@@ -21,8 +21,7 @@ so tests may patch ``httsleep.aio.sleep`` (a coroutine function) and
 
 from __future__ import annotations
 
-import functools
-import logging
+import os
 import ssl
 import time
 from asyncio import sleep  # looked up at call time: patch httsleep.aio.sleep
@@ -37,10 +36,10 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
         "which the 'async' extra installs: pip install 'httsleep[async]'"
     ) from exc
 
-from ._frontend import UNSET, PolicyAttributes, shorthand_conditions
-from ._httpx_transport import HttpxTransport, httpx_timeout
-from ._logs import redacting
-from ._validate import ArgumentTypeError, shorten
+from ._frontend import UNSET, PolicyAttributes, check_verify, shorthand_conditions
+from ._httpx_transport import HttpxTransport, httpx_timeout, new_client
+from ._logs import log, redacting
+from ._validate import ArgumentTypeError, log_level, shorten
 from .conditions import ConditionSpec
 from .exceptions import AsyncGaveUp
 from .policy import (
@@ -58,7 +57,6 @@ from .waits import WaitLike
 
 __all__ = ["AsyncHttSleeper", "async_httsleep", "httpx_timeout", "monotonic", "sleep"]
 
-log = logging.getLogger("httsleep")
 
 
 class AsyncHttSleeper(PolicyAttributes):
@@ -150,12 +148,9 @@ class AsyncHttSleeper(PolicyAttributes):
                 "verify={!r} applies to the client httsleep opens; "
                 "with client=..., set verify on that AsyncClient instead".format(verify)
             )
-        if verify is not None and not isinstance(verify, (bool, str, ssl.SSLContext)):
-            raise ArgumentTypeError(
-                "verify must be True, False, a CA bundle path or an ssl.SSLContext, not {}".format(shorten(verify))
-            )
+        check_verify(verify, (ssl.SSLContext,))
         self.client = client
-        self.verify = verify
+        self.verify = os.fspath(verify) if isinstance(verify, os.PathLike) else verify
         self.auth = auth
         self._headers = headers
         self._policy = Policy(
@@ -179,7 +174,7 @@ class AsyncHttSleeper(PolicyAttributes):
         self._polling_interval = polling_interval
         self.log = log
         if loglevel is not None:
-            log.setLevel(loglevel)
+            log.setLevel(log_level(loglevel))
 
     async def run(self) -> httpx.Response:
         """Poll until a success condition matches and return that response.
@@ -200,7 +195,7 @@ class AsyncHttSleeper(PolicyAttributes):
         client = self.client
         if client is not None:
             return await self._poll(client)
-        async with httpx.AsyncClient(verify=_ssl_verify(self.verify), follow_redirects=True) as own_client:
+        async with new_client(self.verify) as own_client:
             return await self._poll(own_client)
 
     async def _poll(self, client: httpx.AsyncClient) -> httpx.Response:
@@ -233,33 +228,6 @@ class AsyncHttSleeper(PolicyAttributes):
 
     def __repr__(self) -> str:
         return "<AsyncHttSleeper {} {}>".format(self.request.method, self._transport.redact(str(self.request.url)))
-
-
-def _ssl_verify(verify: Union[bool, str, ssl.SSLContext, None]) -> Union[bool, ssl.SSLContext]:
-    if verify is None or verify is True:
-        return _shared_ssl_context(None)
-    if isinstance(verify, str):
-        return _shared_ssl_context(verify)
-    return verify
-
-
-@functools.cache
-def _shared_ssl_context(cafile: Optional[str]) -> ssl.SSLContext:
-    """One verifying SSL context per CA bundle, shared by the clients polls open.
-
-    Building a context loads the CA bundle (about 25 ms and 1 MB); a poll
-    that opens its own client reuses this one, so a thousand polls cost one
-    context, not a thousand. httpx's default (certifi, or ``SSL_CERT_FILE`` /
-    ``SSL_CERT_DIR``) applies when no bundle is given.
-    """
-    if cafile is not None:
-        return ssl.create_default_context(cafile=cafile)
-    create = getattr(httpx, "create_ssl_context", None)
-    if create is not None:  # httpx >= 0.28
-        return create()
-    import certifi  # pragma: no cover - older httpx, which depends on certifi
-
-    return ssl.create_default_context(cafile=certifi.where())  # pragma: no cover
 
 
 async def async_httsleep(

@@ -177,20 +177,29 @@ class BodyTooLarge(BodyError):
     limit counts decoded bytes, so a small gzip body that inflates past it
     is refused too.
 
+    The bodies of the redirects an attempt followed count too: ``limit``
+    bounds the whole attempt, not each hop.
+
     :ivar limit: the limit in bytes (``max_body_size``).
     :ivar size: how many decoded bytes had arrived when reading stopped
-        (more than ``limit``).
+        (more than ``limit``), the redirects' bodies included.
+    :ivar earlier: how many of those came with the redirects before this
+        response (0 without redirects).
     """
 
-    def __init__(self, limit: int, size: int, response: Any = None) -> None:
+    def __init__(self, limit: int, size: int, response: Any = None, earlier: int = 0) -> None:
         status = getattr(response, "status_code", None)
         super().__init__(
-            "the response body{} is larger than max_body_size={} bytes: reading stopped after {} bytes".format(
-                " (HTTP {})".format(status) if status is not None else "", limit, size
+            "the response body{} is larger than max_body_size={} bytes: reading stopped after {} bytes{}".format(
+                " (HTTP {})".format(status) if status is not None else "",
+                limit,
+                size,
+                ", {} of them in the redirects before it".format(earlier) if earlier else "",
             )
         )
         self.limit = limit
         self.size = size
+        self.earlier = earlier
         self.response = response
 
 

@@ -31,7 +31,6 @@ or its error handled) to the start of the next.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from datetime import timezone
@@ -52,7 +51,17 @@ from typing import (
 )
 
 from . import testing
-from ._validate import MAX_SECONDS, ArgumentTypeError, exception_types, iterable_of, seconds, shorten
+from ._logs import log
+from ._validate import (
+    MAX_SECONDS,
+    ArgumentTypeError,
+    exception_types,
+    flag,
+    is_coroutine_function,
+    iterable_of,
+    seconds,
+    shorten,
+)
 from ._validate import max_retries as _max_retries
 from .conditions import Condition, ConditionSpec, compile_conditions, evaluate_response
 from .exceptions import Alarm, BodyError, CircuitBrokenError, GaveUp
@@ -77,7 +86,6 @@ __all__ = [
     "parse_retry_after",
 ]
 
-log = logging.getLogger("httsleep")
 
 #: Seconds between attempts when nothing else is said (as in 0.3.1).
 DEFAULT_POLLING_INTERVAL = 2
@@ -291,12 +299,18 @@ def _hooks(value: Any) -> Tuple[Hook, ...]:
     if value is None:
         return ()
     if callable(value):
-        return (value,)
+        value = [value]
     hooks = tuple(iterable_of(value, "on_attempt", "a callable or a list of callables"))
     for hook in hooks:
         if not callable(hook):
             raise ArgumentTypeError(
                 "on_attempt must be a callable or a list of callables, not {}".format(shorten(hook))
+            )
+    for hook in hooks:
+        if is_coroutine_function(hook):
+            raise ArgumentTypeError(
+                "on_attempt: {} is a coroutine function, which would never be awaited: hooks are called between "
+                "attempts, on both front ends; use a plain function".format(shorten(hook))
             )
     return hooks
 
@@ -432,7 +446,7 @@ class Policy:
         max_wait = _optional_seconds(max_retry_after, "max_retry_after")
         self.max_retry_after = DEFAULT_MAX_RETRY_AFTER if max_wait is None else max_wait
         self.ignore_exceptions = exception_types(ignore_exceptions, "ignore_exceptions")
-        self.retry_transient = bool(retry_transient)
+        self.retry_transient = flag(retry_transient, "retry_transient")
         self.hooks = _hooks(on_attempt)
         self.circuit_breaker = _circuit_breaker(circuit_breaker)
         self.max_body_size = _max_body_size(max_body_size)
@@ -567,6 +581,17 @@ class PollRun:
             return self.failed(verdict.undecided, response=response)
         # not matched; or a JSON condition met a 429/503 page (HTML, say) that asks to come back later
         return self._retry(response, None)
+
+    def body_optional(self, response: Any) -> bool:
+        """Whether the poll can do without ``response``'s body: it asks to come back later.
+
+        A 429 or 503 (the ``retry_after`` statuses) with a ``Retry-After``
+        this poll honours is waited for whatever its body is. A transport
+        that cannot read such a body (larger than ``max_body_size``, not
+        valid for its ``Content-Encoding``, cut short) hands the response to
+        :meth:`received` with an empty body instead of failing the attempt.
+        """
+        return self._retry_after(response) is not None
 
     def failed(self, exc: BaseException, *, response: Any = None, timed_out: bool = False) -> Decision:
         """Handle an attempt that raised: re-raise it, give up, or say how long to wait.

@@ -18,7 +18,7 @@ from typing import List
 import httpx
 import pytest
 import requests
-from faultservers import Reply, ScriptedServer, canned, compression_bomb, endless
+from faultservers import RecordedRequest, Reply, ScriptedServer, canned, compression_bomb, endless
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -82,6 +82,13 @@ def test_stacked_codings_are_decoded_in_reverse_order_and_multi_member_gzip_whol
     members = gzip.compress(b"first ") + gzip.compress(b"second")
     assert read([members], "gzip") == b"first second"
     assert read([DOCUMENT], "br") == DOCUMENT  # a coding httsleep never asks for passes through as it is
+
+
+@pytest.mark.parametrize("tail", [b"\r\n", b"\n", b"\x00\x00\x00", b"trailing garbage", b"\x1f"])
+def test_bytes_after_the_end_of_a_gzip_body_are_ignored_as_the_clients_do(tail):
+    """A proxy that appends a newline to a gzip body: requests and httpx return the body; so does httsleep."""
+    assert read([gzip.compress(DOCUMENT) + tail], "gzip") == DOCUMENT
+    assert read([gzip.compress(DOCUMENT), tail], "gzip") == DOCUMENT
 
 
 def test_more_codings_than_allowed_are_refused():
@@ -196,3 +203,42 @@ def test_giving_up_on_a_body_too_large_names_it(fake_time):
         with pytest.raises(StopPolling) as caught:
             poll(server.url, status_code=201, max_body_size=1000, ignore_exceptions=[BodyTooLarge], max_retries=2)
     assert "BodyTooLarge" in str(caught.value) and "max_body_size=1000" in str(caught.value)
+
+
+def redirect_chain(hops: int, body: bytes) -> ScriptedServer:
+    """``/`` redirects ``hops`` times, each redirect with ``body``, then answers ``{"status": "SUCCESS"}``."""
+
+    def reply(request: RecordedRequest, index: int) -> Reply:
+        step = int(request.path.strip("/") or 0)
+        if step < hops:
+            return Reply(302, body=body, headers={"Location": "/{}".format(step + 1)})
+        return Reply(json={"status": "SUCCESS"})
+
+    return ScriptedServer(reply)
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_the_bodies_of_a_redirect_chain_count_together(front):
+    """Each hop's body is kept in ``history``: 30 hops of just under the limit held 30 times the limit."""
+    with redirect_chain(5, b"x" * 60_000) as server:
+        with pytest.raises(BodyTooLarge) as caught:
+            run(front, server.url, status_code=200, max_body_size=200_000)
+    assert caught.value.earlier == 180_000 and caught.value.size > 200_000
+    assert caught.value.response.status_code == 302
+    assert "180000 of them in the redirects before it" in str(caught.value)
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_redirect_chain_within_the_limit_keeps_its_bodies(front):
+    with redirect_chain(3, b"moved") as server:
+        response = run(front, server.url, status_code=200, max_body_size=1000)
+    assert [hop.content for hop in response.history] == [b"moved"] * 3  # type: ignore[attr-defined]
+    assert [hop.status_code for hop in response.history] == [302] * 3  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_gzip_body_with_a_stray_newline_after_it_is_read(front):
+    body = gzip.compress(b'{"ok": true}') + b"\r\n"
+    response = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    with canned(response) as server:
+        assert run(front, server.url, json={"ok": True}).content == b'{"ok": true}'  # type: ignore[attr-defined]

@@ -249,3 +249,182 @@ def test_a_body_over_the_limit_is_body_too_large_with_the_response(front):
     assert outcome.response.status_code == 200
     assert "larger than max_body_size=100000 bytes" in str(outcome)
     assert server.connections == 1
+
+
+# -- the other requests of an attempt: an auth flow's second request, a redirect on the same connection ---------
+
+DIGEST_CHALLENGE = b'WWW-Authenticate: Digest realm="jobs", nonce="abc123", qop="auth", algorithm=MD5\r\n'
+
+
+def digest_server(challenge_body: bytes, answer: Callable[[Any], None], encoding: bytes = b"") -> Any:
+    """A server asking for digest auth: a 401 with ``challenge_body``, then ``answer(conn)`` once signed."""
+
+    def handler(conn: Any, server: Any) -> None:
+        rest = b""
+        while True:
+            head, rest = faultservers.read_head(conn, rest)
+            if head is None:
+                return
+            if b"\r\nauthorization: digest" not in head.lower():
+                conn.sendall(b"HTTP/1.1 401 Unauthorized\r\n" + DIGEST_CHALLENGE + encoding
+                             + b"Content-Length: %d\r\n\r\n" % len(challenge_body) + challenge_body)
+            else:
+                answer(conn)
+                return
+
+    return faultservers.RawServer(handler)
+
+
+def digest(front: str) -> Any:
+    return requests.auth.HTTPDigestAuth("alice", "s3cret") if front == "sync" else httpx.DigestAuth("alice", "s3cret")
+
+
+def gzip_bomb_answer(conn: Any) -> None:
+    body = faultservers.compression_bomb("gzip", compressed=200_000)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+
+
+@pytest.mark.parametrize("bombed", ["challenge", "answer"])
+@pytest.mark.parametrize("front", FRONTS)
+def test_the_bodies_of_an_auth_flow_are_bounded_too(front, bombed):
+    """Digest auth sends a second request; the 401 before it and the answer to it are read bounded.
+
+    requests' digest hook returned the answer unread, and httpx read the 401 whole through its own
+    decoder: a gzip bomb in either inflated to gigabytes.
+    """
+    bomb_body = faultservers.compression_bomb("gzip", compressed=200_000)
+    challenge = (bomb_body, b"Content-Encoding: gzip\r\n") if bombed == "challenge" else (b"sign, please", b"")
+    answer = gzip_bomb_answer if bombed == "answer" else (
+        lambda conn: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+    with digest_server(challenge[0], answer, encoding=challenge[1]) as server:
+        outcome, _, _ = poll(front, server.url, auth=digest(front), max_body_size=1_000_000)
+    assert isinstance(outcome, BodyTooLarge), repr(outcome)
+    assert outcome.response.status_code == (401 if bombed == "challenge" else 200)
+    assert 1_000_000 < outcome.size <= 1_000_000 + 65_536 * 2
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_an_auth_flow_that_succeeds_returns_the_signed_answer_with_its_history(front):
+    with digest_server(b"sign, please", lambda conn: conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")) as server:
+        outcome, _, _ = poll(front, server.url, auth=digest(front))
+    assert outcome.status_code == 200 and outcome.content == b"ok", repr(outcome)
+    assert [hop.status_code for hop in outcome.history] == [401]
+
+
+def drip(conn: Any, data: bytes, interval: float = 0.2) -> None:
+    for byte in data:
+        conn.sendall(bytes([byte]))
+        time.sleep(interval)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("front", FRONTS)
+def test_an_auth_flows_second_answer_cannot_hold_a_poll_past_its_deadline(front):
+    """The signed answer's body drips a byte per 0.2 s: timeout=1.5 ends the poll (it took 49 s on sync)."""
+    def answer(conn: Any) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n")
+        drip(conn, b"x" * 200)
+
+    with digest_server(b"sign, please", answer) as server:
+        outcome, seconds, held = poll(front, server.url, auth=digest(front), timeout=1.5)
+    assert isinstance(outcome, GaveUp) and outcome.limit == "timeout", repr(outcome)
+    assert seconds < 1.5 + MARGIN and held < LOOP_BLOCK
+
+
+def same_connection_redirect() -> Any:
+    """A redirect on a keep-alive connection, then the next hop's head dripped a byte per 0.2 s on that connection."""
+
+    def handler(conn: Any, server: Any) -> None:
+        head, rest = faultservers.read_head(conn)
+        if head is None:
+            return
+        conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 0\r\n\r\n")
+        head, rest = faultservers.read_head(conn, rest)
+        if head is not None:
+            drip(conn, b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 100)
+
+    return faultservers.RawServer(handler)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bound", ["deadline", "request-timeout"])
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_redirect_on_the_same_connection_cannot_drip_its_head_past_the_bounds(front, bound):
+    """Each hop's head is bounded, even on the connection the hop before used (sync: 53 s before)."""
+    options: Any = {"timeout": 1.5} if bound == "deadline" else {"request_timeout": (0.3, 0.5)}
+    with same_connection_redirect() as server:
+        outcome, seconds, held = poll(front, server.url, **options)
+        connections = server.connections
+    limit = 1.5 if bound == "deadline" else 0.8
+    assert isinstance(outcome, (GaveUp, requests.Timeout, httpx.TimeoutException)), repr(outcome)
+    assert seconds < limit + MARGIN and held < LOOP_BLOCK
+    assert connections == 1
+
+
+# -- cookies: a server cannot grow the jar of the session a poll opens -----------------------------------------
+
+
+def cookie_monster() -> Any:
+    """Every answer sets 15 new 5 KB cookies and 60 new small ones (under httpx's 100 KB head), and asks again."""
+
+    def handler(conn: Any, server: Any) -> None:
+        rest = b""
+        answer = 0
+        while True:
+            head, rest = faultservers.read_head(conn, rest)
+            if head is None:
+                return
+            answer += 1
+            cookie = next((line for line in head.split(b"\r\n") if line.lower().startswith(b"cookie:")), b"")
+            server.cookie_headers.append(len(cookie))
+            big = b"".join(b"Set-Cookie: big%d_%d=%s; Path=/\r\n" % (answer, i, b"v" * 5000) for i in range(15))
+            small = b"".join(b"Set-Cookie: s%d_%d=v; Path=/\r\n" % (answer, i) for i in range(60))
+            conn.sendall(b"HTTP/1.1 503 Busy\r\n" + big + small + b"Content-Length: 0\r\n\r\n")
+
+    server = faultservers.RawServer(handler)
+    server.cookie_headers = []  # type: ignore[attr-defined]
+    return server
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_the_cookie_jar_of_a_polls_own_session_is_bounded(front):
+    """RFC 6265's limits: no cookie over 4096 bytes, at most 50 per domain; the jar does not grow with attempts."""
+    with cookie_monster() as server:
+        outcome, _, _ = poll(front, server.url, max_retries=10, polling_interval=0)
+        sent = server.cookie_headers
+    assert isinstance(outcome, GaveUp), repr(outcome)
+    assert sent[0] == 0 and len(sent) == 10
+    # at most 50 small cookies ("sN_M=v", under 12 bytes each) go back: no 5 KB one, and no more with time
+    assert all(size < 50 * 12 + 10 for size in sent[1:]), sent
+    assert sent[-1] == sent[1]
+
+
+def test_the_cookie_policy_keeps_replacing_a_cookie_it_holds():
+    from http.cookiejar import CookieJar
+
+    from httsleep._cookies import MAX_COOKIES_PER_DOMAIN, bound
+
+    jar = requests.cookies.RequestsCookieJar()
+    bound(jar)
+    for index in range(MAX_COOKIES_PER_DOMAIN + 10):
+        jar.set_cookie(requests.cookies.create_cookie("c{}".format(index), "v", domain="example.com"))
+    assert isinstance(jar, CookieJar) and len(jar) == MAX_COOKIES_PER_DOMAIN + 10  # set_cookie is the caller's
+    request = requests.Request("GET", "http://example.com/").prepare()
+    response = requests.Response()
+    response.raw = type("Raw", (), {"_original_response": type("Msg", (), {"msg": _Headers(
+        ["Set-Cookie: c0=replaced; Path=/", "Set-Cookie: new=v; Path=/"])})()})()
+    requests.cookies.extract_cookies_to_jar(jar, request, response.raw)
+    assert jar.get("c0", domain="example.com") == "replaced"  # a cookie the jar holds may be replaced
+    assert "new" not in jar.keys()  # a new one is refused: the domain has its 50 already
+
+
+class _Headers:
+    """The part of ``http.client.HTTPMessage`` that cookie extraction reads."""
+
+    def __init__(self, lines: List[str]) -> None:
+        self.lines = lines
+
+    def get_all(self, name: str, default: Any = None) -> List[str]:
+        found = [line.split(": ", 1)[1] for line in self.lines if line.split(":")[0].lower() == name.lower()]
+        return found or default

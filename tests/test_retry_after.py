@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from email.utils import formatdate
+from typing import Any, List
 
 import pytest
 from faultservers import Reply, ScriptedServer
@@ -240,3 +241,66 @@ def test_a_retry_after_of_non_ascii_digits_is_unreadable_not_an_error(fake_time)
     )
     run.begin_attempt()
     assert run.received(Busy()).sleep == 1.0
+
+
+# -- a 503 with Retry-After whose body cannot be read ------------------------------------------------------
+
+BAD_BODIES = {
+    # what the body is: (extra headers, the bytes sent after the head; the connection is closed after them)
+    "not-valid-gzip": (b"Content-Encoding: gzip\r\nContent-Length: 14\r\n", b"not gzip at all"[:14]),
+    "over-max-body-size": (b"Content-Length: 5000\r\n", b"<html>" + b"x" * 4994),
+    "cut-short": (b"Content-Length: 1000\r\n", b"<html>Service Unav"),
+}
+
+
+def unreadable_then_done(kind: str) -> Any:
+    """The first connection answers a 503 with Retry-After: 2 and an unreadable body; later ones succeed."""
+    from faultservers import RawServer, read_head
+
+    headers, body = BAD_BODIES[kind]
+
+    def handler(conn: Any, server: Any) -> None:
+        head, _ = read_head(conn)
+        if head is None:
+            return
+        if server.connections == 1:
+            conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\n" + headers + b"\r\n" + body)
+        else:
+            done = b'{"status": "SUCCESS"}'
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                         b"Content-Length: %d\r\n\r\n%s" % (len(done), done))
+
+    return RawServer(handler)
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_BODIES))
+@pytest.mark.parametrize("front", ["sync", "async"])
+def test_a_503_with_retry_after_is_waited_for_whatever_its_body_is(front, kind):
+    """Broken gzip, too large, cut short: the 503 says when to come back, and its body is not needed for that."""
+    import asyncio
+
+    from httsleep import AsyncHttSleeper, HttSleeper
+
+    seen: List[Any] = []
+    options = dict(jsonpath=[{"expression": "status", "value": "SUCCESS"}], max_body_size=1000, polling_interval=0.5,
+                   on_attempt=seen.append)
+    with unreadable_then_done(kind) as server, httsleep.testing.no_waiting():
+        if front == "sync":
+            response = HttSleeper(server.url, **options).run()
+        else:
+            response = asyncio.run(AsyncHttSleeper(server.url, **options).run())
+    assert response.json() == {"status": "SUCCESS"}
+    assert [(attempt.response.status_code, attempt.wait, attempt.wait_reason) for attempt in seen] == [
+        (503, 2.0, "Retry-After"), (200, None, None)
+    ]
+    assert seen[0].response.content == b""  # the body that could not be read is dropped
+
+
+def test_an_unreadable_body_without_retry_after_still_fails_the_attempt(fake_time):
+    from faultservers import canned
+
+    from httsleep import BodyTooLarge
+
+    with canned(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000) as server:
+        with pytest.raises(BodyTooLarge):
+            poll(server.url, status_code=200, max_body_size=1000)

@@ -190,3 +190,88 @@ def test_version_is_a_three_part_release_after_0_3_1():
 @pytest.mark.parametrize("name", ["HttSleeper", "httsleep", "Alarm", "StopPolling", "is_temp_network_error"])
 def test_public_api_has_docstrings(name):
     assert getattr(httsleep, name).__doc__
+
+
+@pytest.mark.slow
+def test_a_session_shared_by_threads_never_has_one_polls_limit_cut_anothers_connection():
+    """Poll A inflates a large gzip body with a 0.1 s read timeout, polls B share A's session and connections.
+
+    The watchdog bounds each wait for data, not the decoding: A's body arrives whole, and the socket it
+    watched is never cut once another poll may be using it. (Before, urllib3 gave A's connection back to
+    the pool inside the read that returned the last bytes, still watched: A failed with a false
+    ReadTimeout, and B lost its connection, about twice a second.)
+    """
+    import gzip
+    import os
+    import time
+
+    from faultservers import RawServer, read_head
+
+    first = gzip.compress(os.urandom(50_000))
+    last = gzip.compress(b"\0" * (80 << 20))  # the last piece: a cheap download that takes long to inflate
+
+    def handler(conn, server):
+        rest = b""
+        while True:
+            head, rest = read_head(conn, rest)
+            if head is None:
+                return
+            if head.startswith(b"GET /a"):
+                length = len(first) + len(last)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % length
+                             + first)
+                time.sleep(0.01)
+                conn.sendall(last)
+            else:
+                time.sleep(0.2)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    errors = []
+    stop = time.monotonic() + 3
+
+    def keep_polling(path, **options):
+        while time.monotonic() < stop:
+            try:
+                HttSleeper(server.url + path, status_code=200, max_retries=1, session=session, **options).run()
+            except Exception as error:  # noqa: BLE001 - what the test counts
+                errors.append((path, repr(error)[:200]))
+
+    with RawServer(handler) as server, requests.Session() as session:
+        threads = [threading.Thread(target=keep_polling, args=("b",)) for _ in range(4)]
+        threads.append(threading.Thread(target=keep_polling, args=("a",),
+                                        kwargs={"request_timeout": (5, 0.1), "max_body_size": None}))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+
+
+def test_a_callers_adapter_whose_body_is_not_a_socket_is_read_bounded_too():
+    """An adapter of the caller's (a test double, a cache) may build urllib3 responses over any file object."""
+    import gzip
+    import io
+
+    from urllib3.response import HTTPResponse
+
+    from httsleep import BodyTooLarge
+
+    class Canned(requests.adapters.BaseAdapter):
+        def __init__(self, body, headers):
+            super().__init__()
+            self.body, self.headers = body, headers
+
+        def send(self, request, **kwargs):
+            raw = HTTPResponse(body=io.BytesIO(self.body), headers=self.headers, status=200, preload_content=False)
+            return requests.adapters.HTTPAdapter().build_response(request, raw)
+
+        def close(self):
+            pass
+
+    with requests.Session() as session:
+        session.mount("http://", Canned(gzip.compress(b'{"status": "SUCCESS"}'), {"Content-Encoding": "gzip"}))
+        response = HttSleeper("http://cache.test/job", json={"status": "SUCCESS"}, session=session).run()
+        assert response.json() == {"status": "SUCCESS"}
+        session.mount("http://", Canned(gzip.compress(b"x" * 100_000), {"Content-Encoding": "gzip"}))
+        with pytest.raises(BodyTooLarge):
+            HttSleeper("http://cache.test/job", status_code=200, session=session, max_body_size=10_000).run()
