@@ -5,7 +5,8 @@
 
 The public names below are imported on first use, so that ``import
 httsleep`` (and the ``httsleep`` command starting up) does not pay for
-requests or httpx until they are needed. The asyncio API
+requests or httpx until they are needed; this module itself imports
+nothing but :mod:`importlib`. The asyncio API
 (:class:`AsyncHttSleeper`, :func:`async_httsleep`) needs the ``async``
 extra (``pip install httsleep[async]``).
 """
@@ -13,8 +14,9 @@ extra (``pip install httsleep[async]``).
 from __future__ import annotations
 
 import importlib as _importlib
-import logging as _logging
-import typing as _typing
+
+# typing.TYPE_CHECKING, without importing typing: type checkers take any TYPE_CHECKING as true
+TYPE_CHECKING = False
 
 __version__ = "1.0.0"
 
@@ -81,9 +83,9 @@ _SUBMODULES = frozenset(
     {"aio", "conditions", "exceptions", "main", "policy", "redaction", "resilience", "testing", "transient", "waits"}
 )
 
-_logging.getLogger("httsleep").addHandler(_logging.NullHandler())
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on first use
+    from typing import Any, List
 
-if _typing.TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on first use
     from .aio import AsyncHttSleeper, async_httsleep
     from .exceptions import (
         Alarm,
@@ -102,9 +104,10 @@ if _typing.TYPE_CHECKING:  # what type checkers and IDEs see; at run time __geta
     from .resilience import CircuitBreaker, circuitbreaker, exec_, poll, poll_, retry, retry_
     from .transient import is_temp_network_error
     from .waits import Constant, Exponential, FullJitter
+del TYPE_CHECKING  # not a public name
 
 
-def __getattr__(name: str) -> _typing.Any:
+def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is not None:
         value = getattr(_importlib.import_module("." + home, __name__), name)
@@ -115,5 +118,5 @@ def __getattr__(name: str) -> _typing.Any:
     raise AttributeError("module 'httsleep' has no attribute {!r}".format(name))
 
 
-def __dir__() -> _typing.List[str]:
+def __dir__() -> List[str]:
     return sorted(set(globals()) | set(__all__))

@@ -5,14 +5,19 @@
   read from and written to the compiled :class:`~httsleep.policy.Policy`.
 - :data:`UNSET` and :func:`shorthand_conditions`: the keyword shorthand
   (``status_code=200, json=...``).
-- :func:`check_headers` and :func:`check_url`: the checks of a request's
-  parts made at construction, so that a bad header or URL is reported
-  then, naming the argument, and never quoting a credential.
+- :func:`check_headers`, :func:`check_auth`, :func:`check_method`,
+  :func:`check_url` and :func:`check_verify`: the checks of a request's
+  parts made at construction, so that a bad header, method, URL or CA
+  bundle is reported then, naming the argument, and never quoting a
+  credential.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import os
+import ssl
 from typing import Any, Collection, Dict, List, Optional, Tuple, Type
 from urllib.parse import SplitResult, urlsplit
 
@@ -27,8 +32,11 @@ __all__ = [
     "UNSET",
     "PolicyAttributes",
     "check_auth",
+    "check_ca_bundle",
     "check_headers",
+    "check_method",
     "check_url",
+    "check_verify",
     "shorthand_conditions",
 ]
 
@@ -180,15 +188,23 @@ def _header_value_problem(value: str) -> Optional[str]:
     return None
 
 
-def check_auth(auth: Any, auth_class: type) -> None:
+def check_auth(auth: Any, auth_class: type, encoding: Optional[str] = None) -> None:
     """``auth=``: a ``(username, password)`` pair of strings, an ``auth_class`` object, or a callable.
 
-    The password is never quoted in the error.
+    ``encoding``: the one the HTTP library encodes a pair's strings in for
+    basic auth (requests: Latin-1), if it cannot encode every string. The
+    password is never quoted in the error.
     """
     if auth is None or isinstance(auth, auth_class) or (callable(auth) and not isinstance(auth, type)):
         return
     if isinstance(auth, (tuple, list)) and len(auth) == 2:
         if all(isinstance(part, (str, bytes)) for part in auth):
+            if encoding is not None and not all(_encodable(part, encoding) for part in auth):
+                raise ValueError(
+                    "the username or the password given as auth has characters that basic authentication, as "
+                    "sent here, cannot carry (only {}); pass them as bytes, encoded as the server expects "
+                    "(UTF-8, say)".format(encoding)
+                )
             return
         raise ArgumentTypeError(
             "auth: the username and password must be strings, not a {} and a {}".format(
@@ -201,6 +217,71 @@ def check_auth(auth: Any, auth_class: type) -> None:
             expected, type(auth).__name__
         )
     )
+
+
+def _encodable(text: Any, encoding: str) -> bool:
+    if isinstance(text, bytes):
+        return True
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# the characters of an HTTP method (RFC 9110 "token")
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def check_method(method: Any, name: str = "url_or_request") -> None:
+    """The method of a request: a non-empty HTTP token (``GET``, ``POST``...); no space, no line break."""
+    if isinstance(method, bytes):
+        method = method.decode("latin-1")
+    if not isinstance(method, str):
+        raise ArgumentTypeError("{}: the Request's method must be a string such as 'GET', not {}".format(
+            name, shorten(method)))
+    if not method or not set(method) <= _TOKEN:
+        raise ValueError("{}: {} is not an HTTP method (letters, digits and !#$%&'*+-.^_`|~ only)".format(
+            name, shorten(method)))
+
+
+def check_verify(verify: Any, contexts: Tuple[type, ...] = (), load: bool = True) -> None:
+    """``verify=``: ``None``, ``True``/``False``, an instance of ``contexts``, or the path of a CA bundle.
+
+    With ``load``, a path must name a file of PEM certificates that loads,
+    or a directory of them (OpenSSL's ``CApath``): a file is loaded once
+    here, so that a wrong path is reported at construction instead of on
+    the first request. (The synchronous API does not load it: httsleep
+    0.3.1 took any path, and only an ``https`` request reads it.)
+    """
+    if verify is None or isinstance(verify, bool) or (contexts and isinstance(verify, contexts)):
+        return
+    if not isinstance(verify, (str, os.PathLike)):
+        what = "True, False{} or the path of a CA bundle".format(", an ssl.SSLContext" if contexts else "")
+        raise ArgumentTypeError("verify must be {}, not {}".format(what, shorten(verify)))
+    if load:
+        check_ca_bundle(os.fspath(verify), "verify")
+
+
+def check_ca_bundle(path: str, name: str) -> None:
+    """``path`` names a directory, or a file of CA certificates that loads; a ValueError naming ``name`` otherwise."""
+    if os.path.isdir(path):
+        return
+    if not os.path.isfile(path):
+        raise ValueError("{}: no such CA bundle: {}".format(name, shorten(path)))
+    problem = _ca_bundle_problem(path, os.stat(path).st_mtime_ns)
+    if problem is not None:
+        raise ValueError("{}: {} is not a CA bundle: {}".format(name, shorten(path), problem))
+
+
+@functools.lru_cache(maxsize=32)
+def _ca_bundle_problem(path: str, mtime: int) -> Optional[str]:
+    """Why the file at ``path`` (as of ``mtime``) cannot be loaded as CA certificates, or ``None``."""
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, ValueError) as error:
+        return str(error) or type(error).__name__
+    return None
 
 
 def check_url(

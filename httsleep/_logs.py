@@ -1,4 +1,8 @@
-"""Keep a poll's credentials out of the HTTP libraries' own log records.
+"""httsleep's logger, and keeping a poll's credentials out of the HTTP libraries' own log records.
+
+:data:`log` is the ``httsleep`` logger every module logs to; it has a
+``NullHandler``, as a library's logger should, so that nothing is printed
+unless the application configures logging.
 
 urllib3 logs each request line with its query string at DEBUG, httpx logs
 each URL at INFO, httpcore logs response headers (``Set-Cookie`` among
@@ -19,7 +23,11 @@ import contextvars
 import logging
 from typing import Callable, Iterator, Optional
 
-__all__ = ["LIBRARY_LOGGERS", "redacting"]
+__all__ = ["LIBRARY_LOGGERS", "log", "redacting"]
+
+#: The ``httsleep`` logger.
+log = logging.getLogger("httsleep")
+log.addHandler(logging.NullHandler())
 
 #: The loggers of the HTTP libraries that a poll's records may come from.
 LIBRARY_LOGGERS = (

@@ -23,6 +23,9 @@ __all__ = [
     "check_callable",
     "error_handler",
     "exception_types",
+    "flag",
+    "is_coroutine_function",
+    "log_level",
     "max_retries",
     "non_negative_int",
     "positive_int",
@@ -179,13 +182,18 @@ def required_exception_types(value: Any, name: str) -> Tuple[Type[BaseException]
     return items
 
 
-def sync_function(func: Any, helper: str) -> None:
-    """Refuse anything but a synchronous callable (a coroutine function would never be awaited)."""
+def is_coroutine_function(func: Any) -> bool:
+    """Whether calling ``func`` makes a coroutine (``async def``, or an object whose ``__call__`` is one)."""
     import inspect  # here, not at the top: it costs every ``import httsleep`` ~3 ms
 
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__)
+
+
+def sync_function(func: Any, helper: str) -> None:
+    """Refuse anything but a synchronous callable (a coroutine function would never be awaited)."""
     if not callable(func):
         raise ArgumentTypeError("the function given to {}() must be callable, not {}".format(helper, shorten(func)))
-    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(type(func).__call__):
+    if is_coroutine_function(func):
         raise ArgumentTypeError(
             "{}() works on synchronous functions; {} is a coroutine function "
             "(for HTTP polling from asyncio use httsleep.AsyncHttSleeper)".format(helper, shorten(func))
@@ -246,3 +254,25 @@ def iterable_of(value: Any, name: str, what: str) -> Iterable[Any]:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ArgumentTypeError("{} must be {}, not {}".format(name, what, shorten(value)))
     return tuple(value)
+
+
+def flag(value: Any, name: str) -> bool:
+    """``True`` or ``False``, nothing else (``"no"`` would be true)."""
+    if not isinstance(value, bool):
+        raise ArgumentTypeError("{} must be True or False, not {}".format(name, shorten(value)))
+    return value
+
+
+def log_level(value: Any, name: str = "loglevel") -> Any:
+    """A level :mod:`logging` knows: a number, or a name such as ``"DEBUG"``; returned as given."""
+    import logging
+
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ArgumentTypeError(
+            "{} must be a logging level such as logging.DEBUG or 'DEBUG', not {}".format(name, shorten(value))
+        )
+    if isinstance(value, int) and value < 0:
+        raise ValueError("{} must not be negative, not {}".format(name, value))
+    if isinstance(value, str) and not isinstance(logging.getLevelName(value), int):
+        raise ValueError("{}: {} is not a logging level name (DEBUG, INFO, WARNING...)".format(name, shorten(value)))
+    return value

@@ -31,7 +31,7 @@ import requests
 import urllib3
 
 from . import __version__
-from ._frontend import check_url
+from ._frontend import check_ca_bundle, check_method, check_url
 from ._progress import LINES, LIVE, QUIET, Progress
 from ._validate import MAX_SECONDS
 from .conditions import parse_jsonpath
@@ -273,9 +273,19 @@ def _summary(text: str) -> str:
     return text
 
 
+def _method(text: str) -> str:
+    try:
+        check_method(text, "-X")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).partition(": ")[2]) from None
+    return text
+
+
 def _cacert(text: str) -> str:
-    if not os.path.isfile(text):
-        raise argparse.ArgumentTypeError("no such file: {!r}".format(text))
+    try:
+        check_ca_bundle(text, "--cacert")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).partition(": ")[2]) from None
     return text
 
 
@@ -396,7 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     request = parser.add_argument_group("request")
-    request.add_argument("-X", "--method", metavar="METHOD", help="HTTP method (default: GET, or POST with a body)")
+    request.add_argument("-X", "--method", type=_method, metavar="METHOD",
+                         help="HTTP method (default: GET, or POST with a body)")
     request.add_argument(
         "-H", "--header", dest="headers", action="append", type=_header, default=[], metavar="'NAME: VALUE'",
         help="add a request header (repeatable)",

@@ -23,7 +23,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from ._validate import shorten
+from ._validate import is_coroutine_function, shorten
 from .exceptions import JSONTooDeep
 
 __all__ = [
@@ -253,6 +253,11 @@ class _Callback:
     def __init__(self, value: Any) -> None:
         if not callable(value):
             raise TypeError("callback must be callable, not {!r}".format(value))
+        if is_coroutine_function(value):
+            raise TypeError(
+                "callback: {} is a coroutine function, which would never be awaited: conditions are checked "
+                "on both front ends without awaiting; use a plain function of the response".format(shorten(value))
+            )
         self.function = value
 
     def normalised(self) -> Any:

@@ -14,7 +14,7 @@ unless it is passed as ``session=``: each poller has a session of its own.
 
 from __future__ import annotations
 
-import logging
+import logging  # noqa: F401 - httsleep.main.logging was there in 0.3.1
 import os
 import time
 import warnings
@@ -23,10 +23,10 @@ from typing import Any, Callable, Collection, Iterable, Optional, Sequence, Type
 
 import requests
 
-from ._frontend import UNSET, PolicyAttributes, shorthand_conditions
-from ._logs import redacting
+from ._frontend import UNSET, PolicyAttributes, check_verify, shorthand_conditions
+from ._logs import log, redacting
 from ._requests_transport import RequestsTransport, build_request, new_session
-from ._validate import ArgumentTypeError, shorten
+from ._validate import ArgumentTypeError, log_level, shorten
 from .conditions import CONDITION_KEYS, ConditionSpec
 from .exceptions import Alarm, StopPolling
 from .policy import (
@@ -55,7 +55,6 @@ __all__ = [
     "sleep",
 ]
 
-log = logging.getLogger("httsleep")
 
 #: The condition keys (0.3.1 name; see :data:`httsleep.conditions.CONDITION_KEYS`).
 VALID_CONDITIONS = list(CONDITION_KEYS)
@@ -86,11 +85,8 @@ def __getattr__(name: str) -> Any:
 
 
 def _verify(value: Any) -> Union[bool, str, None]:
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, (str, os.PathLike)):
-        return os.fspath(value)
-    raise ArgumentTypeError("verify must be True, False or the path of a CA bundle, not {}".format(shorten(value)))
+    check_verify(value, load=False)  # requests reads the bundle on an https request: 0.3.1 took any path
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
 
 
 class HttSleeper(PolicyAttributes):
@@ -206,7 +202,7 @@ class HttSleeper(PolicyAttributes):
         self._cached_transport: Optional[RequestsTransport] = None
         self.log = log
         if loglevel is not None:
-            log.setLevel(loglevel)
+            log.setLevel(log_level(loglevel))
 
     @property
     def session(self) -> requests.Session:

@@ -21,6 +21,7 @@ hostile server's 64 KB status line costs milliseconds, not seconds.
 from __future__ import annotations
 
 import base64
+import bisect
 import functools
 import re
 import unicodedata
@@ -111,6 +112,7 @@ _AUTH_SCHEMES = frozenset({"basic", "bearer", "digest", "token", "negotiate", "n
 
 # Secrets shorter than this are left to the patterns: replacing "ab" everywhere would garble text.
 _MIN_SECRET = 4
+_MIN_COOKIE_SECRET = 8
 
 # Where a URL or a word ends in free text.
 _TOKEN = re.compile(r"[^\s'\"<>`]+")
@@ -162,7 +164,42 @@ def is_sensitive_parameter(name: str) -> bool:
 # -- URL userinfo ------------------------------------------------------------------
 
 
-def _userinfo_end(token: str, start: int) -> int:
+class _Marks:
+    """Where the ``/``, ``?``, ``#`` and ``@`` of a token are, found once: every lookup is a bisection.
+
+    A token may hold thousands of ``://`` (server text quoted in an error);
+    searching the rest of the token again for each of them would take
+    quadratic time.
+    """
+
+    __slots__ = ("length", "delimiters", "ats")
+
+    def __init__(self, token: str) -> None:
+        self.length = len(token)
+        self.delimiters = [match.start() for match in _DELIMITER.finditer(token)]
+        self.ats = [match.start() for match in _AT.finditer(token)]
+
+    def delimiter_from(self, start: int) -> int:
+        """The first ``/``, ``?`` or ``#`` at or after ``start``, or the length of the token."""
+        index = bisect.bisect_left(self.delimiters, start)
+        return self.delimiters[index] if index < len(self.delimiters) else self.length
+
+    def last_at(self, start: int, end: int) -> int:
+        """The last ``@`` in ``[start, end)``, or -1."""
+        index = bisect.bisect_left(self.ats, end) - 1
+        return self.ats[index] if index >= 0 and self.ats[index] >= start else -1
+
+    def first_at(self, start: int) -> int:
+        """The first ``@`` at or after ``start``, or -1."""
+        index = bisect.bisect_left(self.ats, start)
+        return self.ats[index] if index < len(self.ats) else -1
+
+
+_DELIMITER = re.compile(r"[/?#]")
+_AT = re.compile("@")
+
+
+def _userinfo_end(token: str, start: int, marks: Optional[_Marks] = None) -> int:
     """Where the userinfo of the URL whose authority starts at ``start`` ends (the ``@``), or -1.
 
     The authority runs to the first ``/``, ``?`` or ``#``; a password may
@@ -172,41 +209,29 @@ def _userinfo_end(token: str, start: int) -> int:
     when the authority has a ``:`` not followed by a port number, and an
     ``@`` comes later in the same token, that ``@`` ends the userinfo.
     """
-    end = len(token)
-    for delimiter in "/?#":
-        found = token.find(delimiter, start, end)
-        if found >= 0:
-            end = found
-    at = token.rfind("@", start, end)
+    marks = marks or _Marks(token)
+    end = marks.delimiter_from(start)
+    at = marks.last_at(start, end)
     if at >= 0:
         return at
     colon = token.find(":", start, end)
     if colon < 0 or token[colon + 1 : end].isdigit() or end == len(token):
         return -1
-    at = token.find("@", end)
+    at = marks.first_at(end)
     if at < 0:
         return -1
     # the password may hold several raw "@": take the last one before the next delimiter
-    stop = len(token)
-    for delimiter in "/?#":
-        found = token.find(delimiter, at)
-        if found >= 0:
-            stop = min(stop, found)
-    return token.rfind("@", at, stop)
+    return marks.last_at(at, marks.delimiter_from(at))
 
 
-def _password_colon(token: str, start: int) -> int:
+def _password_colon(token: str, start: int, marks: _Marks) -> int:
     """The ``:`` of ``user:pa...`` in an authority cut short by a raw ``#``, ``/`` or ``?``, else -1.
 
     A ``:`` followed by anything but a port number, in an authority that
     ends at a delimiter with no ``@`` anywhere after it in the token, is
     most likely a password holding that delimiter, its end beyond a space.
     """
-    end = len(token)
-    for delimiter in "/?#":
-        found = token.find(delimiter, start, end)
-        if found >= 0:
-            end = found
+    end = marks.delimiter_from(start)
     colon = token.find(":", start, end)
     if colon < 0 or end == len(token) or token[colon + 1 : end].isdigit() or colon + 1 == end:
         return -1
@@ -229,17 +254,18 @@ def _redact_token(token: str) -> str:
         return token
     pieces: List[str] = []
     done = 0
+    marks = _Marks(token)
     mark = token.find("://")
     while mark >= 0:
         start = mark + 3
-        at = _userinfo_end(token, start)
+        at = _userinfo_end(token, start, marks)
         if at >= start:
             pieces.append(token[done:start])
             pieces.append(REDACTED)
             done = at
             mark = token.find("://", at)
             continue
-        colon = _password_colon(token, start)
+        colon = _password_colon(token, start, marks)
         if colon >= 0:  # "user:pa#ss" with the rest of the password beyond a space: hide what is here
             pieces.append(token[done : colon + 1])
             pieces.append(REDACTED)
@@ -266,10 +292,15 @@ def redact_url(text: Any) -> str:
     return text
 
 
+# punctuation that ends a sentence or closes a bracket after a URL in prose, not part of a value
+_TRAILING_PUNCTUATION = ").,:!]}"
+
+
 def _redact_parameter(match: re.Match[str]) -> str:
-    if not match.group(3) or not is_sensitive_parameter(match.group(2)):
+    value = match.group(3).rstrip(_TRAILING_PUNCTUATION)
+    if not value or not is_sensitive_parameter(match.group(2)):
         return match.group(0)
-    return "{}{}={}".format(match.group(1), match.group(2), REDACTED)
+    return "{}{}={}{}".format(match.group(1), match.group(2), REDACTED, match.group(3)[len(value) :])
 
 
 def _redact_named_value(match: re.Match[str]) -> str:
@@ -339,7 +370,10 @@ class Secrets:
         secrets = Secrets.of_request(url, headers=headers, auth=("user", "pass"))
         print(secrets("failed: " + str(error)))
 
-    Secrets shorter than 4 characters are left to the patterns.
+    Secrets shorter than 4 characters are left to the patterns, and so are
+    cookie values shorter than 8 (``lang=en-GB``, ``ready=true``: words
+    that would be blanked all over a message) unless the cookie's name
+    looks like a credential's.
     """
 
     __slots__ = ("_values",)
@@ -379,8 +413,10 @@ class Secrets:
         for name, value in _pairs(params):
             if is_sensitive_parameter(str(name)):
                 values.append(str(value))
-        for _, value in _pairs(cookies):
-            values.append(str(value))
+        for name, value in _pairs(cookies):
+            # a session id is long; "lang=en" or "seen=true" is not a secret, and would blank words
+            if len(str(value)) >= _MIN_COOKIE_SECRET or is_sensitive_parameter(str(name)):
+                values.append(str(value))
         if isinstance(auth, (tuple, list)) and len(auth) == 2:
             user, password = (item.decode("latin-1") if isinstance(item, bytes) else str(item) for item in auth)
             values.append(password)

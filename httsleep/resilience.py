@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import logging
 import math
 import sys
 import threading
@@ -53,6 +52,7 @@ from typing import (
 )
 
 from . import testing
+from ._logs import log
 from ._validate import (
     ArgumentTypeError,
     callable_or_none,
@@ -97,7 +97,6 @@ __all__ = [
     "sleep",
 ]
 
-log = logging.getLogger("httsleep")
 
 R = TypeVar("R")
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional
 
+import certifi
 import pytest
 import requests
 from werkzeug import Response
@@ -468,8 +469,11 @@ def test_version_option_prints_the_package_version():
         (["--alarm-status-code", "500", "--alarm-or"], "argument --alarm-or: must come between two groups"),
         (["-H", "X-Api-Key " + TOKEN], "argument -H/--header: expected 'Name: value'"),
         (["-u", PASSWORD], "argument -u/--user: expected USER:PASSWORD"),
-        (["--cacert", "/no/such/ca.pem"], "argument --cacert: no such file: '/no/such/ca.pem'"),
-        (["--cacert", __file__, "-k"], "argument -k/--insecure: not allowed with argument --cacert"),
+        (["-X", "GE T"], "argument -X/--method: 'GE T' is not an HTTP method"),
+        (["-X", "GET\r\nX-Injected: 1"], "argument -X/--method: 'GET\\r\\nX-Injected: 1' is not an HTTP method"),
+        (["--cacert", "/no/such/ca.pem"], "argument --cacert: no such CA bundle: '/no/such/ca.pem'"),
+        (["--cacert", __file__], "argument --cacert: {!r} is not a CA bundle: ".format(__file__)),
+        (["--cacert", certifi.where(), "-k"], "argument -k/--insecure: not allowed with argument --cacert"),
         (["-d", "x", "--json-body", "{}"], "argument --json-body: not allowed with argument -d/--data"),
         (["-v", "-q"], "argument -q/--quiet: not allowed with argument -v/--verbose"),
         (["--usr", "alice:" + PASSWORD], "unrecognized arguments: --usr (values not shown)"),
@@ -975,6 +979,27 @@ def test_an_interrupt_while_the_command_is_imported_exits_130(monkeypatch, capsy
     monkeypatch.setitem(sys.modules, "httsleep.cli", Interrupted("httsleep.cli"))
     assert entry.main() == cli.EXIT_INTERRUPTED
     assert capsys.readouterr().err == "\nhttsleep: interrupted\n"
+
+
+def test_ctrl_c_during_the_import_of_the_command_is_held_until_it_is_done(monkeypatch, capsys):
+    """A real SIGINT in the middle of the import only sets a flag (a KeyboardInterrupt raised inside the import
+    machinery can be swallowed, and the command then polled on): once imported, the command is not run."""
+    import types
+
+    import httsleep.__main__ as entry
+
+    ran = []
+
+    class Importing(types.ModuleType):
+        def __getattr__(self, name: str) -> Any:
+            os.kill(os.getpid(), signal.SIGINT)  # delivered now, in the middle of "from .cli import main"
+            return lambda: ran.append(name) or 0
+
+    monkeypatch.setitem(sys.modules, "httsleep.cli", Importing("httsleep.cli"))
+    previous = signal.getsignal(signal.SIGINT)
+    assert entry.main() == cli.EXIT_INTERRUPTED
+    assert ran == [] and capsys.readouterr().err == "\nhttsleep: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is previous  # the handler it set is gone
 
 
 # -- a service that is still starting ----------------------------------------------------------------

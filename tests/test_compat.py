@@ -304,7 +304,10 @@ def test_the_environments_ca_bundle_applies_when_nothing_explicit_is_said(self_s
 
 
 def test_the_poller_sends_verify_true_when_nothing_is_said_as_0_3_1_did(monkeypatch, system_ca_bundle):
-    """0.3.1's own tests look at the adapter's verify argument; the bundle is applied inside the adapter."""
+    """0.3.1's own tests look at the adapter's verify argument; the bundle is applied inside the adapter.
+
+    (A path that does not exist is taken, as 0.3.1 took it: only an https request reads it.)
+    """
     import requests
 
     seen = []

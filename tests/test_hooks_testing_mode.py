@@ -124,10 +124,6 @@ def test_loglevel_sets_the_httsleep_logger_only(caplog):
     assert logging.getLogger().level == root
 
 
-def test_the_httsleep_logger_has_a_null_handler():
-    assert any(isinstance(handler, logging.NullHandler) for handler in logging.getLogger("httsleep").handlers)
-
-
 # -- testing mode -----------------------------------------------------------------------------
 
 

@@ -30,14 +30,28 @@ def test_core_dependencies_are_only_requests_and_jsonpath_rw():
     assert core == {"requests", "jsonpath-rw"}
 
 
-def test_import_loads_neither_httpx_nor_jsonpath_rw():
-    """Optional and slow imports happen on first use only."""
+def test_import_httsleep_imports_nothing_heavy():
+    """Optional and slow imports happen on first use only; the package itself imports no other module.
+
+    The ``httsleep`` command sets its Ctrl-C handler once the package is imported: the less that takes,
+    the shorter the window in which Ctrl-C shows a traceback.
+    """
     code = (
-        "import sys, httsleep; "
-        "print(sorted(m for m in ('httpx', 'jsonpath_rw', 'httsleep.aio') if m in sys.modules))"
+        "import sys; before = set(sys.modules); import httsleep; "
+        "print(sorted(set(sys.modules) - before - {'httsleep'} - {m for m in sys.modules if 'editable' in m}))"
     )
     output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert output.strip() == "[]"
+
+
+def test_the_httsleep_logger_has_a_null_handler_once_anything_logs():
+    code = (
+        "import logging, httsleep; "
+        "httsleep.HttSleeper('http://127.0.0.1:9/', status_code=200); "
+        "print([type(h).__name__ for h in logging.getLogger('httsleep').handlers])"
+    )
+    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert output.strip() == "['NullHandler']"
 
 
 def test_jsonpath_rw_is_loaded_when_a_jsonpath_string_is_compiled():

@@ -181,3 +181,41 @@ def test_an_excerpt_never_shows_part_of_a_url_cut_at_its_edge():
         assert "secret" not in excerpt(text, limit)
     assert "secret" not in excerpt("https://user:secret-password@host/x" * 100, 10)
     assert excerpt("ok\x1b[31m" + "z" * 500, 20) == "ok\\x1b[31mzzzzzzz..."
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("motif", ["://", "://@"])
+def test_redaction_time_grows_linearly_with_the_text(motif):
+    """16 times the text, about 16 times the time (quadratic: 256 times; it was ~100 for these): best of two.
+
+    Each ``://`` used to search the rest of the text for an ``@``: fast per search, but 2 MB took 7 s.
+    """
+
+    def best(size: int) -> float:
+        text = motif * (size // len(motif))
+        times = []
+        for _ in range(2):
+            start = time.perf_counter()
+            redact_text(text)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    small, large = best(128 * 1024), best(2048 * 1024)
+    assert large < 40 * max(small, 1e-3), (small, large)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("GET /x?token=abc): boom, retrying", "GET /x?token=***): boom, retrying"),
+    ("see https://h/x?sig=abc.def, then", "see https://h/x?sig=***, then"),
+    ("(https://h/x?api_key=k1!)", "(https://h/x?api_key=***!)"),
+])
+def test_punctuation_after_a_redacted_query_value_stays(text, expected):
+    assert redact_text(text) == expected
+
+
+def test_short_cookie_values_are_not_blanked_out_of_messages():
+    """Every cookie used to be a secret: ``ready=true`` blanked "true" in ``json == {"ready": true}``."""
+    secrets = Secrets.of_request(cookies={"ready": "true", "lang": "en-US", "sid": "0123456789abcdef",
+                                          "auth": "tiny"})
+    shown = secrets('json == {"ready": true, "lang": "en-US"}; sid 0123456789abcdef; auth tiny')
+    assert shown == 'json == {"ready": true, "lang": "en-US"}; sid ***; auth ***'

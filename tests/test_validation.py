@@ -175,3 +175,122 @@ def test_retry_after_accepts_any_collection_of_status_codes():
     for value, expected in (([429], {429}), ((503, 429), {503, 429}), ({202}, {202}), (False, set()), (None, set())):
         sleeper = HttSleeper("http://127.0.0.1:9/", status_code=200, retry_after=value)
         assert sleeper.policy.retry_after_statuses == expected
+
+
+# -- arguments whose mistakes showed only on the first request -------------------------------------------
+
+FRONTS = pytest.mark.parametrize("front", ["sync", "async"])
+
+
+def construct(front, url_or_request=URL, **options):
+    from httsleep import AsyncHttSleeper
+
+    options.setdefault("status_code", 200)
+    return (HttSleeper if front == "sync" else AsyncHttSleeper)(url_or_request, **options)
+
+
+def request_with_method(front, method):
+    import httpx
+    import requests
+
+    if front == "sync":
+        return requests.Request(method, URL)
+    return httpx.Request(method, URL)
+
+
+@FRONTS
+@pytest.mark.parametrize("method", ["GET\r\nX-Injected: 1", "GE T", "", "GET\n"])
+def test_a_method_http_cannot_carry_is_refused_naming_it(front, method):
+    try:
+        request = request_with_method(front, method)
+    except ValueError:  # httpx refuses some itself, as early
+        return
+    with pytest.raises(ValueError, match="is not an HTTP method"):
+        construct(front, request)
+
+
+@FRONTS
+@pytest.mark.parametrize("method", ["GET", "post", "PROPFIND", "M-SEARCH"])
+def test_any_http_token_is_a_method(front, method):
+    construct(front, request_with_method(front, method))
+
+
+@FRONTS
+@pytest.mark.parametrize("value, error", [("no", TypeError), (1, TypeError), (None, TypeError)])
+def test_retry_transient_is_true_or_false(front, value, error):
+    with pytest.raises(error, match="retry_transient must be True or False"):
+        construct(front, retry_transient=value)
+
+
+@FRONTS
+@pytest.mark.parametrize("value, error, fragment", [
+    ("verbose", ValueError, "'verbose' is not a logging level name"),
+    (1.5, TypeError, "loglevel must be a logging level"),
+    (-1, ValueError, "must not be negative"),
+    (True, TypeError, "loglevel must be a logging level"),
+])
+def test_loglevel_is_a_level_logging_knows(front, value, error, fragment):
+    with pytest.raises(error, match=fragment):
+        construct(front, loglevel=value)
+
+
+@FRONTS
+def test_loglevel_takes_a_number_or_a_name(front):
+    import logging
+
+    construct(front, loglevel="DEBUG")
+    assert logging.getLogger("httsleep").level == logging.DEBUG
+    construct(front, loglevel=logging.WARNING)
+    assert logging.getLogger("httsleep").level == logging.WARNING
+
+
+@FRONTS
+def test_a_coroutine_function_as_a_hook_or_a_callback_is_refused(front):
+    async def hook(attempt):
+        pass
+
+    async def callback(response):
+        return True
+
+    with pytest.raises(TypeError, match="on_attempt: .* is a coroutine function"):
+        construct(front, on_attempt=hook)
+    with pytest.raises(TypeError, match="on_attempt: .* is a coroutine function"):
+        construct(front, on_attempt=[print, hook])
+    with pytest.raises(TypeError, match="callback: .* is a coroutine function"):
+        construct(front, status_code=None, callback=callback)
+
+
+def test_a_basic_auth_password_requests_cannot_encode_is_refused_without_showing_it():
+    """requests sends basic auth in Latin-1: '€' fails, and its error quoted the password in its context."""
+    password = "p\u00e4ssw\u00f6rd\u20ac"
+    with pytest.raises(ValueError) as raised:
+        HttSleeper(URL, status_code=200, auth=("alice", password))
+    assert "only latin-1" in str(raised.value) and "pass them as bytes" in str(raised.value)
+    assert password not in str(raised.value) and raised.value.__context__ is None
+    HttSleeper(URL, status_code=200, auth=("alice", password.encode("utf-8")))  # bytes: the caller's encoding
+
+
+def test_the_asyncio_front_end_sends_basic_auth_in_utf_8():
+    from httsleep import AsyncHttSleeper
+
+    AsyncHttSleeper(URL, status_code=200, auth=("alice", "p\u00e4ssw\u00f6rd\u20ac"))
+
+
+def test_the_asyncio_front_end_checks_a_ca_bundle_at_construction(tmp_path):
+    """It builds its client's SSL context from the bundle on every run, whatever the URL's scheme."""
+    from httsleep import AsyncHttSleeper
+
+    with pytest.raises(ValueError, match="verify: no such CA bundle: '/no/such/ca.pem'"):
+        AsyncHttSleeper(URL, status_code=200, verify="/no/such/ca.pem")
+    not_a_bundle = tmp_path / "notes.txt"
+    not_a_bundle.write_text("hello")
+    with pytest.raises(ValueError, match="is not a CA bundle"):
+        AsyncHttSleeper(URL, status_code=200, verify=not_a_bundle)
+    AsyncHttSleeper(URL, status_code=200, verify=str(tmp_path))  # a directory of certificates (CApath)
+
+
+def test_the_synchronous_front_end_takes_any_ca_bundle_path_as_0_3_1_did():
+    """0.3.1's own suite passes a made-up path: only an https request reads it, and requests names it then."""
+    HttSleeper(URL, status_code=200, verify="/override/path")
+    with pytest.raises(TypeError, match="verify must be True, False or the path of a CA bundle"):
+        HttSleeper(URL, status_code=200, verify=42)
