@@ -162,6 +162,9 @@ class HttpxTransport:
         """Send one attempt; return the final response with its body read, or raise."""
         timeout = httpx_timeout(run.request_timeout())
         request = self._request_for(client, timeout)
+        conditional = run.conditional_headers()
+        if conditional:
+            request.headers.update(conditional)
         origin = str(request.url)
         reading = _Reading(run)
         auth = self._auth(client, reading)

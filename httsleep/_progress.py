@@ -44,7 +44,9 @@ def describe_attempt(
     """
     if attempt.response is not None:
         last = describe_response(attempt.response)
-        if detail is not None:
+        if attempt.response.status_code == 304:
+            last += " (unchanged)"
+        elif detail is not None:
             extra = detail(attempt.response)
             if extra:
                 last += " " + extra

@@ -107,6 +107,8 @@ class AsyncHttSleeper(PolicyAttributes):
         (one breaker may be shared by synchronous and asyncio pollers).
     :param max_body_size: the largest response body accepted, in decoded
         bytes (default 10 MiB; ``None`` for no limit).
+    :param conditional: poll with conditional requests, as for
+        :class:`httsleep.HttSleeper` (off by default).
 
     :raises TypeError: at construction, for an argument of the wrong type.
     :raises ValueError: at construction, for an invalid value.
@@ -134,6 +136,7 @@ class AsyncHttSleeper(PolicyAttributes):
         on_attempt: Union[Callable[[Attempt], Any], Sequence[Callable[[Attempt], Any]], None] = None,
         circuit_breaker: Optional[BreakerLike] = None,
         max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
+        conditional: bool = False,
         status_code: Any = None,
         text: Optional[str] = None,
         json: Any = UNSET,
@@ -168,6 +171,7 @@ class AsyncHttSleeper(PolicyAttributes):
             on_attempt=on_attempt,
             circuit_breaker=circuit_breaker,
             max_body_size=max_body_size,
+            conditional=conditional,
         )
         self._transport = HttpxTransport(url_or_request, headers, auth, client)
         self.request = self._transport.request
@@ -251,6 +255,7 @@ async def async_httsleep(
     on_attempt: Union[Callable[[Attempt], Any], Sequence[Callable[[Attempt], Any]], None] = None,
     circuit_breaker: Optional[BreakerLike] = None,
     max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
+    conditional: bool = False,
     status_code: Any = None,
     text: Optional[str] = None,
     json: Any = UNSET,
@@ -295,6 +300,7 @@ async def async_httsleep(
         on_attempt=on_attempt,
         circuit_breaker=circuit_breaker,
         max_body_size=max_body_size,
+        conditional=conditional,
         status_code=status_code,
         text=text,
         json=json,

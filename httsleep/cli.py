@@ -423,6 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="send JSON as the request body, with Content-Type: application/json",
     )
     request.add_argument("-u", "--user", type=_user, metavar="USER:PASSWORD", help="HTTP basic authentication")
+    request.add_argument(
+        "--conditional", action=argparse.BooleanOptionalAction, default=False,
+        help="send If-None-Match/If-Modified-Since from the last ETag/Last-Modified; a 304 (unchanged) means "
+        "wait and try again, without the body sent again (default: off)",
+    )
     tls = request.add_mutually_exclusive_group()
     tls.add_argument("--cacert", type=_cacert, metavar="PATH", help="CA bundle to verify the server with")
     tls.add_argument("-k", "--insecure", action="store_true", help="do not verify the server's TLS certificate")
@@ -659,6 +664,7 @@ def _run(argv: Optional[Sequence[str]]) -> int:
             ignore_exceptions=ignore,
             timeout=args.timeout,
             retry_after=not args.no_retry_after,
+            conditional=args.conditional,
             retry_transient=args.retry_transient,
             on_attempt=report.progress,
             **options,

@@ -143,6 +143,12 @@ class HttSleeper(PolicyAttributes):
         bytes (default 10 MiB; ``None`` for no limit). A larger body stops
         being read at the limit and raises
         :class:`~httsleep.exceptions.BodyTooLarge`.
+    :param conditional: poll with conditional requests: send
+        ``If-None-Match`` / ``If-Modified-Since`` from the last response's
+        ``ETag`` / ``Last-Modified``. A ``304 Not Modified`` answer means
+        "unchanged": the previous verdict stands, hooks see the attempt,
+        and the poll waits and tries again, without the server sending the
+        body again. Off by default.
 
     :raises TypeError: at construction, for an argument of the wrong type.
     :raises ValueError: at construction, for an invalid value.
@@ -172,6 +178,7 @@ class HttSleeper(PolicyAttributes):
         on_attempt: Union[Callable[[Attempt], Any], Sequence[Callable[[Attempt], Any]], None] = None,
         circuit_breaker: Optional[BreakerLike] = None,
         max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
+        conditional: bool = False,
         status_code: Any = None,
         text: Optional[str] = None,
         json: Any = UNSET,
@@ -197,6 +204,7 @@ class HttSleeper(PolicyAttributes):
             on_attempt=on_attempt,
             circuit_breaker=circuit_breaker,
             max_body_size=max_body_size,
+            conditional=conditional,
         )
         self._polling_interval = polling_interval
         self._cached_transport: Optional[RequestsTransport] = None
@@ -312,6 +320,7 @@ def httsleep(
     on_attempt: Union[Callable[[Attempt], Any], Sequence[Callable[[Attempt], Any]], None] = None,
     circuit_breaker: Optional[BreakerLike] = None,
     max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
+    conditional: bool = False,
     status_code: Any = None,
     text: Optional[str] = None,
     json: Any = UNSET,
@@ -362,6 +371,7 @@ def httsleep(
         on_attempt=on_attempt,
         circuit_breaker=circuit_breaker,
         max_body_size=max_body_size,
+        conditional=conditional,
         status_code=status_code,
         text=text,
         json=json,

@@ -39,6 +39,7 @@ from typing import (
     Any,
     Callable,
     Collection,
+    Dict,
     FrozenSet,
     Iterable,
     NamedTuple,
@@ -423,6 +424,7 @@ class Policy:
         on_attempt: Union[Hook, Sequence[Hook], None] = None,
         circuit_breaker: Optional[BreakerLike] = None,
         max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
+        conditional: bool = False,
     ) -> None:
         if shorthand:
             if until is not None:
@@ -450,6 +452,7 @@ class Policy:
         self.hooks = _hooks(on_attempt)
         self.circuit_breaker = _circuit_breaker(circuit_breaker)
         self.max_body_size = _max_body_size(max_body_size)
+        self.conditional = flag(conditional, "conditional")
 
     @property
     def max_attempts(self) -> Optional[int]:
@@ -500,6 +503,8 @@ class PollRun:
         self.last_response: Any = None
         self.last_exception: Optional[BaseException] = None
         self._ticket: Optional[TicketLike] = None  # the circuit breaker's permission for the attempt in flight
+        self._validators: Dict[str, str] = {}  # conditional polling: the headers of the next request
+        self._unchanged: Any = None  # the 304 of the last attempt, which repeats last_response
 
     # -- time ----------------------------------------------------------------
 
@@ -559,11 +564,32 @@ class PollRun:
             return (min(connect, remaining), min(read, remaining))
         return min(configured, remaining)
 
+    def conditional_headers(self) -> Dict[str, str]:
+        """The headers that make the next request conditional: ``If-None-Match``, ``If-Modified-Since``.
+
+        Empty unless the poll is conditional (``conditional=True``) and the
+        last full response carried an ``ETag`` or a ``Last-Modified``. A
+        transport adds them to every request it sends.
+        """
+        return self._validators
+
     def received(self, response: Any) -> Decision:
-        """Judge a response: raise :class:`Alarm`, finish, or say how long to wait."""
+        """Judge a response: raise :class:`Alarm`, finish, or say how long to wait.
+
+        In a conditional poll, a ``304 Not Modified`` answering the
+        validators of :meth:`conditional_headers` means the response before
+        still holds: its verdict (it matched nothing) stands, no condition
+        is evaluated on the empty body, hooks are told, and the poll waits
+        and tries again. :attr:`last_response` stays the response it repeats.
+        """
         self._settle_ticket(response=response)
-        self.last_response = response
         self.last_exception = None
+        if self._validators and response.status_code == 304:
+            self._unchanged = response
+            self._remember_validators(response, unchanged=True)
+            return self._retry(response, None)
+        self._unchanged = None
+        self.last_response = response
         try:
             verdict = evaluate_response(response, self.policy.alarms, self.policy.until)
         except Exception as exc:  # a callback raised
@@ -580,7 +606,27 @@ class PollRun:
         if verdict.undecided is not None and self._retry_after(response) is None:
             return self.failed(verdict.undecided, response=response)
         # not matched; or a JSON condition met a 429/503 page (HTML, say) that asks to come back later
+        if self.policy.conditional:
+            self._remember_validators(response)
         return self._retry(response, None)
+
+    def _remember_validators(self, response: Any, unchanged: bool = False) -> None:
+        """Take the next request's conditional headers from ``response`` (a 304 may update them).
+
+        A full response without ``ETag`` or ``Last-Modified`` (the server
+        dropped them) makes the next request unconditional.
+        """
+        headers = response.headers
+        etag = headers.get("ETag")
+        modified = headers.get("Last-Modified")
+        if unchanged and etag is None and modified is None:
+            return
+        validators = {}
+        if etag:
+            validators["If-None-Match"] = etag
+        if modified:
+            validators["If-Modified-Since"] = modified
+        self._validators = validators
 
     def body_optional(self, response: Any) -> bool:
         """Whether the poll can do without ``response``'s body: it asks to come back later.
@@ -606,6 +652,7 @@ class PollRun:
         self._settle_ticket(response=response, exc=exc, timed_out=timed_out)
         if response is None:  # the transport's error: it may quote the URL with its password
             scrub_exception(exc, self.redact)
+        self._unchanged = None
         self.last_response = response
         self.last_exception = exc
         remaining = self.remaining()
@@ -692,6 +739,8 @@ class PollRun:
 
     def _describe(self, response: Any) -> str:
         """``HTTP 200 OK; body: {...}``: the status and what the server said."""
+        if response is self._unchanged and self.last_response is not None:
+            return "{} (unchanged: {})".format(describe_response(response), self._describe(self.last_response))
         body = body_excerpt(response, redact=self.redact)
         return "{}; body: {}".format(describe_response(response), body) if body else describe_response(response)
 
@@ -700,7 +749,9 @@ class PollRun:
         if self.last_exception is not None:
             last = "last error: {}".format(excerpt(repr(self.last_exception), 300, self.redact))
         elif self.last_response is not None:
-            last = "last response: {}, which matched no condition".format(self._describe(self.last_response))
+            last = "last response: {}, which matched no condition".format(
+                self._describe(self._unchanged if self._unchanged is not None else self.last_response)
+            )
         else:  # pragma: no cover - an attempt always precedes giving up
             last = "no attempt finished"
         waiting_for = " or ".join(repr(condition) for condition in self.policy.until)

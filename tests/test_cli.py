@@ -1146,3 +1146,29 @@ def test_a_command_that_cannot_be_started_exits_127(jobs, fake_time):
 def test_two_dashes_without_a_command_is_a_usage_error():
     result = run_in_process(["http://127.0.0.1:9/", "--"])
     assert result.code == 2 and "argument --: expected a command after it" in result.stderr
+
+
+# -- conditional polling ---------------------------------------------------------------------------------------
+
+
+def test_conditional_polls_with_if_none_match_and_waits_through_304s(fake_time):
+    from faultservers import ScriptedServer
+    from test_conditional import Job
+
+    job = Job(["PENDING", "SUCCESS"], changes_at=[3])
+    with ScriptedServer(job) as server:
+        result = run_in_process([server.url, "--jsonpath", "status=SUCCESS", "--interval", "1", "--conditional",
+                                 "-v"])
+    assert result.code == 0 and json.loads(result.stdout)["status"] == "SUCCESS"
+    assert [request.headers.get("if-none-match") for request in job.seen] == [None, '"v0"', '"v0"', '"v0"']
+    assert result.stderr.count("HTTP 304") == 2
+
+
+def test_the_command_is_not_conditional_by_default(fake_time):
+    from faultservers import ScriptedServer
+    from test_conditional import Job
+
+    job = Job(["PENDING", "SUCCESS"], changes_at=[2])
+    with ScriptedServer(job) as server:
+        assert run_in_process([server.url, "--jsonpath", "status=SUCCESS", "--interval", "1", "-q"]).code == 0
+    assert [request.headers.get("if-none-match") for request in job.seen] == [None, None, None]
