@@ -269,12 +269,35 @@ class RequestsTransport:
 
 
 class _Sender:
-    """One poll's sending: environment settings read once per URL, attempts sent bounded."""
+    """One poll's sending: the request prepared once, environment settings read once per URL, attempts bounded.
+
+    Preparing a request (merging the session's headers, cookies, auth and
+    hooks, reading ``~/.netrc``) is a third of an attempt's cost, so it is
+    done once per poll, and again only when the session changed since: a
+    cookie the server set, a header or auth the caller changed between
+    attempts (see :func:`_session_state`).
+    """
 
     def __init__(self, transport: RequestsTransport, session: requests.Session) -> None:
         self.transport = transport
         self.session = session
         self._settings: Dict[str, Dict[str, Any]] = {}
+        self._prepared: Optional[requests.PreparedRequest] = None
+        self._state: Any = None
+
+    def prepared(self, run: PollRun) -> requests.PreparedRequest:
+        """This attempt's request: a copy of the one prepared for the session as it is now."""
+        state = _session_state(self.session)
+        if self._prepared is None or state != self._state:
+            prepared = self.session.prepare_request(self.transport.request)
+            if prepared.headers.get("Accept-Encoding") == _DEFAULT_ACCEPT_ENCODING:
+                prepared.headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what httsleep decodes itself
+            self._prepared, self._state = prepared, state
+        copy = self._prepared.copy()
+        conditional = run.conditional_headers()
+        if conditional:
+            copy.headers.update(conditional)
+        return copy
 
     def settings(self, url: str) -> Dict[str, Any]:
         """``proxies``, ``verify``, ``cert`` for ``url``: the call's, then the session's, then the environment's."""
@@ -286,9 +309,7 @@ class _Sender:
     def send(self, run: PollRun) -> requests.Response:
         """Send one attempt; return the final response with its body read, or raise."""
         session = self.session
-        prepared = session.prepare_request(self.transport.request)
-        if prepared.headers.get("Accept-Encoding") == _DEFAULT_ACCEPT_ENCODING:
-            prepared.headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what httsleep decodes itself
+        prepared = self.prepared(run)
         attempt = _Attempt(run)
         others = prepared.hooks.get("response") or []
         # every hop's request shares this dict (PreparedRequest.copy): restored below, so that no
@@ -334,6 +355,26 @@ class _Sender:
         # sends the request again with credentials): its body is read bounded too
         attempt.read_body(response)
         return response
+
+
+def _session_state(session: requests.Session) -> Any:
+    """What a prepared request takes from ``session``, to compare: its headers, auth, params, hooks, cookies.
+
+    A session double whose parts are not what requests has (a test's mock)
+    gets a state equal to no other: its request is prepared every time.
+    """
+    try:
+        return (
+            tuple(session.headers.items()),
+            session.auth,
+            tuple(session.params.items()) if isinstance(session.params, dict) else session.params,
+            tuple((event, tuple(hooks)) for event, hooks in session.hooks.items()),
+            session.trust_env,
+            tuple((cookie.domain, cookie.path, cookie.name, cookie.value, cookie.expires)
+                  for cookie in session.cookies),
+        )
+    except Exception:  # noqa: BLE001 - anything unexpected means: do not reuse
+        return object()
 
 
 def environment_settings(session: requests.Session, url: str, verify: Any) -> Dict[str, Any]:

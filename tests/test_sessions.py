@@ -8,6 +8,7 @@ import threading
 
 import pytest
 import requests
+from werkzeug import Response
 
 import httsleep
 from httsleep import HttSleeper
@@ -47,7 +48,6 @@ def test_a_callers_session_is_used_and_left_open(httpserver):
 
 
 def test_cookies_set_by_the_server_are_sent_on_the_next_attempt(httpserver, fake_time):
-    from werkzeug import Response
 
     def handler(request):
         if request.cookies.get("ticket") == "42":
@@ -123,7 +123,6 @@ def test_every_request_has_a_timeout(httpserver, monkeypatch):
 
 def test_two_threads_can_share_one_policy(httpserver, fake_time):
     """Run state lives in run(): each thread's poll counts its own attempts."""
-    from werkzeug import Response
 
     counters: dict = {}
     lock = threading.Lock()
@@ -275,3 +274,78 @@ def test_a_callers_adapter_whose_body_is_not_a_socket_is_read_bounded_too():
         session.mount("http://", Canned(gzip.compress(b"x" * 100_000), {"Content-Encoding": "gzip"}))
         with pytest.raises(BodyTooLarge):
             HttSleeper("http://cache.test/job", status_code=200, session=session, max_body_size=10_000).run()
+
+
+# -- the request is prepared once per poll, and again only when the session changed --------------------------
+
+
+def count_prepares(monkeypatch):
+    calls = []
+    real = requests.Session.prepare_request
+
+    def prepare_request(self, request):
+        calls.append(request)
+        return real(self, request)
+
+    monkeypatch.setattr(requests.Session, "prepare_request", prepare_request)
+    return calls
+
+
+def test_a_poll_prepares_its_request_once_when_nothing_changes(httpserver, fake_time, monkeypatch):
+    prepares = count_prepares(monkeypatch)
+    httpserver.expect_request("/job").respond_with_json({"status": "PENDING"})
+    with requests.Session() as session, pytest.raises(httsleep.StopPolling):
+        HttSleeper(httpserver.url_for("/job"), {"json": {"status": "DONE"}}, session=session, max_retries=5).run()
+    assert len(httpserver.log) == 5 and len(prepares) == 1
+
+
+def test_a_change_to_the_session_between_attempts_applies_to_the_next_one(httpserver, fake_time):
+    """A hook (or another thread) changes the session's headers, auth and cookies: the next request has them."""
+    httpserver.expect_request("/job").respond_with_json({"status": "PENDING"})
+    session = requests.Session()
+    changes = [
+        lambda: session.headers.update({"X-Token": "v2"}),
+        lambda: setattr(session, "auth", ("bob", "pw")),
+        lambda: session.cookies.set("flavour", "mint"),
+        lambda: session.headers.pop("X-Token"),
+    ]
+
+    def change(attempt):
+        if attempt.number <= len(changes):
+            changes[attempt.number - 1]()
+
+    with session, pytest.raises(httsleep.StopPolling):
+        HttSleeper(httpserver.url_for("/job"), {"json": {"status": "DONE"}}, session=session, max_retries=5,
+                   on_attempt=change).run()
+    seen = [request.headers for request, _ in httpserver.log]
+    assert [headers.get("X-Token") for headers in seen] == [None, "v2", "v2", "v2", None]
+    assert [headers.get("Authorization") is not None for headers in seen] == [False, False, True, True, True]
+    assert ["flavour=mint" in headers.get("Cookie", "") for headers in seen] == [False, False, False, True, True]
+
+
+def test_a_change_to_the_session_between_runs_applies(httpserver):
+    httpserver.expect_request("/job").respond_with_json({"status": "DONE"})
+    with requests.Session() as session:
+        sleeper = HttSleeper(httpserver.url_for("/job"), {"json": {"status": "DONE"}}, session=session)
+        sleeper.run()
+        session.headers["X-Run"] = "second"
+        session.cookies.set("seen", "yes-indeed")
+        sleeper.run()
+    first, second = (request.headers for request, _ in httpserver.log)
+    assert first.get("X-Run") is None and second.get("X-Run") == "second"
+    assert "seen=yes-indeed" in second.get("Cookie", "")
+
+
+def test_a_cookie_the_server_sets_makes_the_next_attempt_prepare_again(httpserver, fake_time, monkeypatch):
+    prepares = count_prepares(monkeypatch)
+    replies = iter([
+        Response('{"status": "PENDING"}', headers={"Set-Cookie": "step=1; Path=/"}, content_type="application/json"),
+        Response('{"status": "PENDING"}', content_type="application/json"),
+        Response('{"status": "DONE"}', content_type="application/json"),
+    ])
+    httpserver.expect_request("/job").respond_with_handler(lambda request: next(replies))
+    with requests.Session() as session:
+        HttSleeper(httpserver.url_for("/job"), {"json": {"status": "DONE"}}, session=session).run()
+    cookies = [request.headers.get("Cookie") for request, _ in httpserver.log]
+    assert cookies == [None, "step=1", "step=1"]
+    assert len(prepares) == 2  # the first attempt, and the second, after the cookie came
