@@ -18,6 +18,8 @@ VERSION = re.search(r'^__version__ = "([^"]+)"', read("httsleep/__init__.py"), r
 # sniffio: httpcore imports it on every connection-lock setup; when it is
 # missing each failed import searches sys.path (~1 ms per request).
 ASYNC_REQUIRES = ["httpx>=0.24", "sniffio>=1.3"]
+# per-request auto_decompress (httsleep reads bodies raw) needs aiohttp 3.10
+AIOHTTP_REQUIRES = ["aiohttp>=3.10"]
 
 TEST_REQUIRES = [
     "pytest>=7",
@@ -27,6 +29,7 @@ TEST_REQUIRES = [
     "trustme>=1.0",
     "httpx>=0.24",
     "hypothesis>=6.100",
+    *AIOHTTP_REQUIRES,
     # what httsleep 0.3.1's own test suite imports (tests/test_upstream_suite.py runs it)
     "httpretty>=1.1",
     "mock>=4",
@@ -55,11 +58,12 @@ setup(
     install_requires=["requests>=2.25", "jsonpath-rw>=1.4"],
     extras_require={
         "async": ASYNC_REQUIRES,
+        "aiohttp": AIOHTTP_REQUIRES,
         "test": TEST_REQUIRES,
         "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests"],
-        # autodoc imports every module it documents: the asyncio one needs httpx
-        "docs": ["sphinx>=7", "myst-parser>=2", "furo>=2024.1", *ASYNC_REQUIRES],
-        "bench": ["matplotlib>=3.5", "polling2>=0.5", "tenacity>=8"],
+        # autodoc imports every module it documents: the asyncio transports need httpx and aiohttp
+        "docs": ["sphinx>=7", "myst-parser>=2", "furo>=2024.1", *ASYNC_REQUIRES, *AIOHTTP_REQUIRES],
+        "bench": ["matplotlib>=3.5", "polling2>=0.5", "tenacity>=8", *AIOHTTP_REQUIRES],
     },
     entry_points={"console_scripts": ["httsleep = httsleep.__main__:main"]},
     classifiers=[

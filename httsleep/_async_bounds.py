@@ -8,9 +8,12 @@ when its time is up, wherever it is waiting (connecting, TLS, the head, a
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Optional, TypeVar
+from typing import TYPE_CHECKING, Awaitable, Optional, Tuple, TypeVar
 
-__all__ = ["MIN_BOUND", "DeadlinePassed", "within"]
+if TYPE_CHECKING:
+    from .policy import PollRun
+
+__all__ = ["MIN_BOUND", "DeadlinePassed", "bound", "timed_out", "within"]
 
 _T = TypeVar("_T")
 
@@ -45,3 +48,18 @@ async def within(awaitable: Awaitable[_T], seconds: Optional[float]) -> _T:
         if scope.expired():
             raise DeadlinePassed() from None
         raise
+
+
+def bound(seconds: float, run: PollRun) -> Tuple[float, bool]:
+    """``seconds``, or what remains of ``run``'s deadline if that is shorter; and whether it was."""
+    remaining = run.remaining()
+    if remaining is not None and remaining <= seconds:
+        return max(remaining, 0.0), True
+    return seconds, False
+
+
+def timed_out(by_deadline: bool, run: PollRun, otherwise: str) -> str:
+    """The message of a bound that ran out: the deadline's, or ``otherwise`` (the request timeout's)."""
+    if by_deadline:
+        return "no complete response before the deadline (timeout={:g}s)".format(run.policy.timeout or 0)
+    return otherwise

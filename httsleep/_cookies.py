@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import weakref
 from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
-from typing import Any
+from typing import Any, Optional, Sequence, Tuple
 
-__all__ = ["MAX_COOKIES", "MAX_COOKIES_PER_DOMAIN", "MAX_COOKIE_SIZE", "BoundedCookiePolicy", "bound"]
+__all__ = ["MAX_COOKIES", "MAX_COOKIES_PER_DOMAIN", "MAX_COOKIE_SIZE", "BoundedCookiePolicy", "admits", "limit_cookies"]
 
 #: The largest cookie kept, name and value together, in characters.
 MAX_COOKIE_SIZE = 4096
@@ -34,22 +34,27 @@ class BoundedCookiePolicy(DefaultCookiePolicy):
         self._jar = weakref.ref(jar)
 
     def set_ok(self, cookie: Cookie, request: Any) -> bool:
-        if len(cookie.name) + len(cookie.value or "") > MAX_COOKIE_SIZE:
-            return False
         jar = self._jar()
-        if jar is not None:
-            total = same_domain = 0
-            for kept in jar:
-                if (kept.domain, kept.path, kept.name) == (cookie.domain, cookie.path, cookie.name):
-                    break  # it replaces a cookie the jar holds: the counts do not grow
-                total += 1
-                same_domain += kept.domain == cookie.domain
-            else:
-                if total >= MAX_COOKIES or same_domain >= MAX_COOKIES_PER_DOMAIN:
-                    return False
+        kept = [] if jar is None else [(held.domain, held.path, held.name) for held in jar]
+        if not admits(cookie.name, cookie.value, (cookie.domain, cookie.path, cookie.name), kept):
+            return False
         return bool(super().set_ok(cookie, request))
 
 
-def bound(jar: CookieJar) -> None:
+def admits(name: str, value: Optional[str], key: Tuple[str, str, str], kept: Sequence[Tuple[str, str, str]]) -> bool:
+    """Whether a jar holding cookies ``kept`` (``(domain, path, name)`` each) may store the cookie ``key``.
+
+    A cookie larger than :data:`MAX_COOKIE_SIZE` never; one that replaces a
+    cookie the jar holds always; a new one while the jar is below its limits.
+    """
+    if len(name) + len(value or "") > MAX_COOKIE_SIZE:
+        return False
+    if key in kept:
+        return True
+    same_domain = sum(1 for domain, _, _ in kept if domain == key[0])
+    return len(kept) < MAX_COOKIES and same_domain < MAX_COOKIES_PER_DOMAIN
+
+
+def limit_cookies(jar: CookieJar) -> None:
     """Give ``jar`` (one httsleep opened) a :class:`BoundedCookiePolicy`."""
     jar.set_policy(BoundedCookiePolicy(jar))

@@ -5,6 +5,8 @@
   read from and written to the compiled :class:`~httsleep.policy.Policy`.
 - :data:`UNSET` and :func:`shorthand_conditions`: the keyword shorthand
   (``status_code=200, json=...``).
+- :func:`same_origin`: whether a redirect leaves the origin (the
+  transports strip credentials when it does).
 - :func:`check_headers`, :func:`check_auth`, :func:`check_method`,
   :func:`check_url` and :func:`check_verify`: the checks of a request's
   parts made at construction, so that a bad header, method, URL or CA
@@ -37,6 +39,7 @@ __all__ = [
     "check_method",
     "check_url",
     "check_verify",
+    "same_origin",
     "shorthand_conditions",
 ]
 
@@ -282,6 +285,22 @@ def _ca_bundle_problem(path: str, mtime: int) -> Optional[str]:
     except (ssl.SSLError, OSError, ValueError) as error:
         return str(error) or type(error).__name__
     return None
+
+
+def same_origin(old: str, new: str) -> bool:
+    """Whether ``new`` has the scheme, host and port of ``old`` (an upgrade from http to https counts as same)."""
+    before, after = urlsplit(old), urlsplit(new)
+    ports = {"http": 80, "https": 443}
+    if (before.hostname or "").lower() != (after.hostname or "").lower():
+        return False
+    try:
+        old_port = before.port or ports.get(before.scheme.lower())
+        new_port = after.port or ports.get(after.scheme.lower())
+    except ValueError:
+        return False
+    if before.scheme.lower() == after.scheme.lower():
+        return old_port == new_port
+    return before.scheme.lower() == "http" and after.scheme.lower() == "https" and (old_port, new_port) == (80, 443)
 
 
 def check_url(

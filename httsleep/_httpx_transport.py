@@ -32,14 +32,13 @@ from typing import Any, List, Optional, Tuple, Union
 
 import httpx
 
-from ._async_bounds import DeadlinePassed, within
+from ._async_bounds import DeadlinePassed, bound, timed_out, within
 from ._body import ACCEPT_ENCODING, BodyReader
-from ._cookies import bound
-from ._frontend import check_auth, check_headers, check_method, check_url
-from ._requests_transport import same_origin
+from ._cookies import limit_cookies
+from ._frontend import check_auth, check_headers, check_method, check_url, same_origin
 from ._validate import ArgumentTypeError, shorten
 from .exceptions import BodyDecodingError
-from .policy import PollRun, RequestTimeout
+from .policy import PollRun, RequestTimeout, connect_and_read
 from .redaction import Secrets, is_sensitive_header
 
 __all__ = ["HttpxBodyDecodingError", "HttpxTransport", "httpx_timeout", "new_client"]
@@ -133,6 +132,18 @@ class HttpxTransport:
             "url_or_request must be a URL string or an httpx.Request, not {}".format(shorten(url_or_request))
         )
 
+    #: what the transport raises when a bound runs out (a timeout, not a failure of the server)
+    timeout_errors: Tuple[type, ...] = (httpx.TimeoutException,)
+
+    @property
+    def target(self) -> str:
+        """``METHOD URL`` of the request, for messages (redact it before showing it)."""
+        return "{} {}".format(self.request.method, self.request.url)
+
+    def open_client(self, verify: Any) -> httpx.AsyncClient:
+        """The client a poll opens when it is given none (see :func:`new_client`)."""
+        return new_client(verify)
+
     def redact(self, text: str) -> str:
         """``text`` without the request's own credentials (for a repr)."""
         return self._secrets(text)
@@ -192,15 +203,15 @@ class HttpxTransport:
         return response
 
     async def _head(self, client: httpx.AsyncClient, request: httpx.Request, run: PollRun, auth: Any) -> httpx.Response:
-        connect, read = _pair(run.request_timeout())
-        bound, by_deadline = _bound(connect + read, run)
+        connect, read = connect_and_read(run.request_timeout())
+        limit, by_deadline = bound(connect + read, run)
         sending = client.send(request, stream=True, follow_redirects=False, auth=auth)
         try:
-            return await within(sending, bound)
+            return await within(sending, limit)
         except DeadlinePassed:
             raise httpx.ReadTimeout(
-                _why(by_deadline, run, "no complete response head within {:g}s (the connect plus the read timeout)"
-                     .format(bound)),
+                timed_out(by_deadline, run, "no complete response head within {:g}s (the connect plus the read timeout)"
+                     .format(limit)),
                 request=request,
             ) from None
 
@@ -251,15 +262,15 @@ class _Reading:
         chunks = response.aiter_raw()
         while True:
             # each wait for data (the chunked trailers included) within the read timeout and the deadline
-            bound, by_deadline = _bound(_pair(run.request_timeout())[1], run)
+            limit, by_deadline = bound(connect_and_read(run.request_timeout())[1], run)
             try:
-                chunk = await within(chunks.__anext__(), bound)
+                chunk = await within(chunks.__anext__(), limit)
             except StopAsyncIteration:
                 break
             except DeadlinePassed:
                 raise httpx.ReadTimeout(
-                    _why(by_deadline, run, "no data for the response body within {:g}s (the read timeout)".format(
-                        bound)),
+                    timed_out(by_deadline, run, "no data for the response body within {:g}s (the read timeout)".format(
+                        limit)),
                     request=response.request,
                 ) from None
             reader.feed(chunk)
@@ -323,7 +334,7 @@ def new_client(verify: Union[bool, str, ssl.SSLContext, None]) -> httpx.AsyncCli
     ``verify``: the poller's (``None``: httpx's default CA bundle).
     """
     client = httpx.AsyncClient(verify=_ssl_verify(verify), follow_redirects=True)
-    bound(client.cookies.jar)
+    limit_cookies(client.cookies.jar)
     return client
 
 
@@ -371,22 +382,3 @@ def _strip_credentials(request: httpx.Request, client: httpx.AsyncClient) -> Non
         if cookie.domain_specified:
             scoped.jar.set_cookie(cookie)
     scoped.set_cookie_header(request)
-
-
-def _pair(timeout: RequestTimeout) -> Tuple[float, float]:
-    return timeout if isinstance(timeout, tuple) else (timeout, timeout)
-
-
-def _bound(seconds: float, run: PollRun) -> Tuple[float, bool]:
-    """``seconds``, or what remains of the deadline if that is shorter; and whether it was."""
-    remaining = run.remaining()
-    if remaining is not None and remaining <= seconds:
-        return max(remaining, 0.0), True
-    return seconds, False
-
-
-def _why(by_deadline: bool, run: PollRun, otherwise: str) -> str:
-    if by_deadline:
-        return "no complete response before the deadline (timeout={:g}s)".format(run.policy.timeout or 0)
-    return otherwise
-

@@ -1,18 +1,27 @@
-"""The asyncio poller on httpx: :class:`AsyncHttSleeper` and :func:`async_httsleep`.
+"""The asyncio poller: :class:`AsyncHttSleeper` and :func:`async_httsleep`, on httpx or aiohttp.
 
 Thousands of polls can wait side by side on one event loop: a poll that
 sleeps between attempts costs a suspended coroutine, not a thread.
 Conditions, alarms, limits, wait strategies, ``Retry-After``, hooks and the
 transient-error switch are those of :class:`httsleep.HttSleeper`, decided by
 the same code (:class:`httsleep.policy.PollRun`); only sending and sleeping
-differ. Callbacks receive an :class:`httpx.Response`, which offers the same
-``status_code``, ``text``, ``json()`` and ``headers`` as
-:class:`requests.Response`, so a callback written for the synchronous API
-works here unchanged.
+differ.
 
-This module needs httpx, installed by the ``async`` extra::
+Two HTTP clients can send the requests, each behind an extra:
 
-    pip install 'httsleep[async]'
+- **httpx** (``pip install 'httsleep[async]'``): pass an
+  :class:`httpx.AsyncClient` as ``client=``, or none. Polls return an
+  :class:`httpx.Response`.
+- **aiohttp** (``pip install 'httsleep[aiohttp]'``): pass an
+  :class:`aiohttp.ClientSession` as ``client=``. Polls return an
+  :class:`AiohttpResponse`, which has the ``status_code``, ``text``,
+  ``json()``, ``headers`` and ``content`` of the other responses (so a
+  callback works on every front end) and aiohttp's own response as ``.raw``.
+  aiohttp costs about a fifth of httpx's CPU per request: for thousands of
+  polls, share one session among them (see docs/async.md).
+
+Without ``client=``, each run opens a client of its own: httpx's when httpx
+is installed (as in httsleep 1.0), aiohttp's otherwise.
 
 ``sleep`` and ``monotonic`` are module-level names looked up at every call,
 so tests may patch ``httsleep.aio.sleep`` (a coroutine function) and
@@ -21,23 +30,15 @@ so tests may patch ``httsleep.aio.sleep`` (a coroutine function) and
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import ssl
 import time
 from asyncio import sleep  # looked up at call time: patch httsleep.aio.sleep
 from time import monotonic  # looked up at call time: patch httsleep.aio.monotonic
-from typing import Any, Callable, Collection, Iterable, Optional, Sequence, Type, Union
-
-try:
-    import httpx
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess without httpx
-    raise ImportError(
-        "httsleep's asyncio API (AsyncHttSleeper, async_httsleep) needs httpx, "
-        "which the 'async' extra installs: pip install 'httsleep[async]'"
-    ) from exc
+from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Optional, Sequence, Type, Union
 
 from ._frontend import UNSET, PolicyAttributes, check_verify, shorthand_conditions
-from ._httpx_transport import HttpxTransport, httpx_timeout, new_client
 from ._logs import log, redacting
 from ._validate import ArgumentTypeError, log_level, shorten
 from .conditions import ConditionSpec
@@ -55,32 +56,90 @@ from .policy import (
 )
 from .waits import WaitLike
 
-__all__ = ["AsyncHttSleeper", "async_httsleep", "httpx_timeout", "monotonic", "sleep"]
+if TYPE_CHECKING:
+    import aiohttp
+    import httpx
 
+    from ._aiohttp_transport import AiohttpResponse
+    from ._httpx_transport import httpx_timeout
+
+__all__ = ["AiohttpResponse", "AsyncHttSleeper", "async_httsleep", "httpx_timeout", "monotonic", "sleep"]
+
+# name -> the transport module that defines it, imported on first use (each needs its HTTP library)
+_LAZY = {"AiohttpResponse": "._aiohttp_transport", "httpx_timeout": "._httpx_transport"}
+
+
+def __getattr__(name: str) -> Any:
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError("module 'httsleep.aio' has no attribute {!r}".format(name))
+    return getattr(importlib.import_module(home, __package__), name)
+
+
+def _library(client: Any) -> Optional[str]:
+    """``"httpx"`` or ``"aiohttp"``: the library of ``client`` (``None``: another kind of object)."""
+    module = type(client).__module__.split(".")[0]
+    if module == "httpx":
+        import httpx
+
+        return "httpx" if isinstance(client, httpx.AsyncClient) else None
+    if module == "aiohttp":
+        import aiohttp
+
+        return "aiohttp" if isinstance(client, aiohttp.ClientSession) else None
+    return None
+
+
+def _default_library() -> str:
+    """The client a poll opens when given none: httpx if installed (as in 1.0), else aiohttp."""
+    for library in ("httpx", "aiohttp"):
+        if importlib.util.find_spec(library) is not None:
+            return library
+    raise ImportError(
+        "httsleep's asyncio API needs httpx or aiohttp: pip install 'httsleep[async]' (httpx) "
+        "or 'httsleep[aiohttp]'"
+    )
+
+
+def _transport(library: str, url_or_request: Any, headers: Any, auth: Any, client: Any) -> Any:
+    if library == "httpx":
+        from ._httpx_transport import HttpxTransport
+
+        return HttpxTransport(url_or_request, headers, auth, client)
+    from ._aiohttp_transport import AiohttpTransport
+
+    return AiohttpTransport(url_or_request, headers, auth)
 
 
 class AsyncHttSleeper(PolicyAttributes):
     """Polls an HTTP endpoint from a coroutine until a response matches a success condition.
 
     The arguments are those of :class:`httsleep.HttSleeper`, with an
-    :class:`httpx.AsyncClient` in place of the requests session:
+    :class:`httpx.AsyncClient` or an :class:`aiohttp.ClientSession` in place
+    of the requests session:
 
     :param url_or_request: the URL to ``GET``, or an :class:`httpx.Request`
-        (any method, body and headers), sent again on every attempt; the
-        client's headers and cookies apply to both (the request's own win).
+        (any method, body and headers; with an aiohttp session too), sent
+        again on every attempt; the client's headers and cookies apply to
+        both (the request's own win).
     :param until: the success conditions: a dict whose checks must all hold,
         or a list of such dicts of which one must hold; or give the checks
         of one dict as keywords (``status_code=200, json={...}``).
     :param alarms: error conditions in the same form, checked first on every
         response; a match raises :class:`~httsleep.exceptions.Alarm`.
-    :param auth: a ``(username, password)`` tuple, an :class:`httpx.Auth`,
-        or a callable that takes and returns an :class:`httpx.Request`.
+    :param auth: a ``(username, password)`` tuple; with httpx also an
+        :class:`httpx.Auth` or a callable that takes and returns an
+        :class:`httpx.Request`, with aiohttp an :class:`aiohttp.BasicAuth`.
     :param headers: HTTP headers, merged over the client's (these win; an
         :class:`httpx.Request`'s own headers win over these).
-    :param client: an :class:`httpx.AsyncClient` to send with; it is left
-        open, and its settings apply (including ``follow_redirects``).
-        Without one, each :meth:`run` opens its own client (which follows
-        redirects, as requests does) and closes it, even when cancelled.
+    :param client: an :class:`httpx.AsyncClient` or an
+        :class:`aiohttp.ClientSession` to send with; it is left open, and
+        its settings apply (httpx's ``follow_redirects`` included; on
+        aiohttp, httsleep follows redirects itself, up to 10). Without
+        one, each :meth:`run` opens its own client (httpx's if httpx is
+        installed, else aiohttp's; it follows redirects, as requests does)
+        and closes it, even when cancelled. Polls that share one client
+        cost less: see docs/async.md for how to share one safely.
     :param verify: ``True``/``False``, a CA bundle path or an
         :class:`ssl.SSLContext`, for the client :meth:`run` opens. With
         ``client=``, set it on that client instead (giving both is a
@@ -121,7 +180,7 @@ class AsyncHttSleeper(PolicyAttributes):
         alarms: ConditionSpec = None,
         auth: Any = None,
         headers: Optional[dict] = None,
-        client: Optional[httpx.AsyncClient] = None,
+        client: Union[httpx.AsyncClient, aiohttp.ClientSession, None] = None,
         verify: Union[bool, str, ssl.SSLContext, None] = None,
         polling_interval: WaitLike = DEFAULT_POLLING_INTERVAL,
         max_retries: Optional[int] = DEFAULT_MAX_RETRIES,
@@ -141,11 +200,14 @@ class AsyncHttSleeper(PolicyAttributes):
         text: Optional[str] = None,
         json: Any = UNSET,
         jsonpath: Any = None,
-        callback: Optional[Callable[[httpx.Response], Any]] = None,
+        callback: Optional[Callable[[Any], Any]] = None,
     ) -> None:
         shorthand = shorthand_conditions(status_code, text, json, jsonpath, callback)
-        if client is not None and not isinstance(client, httpx.AsyncClient):
-            raise ArgumentTypeError("client must be an httpx.AsyncClient, not {}".format(shorten(client)))
+        library = _library(client) if client is not None else _default_library()
+        if library is None:
+            raise ArgumentTypeError(
+                "client must be an httpx.AsyncClient or an aiohttp.ClientSession, not {}".format(shorten(client))
+            )
         if client is not None and verify is not None:
             raise ValueError(
                 "verify={!r} applies to the client httsleep opens; "
@@ -173,15 +235,19 @@ class AsyncHttSleeper(PolicyAttributes):
             max_body_size=max_body_size,
             conditional=conditional,
         )
-        self._transport = HttpxTransport(url_or_request, headers, auth, client)
+        self._transport = _transport(library, url_or_request, headers, auth, client)
         self.request = self._transport.request
         self._polling_interval = polling_interval
         self.log = log
         if loglevel is not None:
             log.setLevel(log_level(loglevel))
 
-    async def run(self) -> httpx.Response:
+    async def run(self) -> Any:
         """Poll until a success condition matches and return that response.
+
+        The response is an :class:`httpx.Response` on httpx, an
+        :class:`AiohttpResponse` on aiohttp (typed ``Any``: both have
+        ``status_code``, ``headers``, ``content``, ``text`` and ``json()``).
 
         Cancelling the task that awaits this (directly, or through
         :func:`asyncio.wait_for` / ``asyncio.timeout``) stops the poll at
@@ -199,17 +265,16 @@ class AsyncHttSleeper(PolicyAttributes):
         client = self.client
         if client is not None:
             return await self._poll(client)
-        async with new_client(self.verify) as own_client:
+        async with self._transport.open_client(self.verify) as own_client:
             return await self._poll(own_client)
 
-    async def _poll(self, client: httpx.AsyncClient) -> httpx.Response:
+    async def _poll(self, client: Any) -> Any:
         transport = self._transport
         secrets = transport.secrets(client)
-        request = self.request
         run = self._policy.start(
             monotonic,
             give_up=AsyncGaveUp,
-            target="{} {}".format(request.method, request.url),
+            target=transport.target,
             wall=time.time,
             redact=secrets,
         )
@@ -219,7 +284,7 @@ class AsyncHttSleeper(PolicyAttributes):
                 try:
                     response = await transport.send(client, run)
                 except Exception as exc:
-                    decision = run.failed(exc, timed_out=isinstance(exc, httpx.TimeoutException))
+                    decision = run.failed(exc, timed_out=isinstance(exc, transport.timeout_errors))
                 except BaseException:  # CancelledError...: free the circuit breaker's trial slot
                     run.abandon_attempt()
                     raise
@@ -231,7 +296,7 @@ class AsyncHttSleeper(PolicyAttributes):
                     await sleep(decision.sleep)
 
     def __repr__(self) -> str:
-        return "<AsyncHttSleeper {} {}>".format(self.request.method, self._transport.redact(str(self.request.url)))
+        return "<AsyncHttSleeper {}>".format(self._transport.redact(self._transport.target))
 
 
 async def async_httsleep(
@@ -240,7 +305,7 @@ async def async_httsleep(
     alarms: ConditionSpec = None,
     auth: Any = None,
     headers: Optional[dict] = None,
-    client: Optional[httpx.AsyncClient] = None,
+    client: Union[httpx.AsyncClient, aiohttp.ClientSession, None] = None,
     verify: Union[bool, str, ssl.SSLContext, None] = None,
     polling_interval: WaitLike = DEFAULT_POLLING_INTERVAL,
     max_retries: Optional[int] = DEFAULT_MAX_RETRIES,
@@ -260,8 +325,8 @@ async def async_httsleep(
     text: Optional[str] = None,
     json: Any = UNSET,
     jsonpath: Any = None,
-    callback: Optional[Callable[[httpx.Response], Any]] = None,
-) -> httpx.Response:
+    callback: Optional[Callable[[Any], Any]] = None,
+) -> Any:
     """Poll ``url_or_request`` until a response matches; return that response.
 
     The coroutine counterpart of :func:`httsleep.httsleep`, a shortcut for

@@ -65,7 +65,7 @@ _TEMPORARY_TYPES = (
     http.client.RemoteDisconnected,
 )
 
-# Names of wrapper and leaf types from requests, urllib3 and httpx, matched by
+# Names of wrapper and leaf types from requests, urllib3, httpx and aiohttp, matched by
 # class name along the MRO so that none of them has to be imported here.
 _TEMPORARY_NAMES = frozenset(
     {
@@ -81,6 +81,9 @@ _TEMPORARY_NAMES = frozenset(
         # httpx / httpcore
         "TimeoutException",
         "PoolTimeout",
+        # aiohttp (which httsleep asks for raw bodies: a payload error is a transfer that broke off)
+        "ServerDisconnectedError",
+        "ClientPayloadError",
     }
 )
 

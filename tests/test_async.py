@@ -26,6 +26,7 @@ import pytest
 from werkzeug import Request, Response
 
 import httsleep
+import httsleep._httpx_transport
 import httsleep.aio
 from httsleep import AsyncGaveUp, AsyncHttSleeper, CircuitBreaker, GaveUp, async_httsleep
 from httsleep.exceptions import Alarm, CircuitBrokenError
@@ -61,7 +62,7 @@ class RecordingClient(httpx.AsyncClient):
 @pytest.fixture
 def recording_client(monkeypatch: pytest.MonkeyPatch) -> List[httpx.AsyncClient]:
     RecordingClient.instances = []
-    monkeypatch.setattr(httsleep.aio.httpx, "AsyncClient", RecordingClient)
+    monkeypatch.setattr(httsleep._httpx_transport.httpx, "AsyncClient", RecordingClient)
     return RecordingClient.instances
 
 
@@ -496,43 +497,47 @@ def test_a_thousand_concurrent_polls_on_one_event_loop() -> None:
     assert len(server.attempts) == 1000
 
 
-# -- without httpx -----------------------------------------------------------------------------
+# -- without httpx, or without either client ------------------------------------------------------
 
-
-_WITHOUT_HTTPX = textwrap.dedent(
+_WITHOUT = textwrap.dedent(
     """
-    import sys
-    sys.modules["httpx"] = None  # makes "import httpx" fail, as if it were not installed
-    import httsleep
+    import asyncio, sys
+    for library in sys.argv[2:]:
+        sys.modules[library] = None  # makes "import library" fail, as if it were not installed
+    import httsleep, httsleep.aio
     from httsleep import httsleep as poll
     response = poll(sys.argv[1], status_code=200, json={"status": "SUCCESS"})
     print("sync ok", response.json()["status"])
-    for attempt in ("from httsleep import AsyncHttSleeper", "httsleep.async_httsleep", "import httsleep.aio"):
-        try:
-            exec(attempt)
-        except ImportError as exc:
-            print("ImportError:", exc)
-        else:
-            print("no error for", attempt)
+    try:
+        response = asyncio.run(httsleep.async_httsleep(sys.argv[1], json={"status": "SUCCESS"}))
+    except ImportError as exc:
+        print("ImportError:", exc)
+    else:
+        print("async ok", type(response).__name__, response.json()["status"])
     """
 )
 
 
-def test_without_httpx_the_sync_api_works_and_the_async_api_names_the_extra(httpserver: Any) -> None:
-    """Without httpx, `import httsleep` and a sync poll work; the async API says: pip install 'httsleep[async]'."""
-    serve_json(httpserver, SUCCESS)
-    result = subprocess.run(
-        [sys.executable, "-c", _WITHOUT_HTTPX, httpserver.url_for("/job")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def run_without(url: str, *libraries: str) -> List[str]:
+    result = subprocess.run([sys.executable, "-c", _WITHOUT, url, *libraries], capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    return result.stdout.splitlines()
+
+
+def test_without_httpx_the_async_api_runs_on_aiohttp(httpserver: Any) -> None:
+    pytest.importorskip("aiohttp")
+    serve_json(httpserver, SUCCESS)
+    assert run_without(httpserver.url_for("/job"), "httpx") == ["sync ok SUCCESS", "async ok AiohttpResponse SUCCESS"]
+
+
+def test_without_either_client_the_sync_api_works_and_the_async_api_names_the_extras(httpserver: Any) -> None:
+    """`import httsleep.aio` works; a poll says: pip install 'httsleep[async]' or 'httsleep[aiohttp]'."""
+    serve_json(httpserver, SUCCESS)
+    lines = run_without(httpserver.url_for("/job"), "httpx", "aiohttp")
     assert lines[0] == "sync ok SUCCESS"
-    assert len(lines) == 4
-    for line in lines[1:]:
-        assert line.startswith("ImportError:") and "pip install 'httsleep[async]'" in line, line
+    assert lines[1].startswith("ImportError:") and "pip install 'httsleep[async]'" in lines[1]
+    assert "'httsleep[aiohttp]'" in lines[1]
 
 
 @pytest.mark.slow

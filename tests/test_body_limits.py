@@ -15,10 +15,12 @@ import json
 import zlib
 from typing import List
 
+import aiohttp
 import httpx
 import pytest
 import requests
 from faultservers import RecordedRequest, Reply, ScriptedServer, canned, compression_bomb, endless
+from fronts import FRONTS, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +30,6 @@ from httsleep import (
     BodyError,
     BodyTooLarge,
     CircuitBreaker,
-    HttSleeper,
     StopPolling,
     is_temp_network_error,
 )
@@ -137,13 +138,6 @@ def test_httsleep_asks_only_for_what_it_decodes(httpserver):
 # -- the limit in a poll ----------------------------------------------------------------------------
 
 
-FRONTS = ["sync", "async"]
-
-
-def run(front: str, url: str, **options: object) -> object:
-    if front == "sync":
-        return HttSleeper(url, **options).run()  # type: ignore[arg-type]
-    return asyncio.run(AsyncHttSleeper(url, **options).run())  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("front", FRONTS)
@@ -190,7 +184,8 @@ def test_ignore_exceptions_keeps_polling_through_bodies_too_large(fake_time):
 def test_a_broken_gzip_body_is_httsleeps_error_and_the_http_librarys(front, fake_time):
     garbled = b"definitely not gzip"
     response = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(garbled), garbled)
-    library = requests.exceptions.ContentDecodingError if front == "sync" else httpx.DecodingError
+    library = {"sync": requests.exceptions.ContentDecodingError, "async": httpx.DecodingError,
+               "aiohttp": aiohttp.ClientPayloadError}[front]
     with canned(response) as server:
         with pytest.raises(BodyDecodingError) as caught:
             run(front, server.url, status_code=200, retry_transient=True)

@@ -8,17 +8,16 @@ waits and tries again. Off by default, as in 0.3.1.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Dict, List, Optional
 
 import pytest
 from faultservers import RecordedRequest, Reply, ScriptedServer
+from fronts import FRONTS, run
 
 from httsleep import AsyncHttSleeper, GaveUp, HttSleeper
 from httsleep.testing import no_waiting
 
 DONE = [{"expression": "status", "value": "SUCCESS"}]
-FRONTS = ["sync", "async"]
 
 
 class Job:
@@ -61,9 +60,7 @@ def poll(front: str, url: str, **options: Any) -> Any:
     options.setdefault("jsonpath", DONE)
     options.setdefault("polling_interval", 1)
     with no_waiting():
-        if front == "sync":
-            return HttSleeper(url, **options).run()
-        return asyncio.run(AsyncHttSleeper(url, **options).run())
+        return run(front, url, **options)
 
 
 @pytest.mark.parametrize("front", FRONTS)

@@ -22,10 +22,12 @@ import traceback
 from typing import Any, Callable, Dict, List
 from urllib.parse import quote
 
+import aiohttp
 import httpx
 import pytest
 import requests
 from faultservers import LateServer, Reply, ScriptedServer, endless, reset, silent
+from fronts import FRONTS, aiohttp_by_default
 
 import httsleep.redaction
 from httsleep import AsyncHttSleeper, HttSleeper
@@ -105,6 +107,9 @@ class Sweep:
                 return self.poll(url, session=session, **options)
 
         async def run() -> Any:
+            if self.front == "aiohttp":
+                async with aiohttp.ClientSession(cookies={"jar": JAR_COOKIE}) as session:
+                    return await self.sleeper(url, client=session, **options).run()
             async with httpx.AsyncClient(cookies={"jar": JAR_COOKIE}, follow_redirects=True) as client:
                 return await self.sleeper(url, client=client, **options).run()
 
@@ -205,32 +210,48 @@ EXPECTED = {
         "odd password": "ValueError",
         "header read from a file": "ValueError",
     },
+    "aiohttp": {
+        "gives up": "AsyncGaveUp",
+        "alarm": "Alarm",
+        "refused": "ClientConnectorError",
+        "refused, retried": "AsyncGaveUp",
+        "reset": "ClientOSError",
+        "deadline": "AsyncGaveUp",
+        "read timeout": "SocketTimeoutError",
+        "too large": "BodyTooLarge",
+        "callback raises": "RuntimeError",
+        "invalid URL": "ValueError",
+        "odd password": "ValueError",
+        "header read from a file": "ValueError",
+    },
 }
 
 
 def sweep(front: str, caplog: pytest.LogCaptureFixture) -> Sweep:
     caplog.set_level(logging.DEBUG)
-    for name in ("httsleep", "urllib3", "httpx", "httpcore"):
+    for name in ("httsleep", "urllib3", "httpx", "httpcore", "aiohttp"):
         caplog.set_level(logging.DEBUG, logger=name)
     result = Sweep(front)
-    run_scenarios(result)
+    with aiohttp_by_default(front == "aiohttp"):
+        run_scenarios(result)
     result.texts.extend(record.getMessage() for record in caplog.records)
     return result
 
 
-@pytest.mark.parametrize("front", ["sync", "async"])
+@pytest.mark.parametrize("front", FRONTS)
 def test_no_credential_appears_in_anything_a_poll_shows(front, caplog):
     found = sweep(front, caplog)
     assert found.raised == EXPECTED[front]  # every scenario really ran and failed as expected
     loggers = {record.name.split(".")[0] for record in caplog.records}
-    assert {"httsleep", "urllib3" if front == "sync" else "httpx"} <= loggers  # the libraries' records were read
+    library = {"sync": "urllib3", "async": "httpx", "aiohttp": "httsleep"}[front]  # aiohttp's client logs little
+    assert {"httsleep", library} <= loggers  # the libraries' records were read
     assert any("***@127.0.0.1" in text for text in found.texts)  # redacted, and still readable
     assert any("token=***" in text for text in found.texts)
     leaks = sorted({secret for text in found.texts for secret in FORBIDDEN if secret in text})
     assert leaks == []
 
 
-@pytest.mark.parametrize("front", ["sync", "async"])
+@pytest.mark.parametrize("front", FRONTS)
 def test_the_sweep_finds_the_secrets_when_redaction_is_off(front, caplog, monkeypatch):
     """The control: with the poll's own redaction an identity, the same sweep finds the secrets it shows.
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from fronts import aiohttp_by_default
 
 import httsleep
 from httsleep import AsyncHttSleeper, GaveUp, HttSleeper
@@ -42,7 +43,12 @@ def async_poll(url, **limits):
     return asyncio.run(main())
 
 
-FRONT_ENDS = pytest.mark.parametrize("poll", [sync_poll, async_poll], ids=["sync", "asyncio"])
+def aiohttp_poll(url, **limits):
+    with aiohttp_by_default():
+        return async_poll(url, **limits)
+
+
+FRONT_ENDS = pytest.mark.parametrize("poll", [sync_poll, async_poll, aiohttp_poll], ids=["sync", "asyncio", "aiohttp"])
 
 
 @FRONT_ENDS

@@ -12,6 +12,7 @@ from typing import Any, List
 
 import pytest
 from faultservers import Reply, ScriptedServer
+from fronts import FRONTS, run
 
 import httsleep
 from httsleep import StopPolling
@@ -274,21 +275,14 @@ def unreadable_then_done(kind: str) -> Any:
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_BODIES))
-@pytest.mark.parametrize("front", ["sync", "async"])
+@pytest.mark.parametrize("front", FRONTS)
 def test_a_503_with_retry_after_is_waited_for_whatever_its_body_is(front, kind):
     """Broken gzip, too large, cut short: the 503 says when to come back, and its body is not needed for that."""
-    import asyncio
-
-    from httsleep import AsyncHttSleeper, HttSleeper
-
     seen: List[Any] = []
     options = dict(jsonpath=[{"expression": "status", "value": "SUCCESS"}], max_body_size=1000, polling_interval=0.5,
                    on_attempt=seen.append)
     with unreadable_then_done(kind) as server, httsleep.testing.no_waiting():
-        if front == "sync":
-            response = HttSleeper(server.url, **options).run()
-        else:
-            response = asyncio.run(AsyncHttSleeper(server.url, **options).run())
+        response = run(front, server.url, **options)
     assert response.json() == {"status": "SUCCESS"}
     assert [(attempt.response.status_code, attempt.wait, attempt.wait_reason) for attempt in seen] == [
         (503, 2.0, "Retry-After"), (200, None, None)

@@ -1,8 +1,9 @@
-"""Every scenario of ``tests/cases.py`` against both fronts: same cases, same outcomes.
+"""Every scenario of ``tests/cases.py`` against every transport: same cases, same outcomes.
 
 The synchronous front is :func:`httsleep.httsleep` on requests, the asyncio
-front :func:`httsleep.async_httsleep` on httpx (run with ``asyncio.run``);
-both poll a pytest-httpserver on loopback in testing mode (no real waits).
+front :func:`httsleep.async_httsleep` on httpx and on aiohttp (run with
+``asyncio.run``); all poll a pytest-httpserver on loopback in testing mode
+(no real waits).
 """
 
 from __future__ import annotations
@@ -29,8 +30,18 @@ def _async(url: str, kwargs: Dict[str, Any]) -> Any:
     return asyncio.run(async_httsleep(url, **kwargs))
 
 
-FRONTS: Dict[str, Callable[[str, Dict[str, Any]], Any]] = {"sync": _sync, "async": _async}
-GIVE_UP_ERROR = {"sync": StopPolling, "async": AsyncGaveUp}
+def _aiohttp(url: str, kwargs: Dict[str, Any]) -> Any:
+    import aiohttp
+
+    async def main() -> Any:
+        async with aiohttp.ClientSession() as session:
+            return await async_httsleep(url, client=session, **kwargs)
+
+    return asyncio.run(main())
+
+
+FRONTS: Dict[str, Callable[[str, Dict[str, Any]], Any]] = {"sync": _sync, "async": _async, "aiohttp": _aiohttp}
+GIVE_UP_ERROR = {"sync": StopPolling, "async": AsyncGaveUp, "aiohttp": AsyncGaveUp}
 
 
 def _serve(httpserver: Any, script: List[Dict[str, Any]]) -> List[int]:

@@ -11,6 +11,7 @@ here) is assembled from the real classes in the order requests nests them.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import http.client
 import socket
@@ -192,6 +193,26 @@ def test_httpx_errors_from_real_sockets_are_classified_like_requests_ones(fault,
         with pytest.raises(httpx.TransportError) as caught:
             httpx.get(server.url, timeout=5)
     assert is_temp_network_error(caught.value) is temporary
+
+
+@pytest.mark.parametrize(
+    "fault, temporary",
+    [(reset, True), (hang_up, True), (truncated, True), (LateServer, True), (garbage, False)],
+    ids=["reset", "hang-up", "truncated", "refused", "garbage"],
+)
+def test_aiohttp_errors_from_real_sockets_are_classified_like_requests_ones(fault, temporary):
+    """What aiohttp raises for each fault, reading the body raw as httsleep does: the same verdicts."""
+    aiohttp = pytest.importorskip("aiohttp")
+
+    async def get(url):
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url, auto_decompress=False, timeout=aiohttp.ClientTimeout(total=5)) as response:
+                await response.read()
+
+    with fault() as server:
+        with pytest.raises(aiohttp.ClientError) as caught:
+            asyncio.run(get(server.url))
+    assert is_temp_network_error(caught.value) is temporary, repr(caught.value)
 
 
 def test_an_httpx_dns_failure_is_not_temporary():

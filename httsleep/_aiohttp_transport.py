@@ -1,0 +1,454 @@
+"""The aiohttp transport of the asyncio front end: one attempt through an ``aiohttp.ClientSession``, bounded.
+
+Everything that depends on aiohttp lives here, so that :mod:`httsleep.aio`
+stays a short loop around :class:`~httsleep.policy.PollRun`. An attempt is
+bounded as on the other transports:
+
+- **In time.** Each hop's head (connecting, TLS, sending, the status line,
+  headers, any 1xx responses) must arrive within the connect plus the read
+  timeout, and each wait for body data within the read timeout; with a
+  deadline, nothing outlives it.
+- **In memory.** The body is read raw (``auto_decompress=False``) and
+  decoded by :class:`~httsleep._body.BodyReader`, which stops at
+  ``max_body_size`` decoded bytes, counting the bodies of the redirects
+  before it.
+- **In what it sends.** Redirects are followed here, one hop at a time. A
+  hop to another origin loses every sensitive header, the auth, and the
+  cookies: it is sent through a throw-away session on the same connector,
+  without the caller's session's default headers that are sensitive, and
+  without any cookie (aiohttp sends a session's "shared" cookies, set
+  without a domain, to every host). Credentials in the URL's userinfo are
+  moved to ``auth=`` before aiohttp sees the URL.
+
+What a poll returns, and what conditions, callbacks and hooks see, is an
+:class:`AiohttpResponse`: the attributes of a requests or httpx response
+that conditions and callbacks use, the body already read; ``.raw`` is
+aiohttp's own (released) response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import codecs
+import functools
+import json as jsonlib
+import ssl
+from http.cookies import Morsel
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from ._async_bounds import DeadlinePassed, bound, timed_out, within
+from ._body import ACCEPT_ENCODING, BodyReader
+from ._cookies import admits
+from ._frontend import check_headers, check_method, check_url, same_origin
+from ._validate import ArgumentTypeError, shorten
+from .exceptions import BodyDecodingError
+from .policy import PollRun, connect_and_read
+from .redaction import Secrets, is_sensitive_header
+
+__all__ = ["AiohttpBodyDecodingError", "AiohttpResponse", "AiohttpTransport", "new_session"]
+
+#: Redirects followed at most (aiohttp's own default).
+MAX_REDIRECTS = 10
+
+_CHUNK = 64 * 1024
+
+
+class AiohttpBodyDecodingError(BodyDecodingError, aiohttp.ClientPayloadError):
+    """A body that is not valid for its ``Content-Encoding``: httsleep's error and aiohttp's own."""
+
+
+class AiohttpResponse:
+    """What a poll on aiohttp returns, and what its conditions, callbacks and hooks see.
+
+    It has the attributes of a :class:`requests.Response` and an
+    :class:`httpx.Response` that conditions and callbacks use, with the
+    body already read (and decoded by httsleep), so that a callback written
+    for one front end works on all of them:
+
+    :ivar status_code: the status code (aiohttp's ``status``).
+    :ivar reason: the reason phrase (also ``reason_phrase``, httpx's name).
+    :ivar headers: the response headers (case-insensitive).
+    :ivar url: the URL of the response, after redirects, as a string.
+    :ivar content: the body, decoded (``gzip``/``deflate``), as bytes.
+    :ivar history: the redirect responses before this one, oldest first.
+    :ivar raw: aiohttp's own :class:`aiohttp.ClientResponse`, released (its
+        connection is back in the pool; read ``content`` instead of its
+        body). ``None`` after unpickling.
+
+    ``text`` decodes ``content`` with the charset of the ``Content-Type``
+    (UTF-8 otherwise); ``json()`` decodes it as JSON (a ``ValueError`` if it
+    is not); ``ok`` is true for a status below 400.
+    """
+
+    __slots__ = ("status_code", "reason", "headers", "url", "content", "history", "raw")
+
+    def __init__(self, raw: Any, content: bytes, history: Optional[List[AiohttpResponse]] = None) -> None:
+        self.raw = raw
+        self.status_code: int = raw.status
+        self.reason: str = raw.reason or ""
+        self.headers: Any = raw.headers
+        self.url = str(raw.url)
+        self.content = content
+        self.history: List[AiohttpResponse] = history or []
+
+    @property
+    def reason_phrase(self) -> str:
+        """The reason phrase (httpx's name for ``reason``)."""
+        return self.reason
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+    @property
+    def encoding(self) -> str:
+        """The charset of the ``Content-Type``, or ``utf-8``."""
+        content_type = self.headers.get("Content-Type", "")
+        for parameter in content_type.split(";")[1:]:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "charset" and value.strip():
+                charset = value.strip().strip('"')
+                try:
+                    return codecs.lookup(charset).name
+                except LookupError:
+                    break
+        return "utf-8"
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(self.encoding, "replace")
+
+    def json(self, **kwargs: Any) -> Any:
+        return jsonlib.loads(self.content, **kwargs)
+
+    def __repr__(self) -> str:
+        return "<AiohttpResponse [{}]>".format(self.status_code)
+
+    def __getstate__(self) -> Dict[str, Any]:  # aiohttp's response and header proxy do not pickle
+        state = {name: getattr(self, name) for name in self.__slots__ if name != "raw"}
+        state["headers"] = CIMultiDict(self.headers)
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.raw = None
+        self.headers = CIMultiDictProxy(self.headers)
+
+
+class _BoundedCookieJar(aiohttp.CookieJar):
+    """aiohttp's cookie jar, within the limits of :mod:`httsleep._cookies` (for the sessions httsleep opens)."""
+
+    def update_cookies(self, cookies: Any, response_url: URL = URL()) -> None:  # noqa: B008 - aiohttp's signature
+        domain = response_url.raw_host or ""
+        kept = [(morsel["domain"] or domain, morsel["path"] or "/", morsel.key) for morsel in self]
+        admitted = {}
+        for name, value in _cookie_items(cookies):
+            text = value.value if isinstance(value, Morsel) else str(value)
+            path = (value["path"] if isinstance(value, Morsel) else "") or "/"
+            key = (domain, path, name)
+            if admits(name, text, key, kept):
+                admitted[name] = value
+                if key not in kept:
+                    kept.append(key)
+        if admitted:
+            super().update_cookies(admitted, response_url)
+
+
+def _cookie_items(cookies: Any) -> Iterator[Tuple[str, Any]]:
+    items = cookies.items() if isinstance(cookies, Mapping) else cookies
+    for name, value in items:
+        yield str(name), value
+
+
+def new_session(verify: Any) -> aiohttp.ClientSession:
+    """An :class:`aiohttp.ClientSession` as httsleep opens them: a bounded cookie jar, ``verify`` applied.
+
+    ``verify``: the poller's (``None``/``True``: the system's CA
+    certificates, as aiohttp does; a path: that CA bundle; ``False``: no
+    verification; an :class:`ssl.SSLContext`: that one).
+    """
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=_ssl(verify)),
+        cookie_jar=_BoundedCookieJar(),
+        auto_decompress=False,
+    )
+
+
+def _ssl(verify: Any) -> Any:
+    if verify is None or verify is True:
+        return True
+    if verify is False or isinstance(verify, ssl.SSLContext):
+        return verify
+    return _ssl_context(verify)
+
+
+_CONTEXTS: Dict[str, ssl.SSLContext] = {}
+
+
+def _ssl_context(cafile: str) -> ssl.SSLContext:
+    """One context per CA bundle, shared by the sessions polls open (loading a bundle costs ~25 ms)."""
+    context = _CONTEXTS.get(cafile)
+    if context is None:
+        context = _CONTEXTS[cafile] = ssl.create_default_context(cafile=cafile)
+    return context
+
+
+class AiohttpTransport:
+    """Sends a poll's request through an :class:`aiohttp.ClientSession`; one per poller.
+
+    :param url_or_request: the URL, or an :class:`httpx.Request` (its method,
+        URL, headers and body are sent).
+    :param headers: the ``headers=`` of the poller (checked here).
+    :param auth: a ``(username, password)`` pair or an :class:`aiohttp.BasicAuth`, sent as an
+        ``Authorization`` header (which a hop to another origin drops).
+    """
+
+    #: what the transport raises when a bound runs out (a timeout, not a failure of the server)
+    timeout_errors: Tuple[type, ...] = (aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError)
+
+    def __init__(self, url_or_request: Any, headers: Any, auth: Any) -> None:
+        self.headers: CIMultiDict[str] = CIMultiDict(check_headers(headers) or {})
+        self.method, url, own_headers, self.body = _describe(url_or_request)
+        self.headers.update(own_headers)  # the request's own headers win, as with httpx
+        check_url(str(url))  # absolute: a session's base_url is not applied
+        self.request = url_or_request
+        self.url = url.with_user(None) if url.user is not None or url.password is not None else url
+        authorization = _authorization(auth, url)
+        if authorization is not None:  # auth= wins over an Authorization header, as with requests and httpx
+            self.headers["Authorization"] = authorization
+        self.headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)  # only what httsleep decodes itself
+        self._secrets = Secrets.of_request(str(url), headers=self.headers, auth=auth)
+
+    @property
+    def target(self) -> str:
+        """``METHOD URL`` of the request, for messages (redact it before showing it)."""
+        return "{} {}".format(self.method, self.url)
+
+    def redact(self, text: str) -> str:
+        """``text`` without the request's own credentials (for a repr)."""
+        return self._secrets(text)
+
+    def secrets(self, session: aiohttp.ClientSession) -> Secrets:
+        """The credentials to keep out of what the poll shows: the request's and the session's."""
+        cookies = [(morsel.key, morsel.value) for morsel in session.cookie_jar]
+        return self._secrets + Secrets.of_request(headers=dict(session.headers), cookies=cookies)
+
+    def open_client(self, verify: Any) -> aiohttp.ClientSession:
+        """The session a poll opens when it is given none (see :func:`new_session`)."""
+        return new_session(verify)
+
+    async def send(self, session: aiohttp.ClientSession, run: PollRun) -> AiohttpResponse:
+        """Send one attempt; return the final response with its body read, or raise."""
+        reading = _Reading(run)
+        method, url, body = self.method, self.url, self.body
+        headers = self.headers  # aiohttp copies what it is given
+        conditional = run.conditional_headers()
+        if conditional:
+            headers = CIMultiDict(headers)
+            headers.update(conditional)
+        origin = str(url)
+        hops: List[AiohttpResponse] = []
+        sender = session
+        try:
+            while True:
+                raw = await self._head(sender, method, url, headers, body, run)
+                response = AiohttpResponse(raw, await reading.read(raw))
+                location = raw.headers.get("Location") if raw.status in _REDIRECTS else None
+                if location is None:
+                    break
+                if len(hops) >= MAX_REDIRECTS:
+                    raise aiohttp.TooManyRedirects(raw.request_info, tuple(hop.raw for hop in hops))
+                following = _join(raw.url, location, method)
+                method, body = _redirected_method(raw.status, method, body)
+                if not same_origin(origin, str(following)):
+                    headers = CIMultiDict((name, value) for name, value in headers.items()
+                                          if not is_sensitive_header(name))
+                    if sender is session:
+                        sender = _stranger(session)
+                hops.append(response)
+                url = following
+        finally:
+            if sender is not session:
+                await sender.close()
+        response.history = hops
+        return response
+
+    async def _head(
+        self, session: aiohttp.ClientSession, method: str, url: URL, headers: CIMultiDict[str], body: Optional[bytes],
+        run: PollRun,
+    ) -> aiohttp.ClientResponse:
+        connect, read = connect_and_read(run.request_timeout())
+        limit, by_deadline = bound(connect + read, run)
+        sending = session.request(
+            method, url, headers=headers, data=body, allow_redirects=False, auto_decompress=False,
+            timeout=_client_timeout(connect, read),
+        )
+        try:
+            return await within(sending, limit)
+        except DeadlinePassed:
+            raise aiohttp.ServerTimeoutError(
+                timed_out(by_deadline, run, "no complete response head within {:g}s (the connect plus the read "
+                          "timeout)".format(limit))
+            ) from None
+
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    """aiohttp's own timeouts for a request (the same few pairs, unless a deadline cuts them)."""
+    return aiohttp.ClientTimeout(total=None, connect=connect, sock_read=read)
+
+
+def _join(base: URL, location: str, method: str) -> URL:
+    try:
+        following = base.join(URL(location))
+    except ValueError as error:
+        raise aiohttp.InvalidURL(location, "the redirect of {}: {}".format(method, error)) from None
+    try:
+        check_url(str(following), "the redirect of {}".format(method))
+    except ValueError as error:
+        raise aiohttp.InvalidURL(following, str(error)) from None
+    return following
+
+
+def _redirected_method(status: int, method: str, body: Optional[bytes]) -> Tuple[str, Optional[bytes]]:
+    """The method and body of the request that follows a redirect (as requests and httpx do)."""
+    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
+        return "GET", None
+    return method, body
+
+
+def _stranger(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    """A session for a hop to another origin: the same connections, none of the session's credentials or cookies."""
+    headers = {name: value for name, value in session.headers.items() if not is_sensitive_header(name)}
+    return aiohttp.ClientSession(
+        connector=session.connector, connector_owner=False, headers=headers,
+        cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
+    )
+
+
+class _Reading:
+    """How one attempt reads its bodies: bounded in time and memory, the redirects' bodies counted."""
+
+    def __init__(self, run: PollRun) -> None:
+        self.run = run
+        self.earlier = 0
+
+    async def read(self, raw: aiohttp.ClientResponse) -> bytes:
+        """Read ``raw``'s body and release it; see :meth:`PollRun.body_optional` for bodies that cannot be read."""
+        try:
+            body = await self._read(raw)
+        except aiohttp.ServerTimeoutError:
+            raise
+        except Exception:
+            if not self.run.body_optional(_Head(raw)):
+                raise
+            body = b""
+            raw.close()
+        finally:
+            raw.release()
+        self.earlier += len(body)
+        return body
+
+    async def _read(self, raw: aiohttp.ClientResponse) -> bytes:
+        run = self.run
+        reader = BodyReader(
+            raw.headers.get("Content-Encoding"),
+            run.policy.max_body_size,
+            _Head(raw),
+            decoding_error=lambda message: AiohttpBodyDecodingError(message),
+            earlier=self.earlier,
+        )
+        content = raw.content
+        while True:
+            if content.is_eof():  # the rest of the body is here already (a small one came with the head)
+                chunk = await content.read(_CHUNK)
+            else:
+                chunk = await self._next(raw)
+            if not chunk:
+                break
+            try:
+                reader.feed(chunk)
+            except BaseException:
+                raw.close()
+                raise
+            if content.at_eof():  # the body is complete: no wait (and no bound) for its end
+                break
+        return reader.finish()
+
+    async def _next(self, raw: aiohttp.ClientResponse) -> bytes:
+        """The next piece of ``raw``'s body, within the read timeout and the deadline."""
+        run = self.run
+        limit, by_deadline = bound(connect_and_read(run.request_timeout())[1], run)
+        try:
+            return await within(raw.content.read(_CHUNK), limit)
+        except DeadlinePassed:
+            raw.close()
+            raise aiohttp.ServerTimeoutError(
+                timed_out(by_deadline, run, "no data for the response body within {:g}s (the read timeout)"
+                          .format(limit))
+            ) from None
+        except BaseException:
+            raw.close()
+            raise
+
+
+class _Head:
+    """A response whose body is not read yet, as the policy's checks and errors see it."""
+
+    def __init__(self, raw: aiohttp.ClientResponse) -> None:
+        self.raw = raw
+        self.status_code = raw.status
+        self.reason = raw.reason or ""
+        self.headers = raw.headers
+        self.content = b""
+
+
+def _describe(url_or_request: Any) -> Tuple[str, URL, Dict[str, str], Optional[bytes]]:
+    """``(method, URL, headers, body)`` of a URL string or an :class:`httpx.Request`."""
+    if isinstance(url_or_request, str):
+        try:
+            return "GET", URL(url_or_request), {}, None
+        except (ValueError, TypeError) as error:
+            shown = Secrets.of_request(url_or_request)
+            raise ValueError("url_or_request: invalid URL {!r}: {}".format(
+                shown(url_or_request), shown(str(error)))) from None
+    if type(url_or_request).__module__.split(".")[0] == "httpx":
+        import httpx
+
+        if isinstance(url_or_request, httpx.Request):
+            check_method(url_or_request.method)
+            headers = check_headers(dict(url_or_request.headers), "url_or_request: the Request's headers") or {}
+            headers = {name: value for name, value in headers.items() if name.lower() not in ("host", "content-length")}
+            return url_or_request.method, URL(str(url_or_request.url)), headers, url_or_request.read() or None
+    raise ArgumentTypeError(
+        "url_or_request must be a URL string or an httpx.Request, not {}".format(shorten(url_or_request))
+    )
+
+
+def _authorization(auth: Any, url: URL) -> Optional[str]:
+    """The ``Authorization`` header for ``auth=``; without one, for the URL's userinfo (never sent in the URL).
+
+    Basic auth is encoded in UTF-8 (RFC 7617's ``charset="UTF-8"``), as httpx does.
+    """
+    if auth is None:
+        if url.user is None and url.password is None:
+            return None
+        auth = (url.user or "", url.password or "")
+    if isinstance(auth, aiohttp.BasicAuth):
+        return str(auth.encode())
+    if isinstance(auth, (tuple, list)) and len(auth) == 2 and all(isinstance(part, (str, bytes)) for part in auth):
+        login, password = (part if isinstance(part, bytes) else part.encode("utf-8") for part in auth)
+        return "Basic " + base64.b64encode(login + b":" + password).decode("ascii")
+    raise ArgumentTypeError(
+        "auth must be a (username, password) tuple or an aiohttp.BasicAuth with an aiohttp client, not a {}".format(
+            type(auth).__name__)
+    )

@@ -1,0 +1,159 @@
+"""The aiohttp transport: what a poll returns, what callbacks see, requests it sends, sessions it opens or shares.
+
+The behaviours every transport shares (conditions, alarms, limits, bounds
+against hostile servers, credentials) are pinned on aiohttp too by the
+files that own them (tests/fronts.py lists the transports).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import pickle
+from typing import Any, List
+
+import aiohttp
+import httpx
+import pytest
+from faultservers import Reply, ScriptedServer
+from fronts import aiohttp_by_default
+
+from httsleep import Alarm, AsyncHttSleeper, async_httsleep, httsleep
+from httsleep.aio import AiohttpResponse
+from httsleep.testing import no_waiting
+
+SUCCESS = {"status": "SUCCESS"}
+
+
+def with_session(coroutine_function: Any, connector_limit: Any = None) -> Any:
+    """Run ``coroutine_function(session)`` on a new aiohttp session (``connector_limit``: its connector's)."""
+    async def main() -> Any:
+        connector = aiohttp.TCPConnector(limit=connector_limit) if connector_limit is not None else None
+        async with aiohttp.ClientSession(connector=connector) as session:
+            return await coroutine_function(session)
+
+    return asyncio.run(main())
+
+
+def test_a_poll_returns_a_response_with_the_attributes_of_the_other_transports():
+    with ScriptedServer([Reply(json=SUCCESS, headers={"X-Job": "7"})]) as server:
+        response = with_session(lambda session: async_httsleep(server.url + "job", client=session, json=SUCCESS))
+    assert isinstance(response, AiohttpResponse)
+    assert (response.status_code, response.reason, response.reason_phrase, response.ok) == (200, "OK", "OK", True)
+    assert response.json() == SUCCESS and response.text == '{"status": "SUCCESS"}'
+    assert response.content == b'{"status": "SUCCESS"}'
+    assert response.headers["x-job"] == "7" and response.url == server.url + "job"
+    assert isinstance(response.raw, aiohttp.ClientResponse) and response.raw.status == 200
+    assert response.history == [] and repr(response) == "<AiohttpResponse [200]>"
+
+
+def test_one_callback_works_on_every_transport():
+    """A callback written against requests' response works unchanged on httpx's and on httsleep's aiohttp one."""
+    seen: List[str] = []
+
+    def ready(response: Any) -> bool:
+        seen.append(type(response).__name__)
+        return response.status_code == 200 and response.json()["status"] == "SUCCESS" and "json" in (
+            response.headers["Content-Type"]) and response.text.startswith("{")
+
+    with ScriptedServer([Reply(json=SUCCESS)]) as server:
+        httsleep(server.url, callback=ready)
+        asyncio.run(async_httsleep(server.url, callback=ready))
+        with_session(lambda session: async_httsleep(server.url, client=session, callback=ready))
+    assert seen == ["Response", "Response", "AiohttpResponse"]
+
+
+def test_text_follows_the_charset_of_the_content_type():
+    body = '{"name": "d\u00e9j\u00e0"}'.encode("latin-1")
+    with ScriptedServer([Reply(body=body, headers={"Content-Type": "application/json; charset=latin-1"})]) as server:
+        response = with_session(lambda session: async_httsleep(server.url, client=session, status_code=200))
+    assert response.text == '{"name": "d\u00e9j\u00e0"}'
+
+
+def test_an_alarm_on_aiohttp_survives_pickling_with_its_response():
+    with ScriptedServer([Reply(json={"status": "ERROR"})]) as server:
+        with pytest.raises(Alarm) as raised:
+            with_session(lambda session: async_httsleep(server.url, client=session, json=SUCCESS,
+                                                        alarms={"json": {"status": "ERROR"}}))
+    copy = pickle.loads(pickle.dumps(raised.value))
+    assert copy.response.json() == {"status": "ERROR"} and copy.response.headers["Content-Type"] == "application/json"
+    assert copy.response.raw is None and str(copy) == str(raised.value)
+
+
+def test_the_callers_session_is_left_open_and_the_polls_own_is_closed():
+    opened: List[aiohttp.ClientSession] = []
+    real = aiohttp.ClientSession.__init__
+
+    def init(self: aiohttp.ClientSession, *args: Any, **kwargs: Any) -> None:
+        opened.append(self)
+        real(self, *args, **kwargs)
+
+    with ScriptedServer([Reply(json=SUCCESS)]) as server:
+        async def mine(session: aiohttp.ClientSession) -> bool:
+            await async_httsleep(server.url, client=session, json=SUCCESS)
+            return session.closed
+
+        assert with_session(mine) is False
+        with pytest.MonkeyPatch.context() as patch, aiohttp_by_default():
+            patch.setattr(aiohttp.ClientSession, "__init__", init)
+            asyncio.run(async_httsleep(server.url, json=SUCCESS))
+    assert len(opened) == 1 and opened[0].closed
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth_and_auth_wins_over_a_header():
+    with ScriptedServer([Reply(json=SUCCESS)]) as server:
+        url = server.url.replace("://", "://alice:p%C3%A4ss@")
+        with_session(lambda session: async_httsleep(url, client=session, json=SUCCESS))
+        with_session(lambda session: async_httsleep(server.url, client=session, json=SUCCESS, auth=("bob", "pw"),
+                                                    headers={"Authorization": "Bearer overridden"}))
+    first, second = (request.headers["authorization"] for request in server.requests)
+    assert first == "Basic " + base64.b64encode("alice:p\u00e4ss".encode()).decode()
+    assert second == "Basic " + base64.b64encode(b"bob:pw").decode()
+    assert all(request.path == "/" for request in server.requests)  # the userinfo is not in the request line
+
+
+def test_an_httpx_request_describes_the_method_body_and_headers_on_aiohttp_too():
+    request = httpx.Request("POST", "http://127.0.0.1:9/", json={"job": 7}, headers={"X-Mine": "yes"})
+    with ScriptedServer([Reply(json=SUCCESS)]) as server:
+        request.url = httpx.URL(server.url + "jobs")
+        with_session(lambda session: async_httsleep(request, client=session, json=SUCCESS))
+    sent = server.requests[0]
+    assert (sent.method, sent.path, sent.headers["x-mine"]) == ("POST", "/jobs", "yes")
+    assert sent.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("status, method, then", [(303, "POST", "GET"), (302, "POST", "GET"), (307, "POST", "POST"),
+                                                  (301, "PUT", "PUT")])
+def test_a_redirect_changes_the_method_as_requests_and_httpx_do(status, method, then):
+    with ScriptedServer([Reply(status, headers={"Location": "/next"}), Reply(json=SUCCESS)]) as server:
+        request = httpx.Request(method, server.url, content=b"payload")
+        with_session(lambda session: async_httsleep(request, client=session, json=SUCCESS))
+    assert [sent.method for sent in server.requests] == [method, then]
+
+
+def test_many_polls_can_share_one_session():
+    """The way docs/async.md shares one: a connector without a connection limit (aiohttp's default is 100)."""
+    with ScriptedServer([Reply(json={"status": "PENDING"}), Reply(json=SUCCESS)], record=False) as server:
+        async def main(session: aiohttp.ClientSession) -> List[Any]:
+            with no_waiting():
+                return await asyncio.gather(*(
+                    async_httsleep(server.url + "jobs/{}".format(index), client=session, json=SUCCESS,
+                                   polling_interval=0.5)
+                    for index in range(300)
+                ))
+
+        responses = with_session(main, connector_limit=0)
+    assert len(responses) == 300 and all(response.json() == SUCCESS for response in responses)
+
+
+def test_a_client_of_another_kind_is_refused_naming_both_kinds():
+    with pytest.raises(TypeError, match="client must be an httpx.AsyncClient or an aiohttp.ClientSession"):
+        AsyncHttSleeper("http://127.0.0.1:9/", status_code=200, client=object())
+
+
+def test_auth_other_than_basic_is_refused_with_an_aiohttp_session():
+    async def main(session: aiohttp.ClientSession) -> None:
+        AsyncHttSleeper("http://127.0.0.1:9/", status_code=200, client=session, auth=httpx.DigestAuth("a", "b"))
+
+    with pytest.raises(TypeError, match=r"auth must be a \(username, password\) tuple or an aiohttp.BasicAuth"):
+        with_session(main)
