@@ -42,6 +42,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import requests
 import urllib3.connection
+import urllib3.exceptions
+import urllib3.util
 from requests.adapters import HTTPAdapter
 from requests.exceptions import (
     ChunkedEncodingError,
@@ -55,12 +57,12 @@ from requests.utils import default_headers, get_environ_proxies
 from urllib3.util import Timeout
 
 from ._body import ACCEPT_ENCODING, BodyReader
-from ._cookies import bound
-from ._frontend import check_auth, check_headers, check_method, check_url
+from ._cookies import limit_cookies
+from ._frontend import check_auth, check_headers, check_method, check_url, same_origin
 from ._validate import ArgumentTypeError, shorten
 from ._watchdog import Watch, watch
 from .exceptions import BodyDecodingError, BodyError
-from .policy import PollRun, RequestTimeout
+from .policy import PollRun, connect_and_read
 from .redaction import Secrets, is_sensitive_header, redact_url
 
 __all__ = [
@@ -70,7 +72,6 @@ __all__ = [
     "environment_ca_bundle",
     "environment_settings",
     "new_session",
-    "same_origin",
 ]
 
 _CHUNK = 64 * 1024
@@ -122,7 +123,7 @@ def new_session() -> requests.Session:
     session = requests.Session()
     for prefix in ("https://", "http://"):
         session.mount(prefix, _SessionAdapter(session))
-    bound(session.cookies)
+    limit_cookies(session.cookies)
     return session
 
 
@@ -135,8 +136,11 @@ def build_request(
     """The :class:`requests.Request` to send on every attempt, checked now.
 
     A URL must be absolute, ``http`` or ``https`` (or a scheme ``session``
-    has an adapter for); the request is prepared once, so that whatever
-    requests would refuse on the first attempt is refused here instead.
+    has an adapter for). A ``requests.Request``, or a URL with anything but
+    printable ASCII, is prepared once here, so that whatever requests would
+    refuse on the first attempt is refused now instead; a plain URL string
+    is checked by :func:`~httsleep._frontend.check_url` alone (preparing it
+    only to validate it was a tenth of a one-attempt poll).
     """
     headers = check_headers(headers)
     check_auth(auth, requests.auth.AuthBase, _BASIC_AUTH_ENCODING)
@@ -161,6 +165,11 @@ def build_request(
         missing_scheme=requests.exceptions.MissingSchema,
         invalid_scheme=requests.exceptions.InvalidSchema,
     )
+    if isinstance(url_or_request, str) and url_or_request.isascii() and url_or_request.isprintable() and (
+        " " not in url_or_request
+    ):
+        _check_as_requests_does(url_or_request)
+        return request
     try:
         request.prepare()
     except Exception as error:
@@ -172,6 +181,19 @@ def build_request(
     if refused is not None:  # raised out here: requests' error, which may quote a credential, is not its context
         raise refused
     return request
+
+
+def _check_as_requests_does(url: str) -> None:
+    """What requests' ``prepare_url`` refuses in an ASCII URL: what urllib3 cannot parse, a host such as ``.x``."""
+    try:
+        host = urllib3.util.parse_url(url).host or ""
+    except urllib3.exceptions.LocationParseError as error:
+        problem = str(error).partition(": ")[2] or "it cannot be parsed"
+        raise requests.exceptions.InvalidURL("url_or_request: invalid URL {!r}: {}".format(
+            redact_url(url), redact_url(problem))) from None
+    if host.startswith(("*", ".")):
+        raise requests.exceptions.InvalidURL("url_or_request: invalid URL {!r}: the host has an invalid label".format(
+            redact_url(url)))
 
 
 def _with_defaults(request: requests.Request, auth: Any, headers: Optional[dict]) -> requests.Request:
@@ -216,24 +238,6 @@ def _invalid(error: Exception, redact: Secrets) -> Exception:
             pass
         return (TypeError if isinstance(error, TypeError) else ValueError)(message)
     return ValueError(message)  # e.g. requests' InvalidJSONError for a body json cannot encode
-
-
-def same_origin(old: str, new: str) -> bool:
-    """Whether ``new`` has the scheme, host and port of ``old`` (an upgrade from http to https counts as same)."""
-    from urllib.parse import urlsplit
-
-    before, after = urlsplit(old), urlsplit(new)
-    ports = {"http": 80, "https": 443}
-    if (before.hostname or "").lower() != (after.hostname or "").lower():
-        return False
-    try:
-        old_port = before.port or ports.get(before.scheme.lower())
-        new_port = after.port or ports.get(after.scheme.lower())
-    except ValueError:
-        return False
-    if before.scheme.lower() == after.scheme.lower():
-        return old_port == new_port
-    return before.scheme.lower() == "http" and after.scheme.lower() == "https" and (old_port, new_port) == (80, 443)
 
 
 # -- the transport ------------------------------------------------------------------------
@@ -377,6 +381,29 @@ def _session_state(session: requests.Session) -> Any:
         return object()
 
 
+_PROXIES: Dict[Tuple[str, Optional[str]], Tuple[Tuple[Tuple[str, str], ...], Dict[str, str]]] = {}
+
+
+def _environ_proxies(url: str, no_proxy: Optional[str]) -> Dict[str, str]:
+    """requests' proxies from the environment for ``url``, remembered until the environment changes.
+
+    Working them out scans the environment and the ``NO_PROXY`` list (~75 µs,
+    which requests pays on every request); a snapshot of the environment is
+    much cheaper to compare.
+    """
+    origin = url.split("/", 3)[:3]
+    key = ("/".join(origin), no_proxy)
+    environment = tuple(os.environ.items())
+    known = _PROXIES.get(key)
+    if known is not None and known[0] == environment:
+        return known[1]
+    proxies = get_environ_proxies(url, no_proxy=no_proxy)
+    if len(_PROXIES) > 256:
+        _PROXIES.clear()
+    _PROXIES[key] = (environment, proxies)
+    return proxies
+
+
 def environment_settings(session: requests.Session, url: str, verify: Any) -> Dict[str, Any]:
     """The ``proxies``, ``verify`` and ``cert`` to send ``url`` with.
 
@@ -390,7 +417,7 @@ def environment_settings(session: requests.Session, url: str, verify: Any) -> Di
     """
     proxies: Dict[str, Any] = {}
     if session.trust_env:
-        proxies.update(get_environ_proxies(url, no_proxy=(session.proxies or {}).get("no_proxy")))
+        proxies.update(_environ_proxies(url, (session.proxies or {}).get("no_proxy")))
     proxies.update(session.proxies or {})
     proxies = {key: value for key, value in proxies.items() if value is not None}
     if verify is None:
@@ -430,10 +457,6 @@ def _strip_credentials(request: requests.PreparedRequest, session: requests.Sess
 # -- one attempt ---------------------------------------------------------------------------
 
 
-def _pair(timeout: RequestTimeout) -> Tuple[float, float]:
-    return timeout if isinstance(timeout, tuple) else (timeout, timeout)
-
-
 class _Attempt:
     """The bounds of one attempt: its watch, its phase, how its bodies are read."""
 
@@ -447,7 +470,7 @@ class _Attempt:
 
     def timeouts(self) -> Tuple[float, float]:
         """The (connect, read) timeouts for a request starting now, cut to the deadline."""
-        return _pair(self.run.request_timeout())
+        return connect_and_read(self.run.request_timeout())
 
     def _arm(self, seconds: float) -> None:
         remaining = self.run.remaining()

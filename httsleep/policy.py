@@ -31,6 +31,7 @@ or its error handled) to the start of the next.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from datetime import timezone
@@ -82,6 +83,7 @@ __all__ = [
     "Policy",
     "PollRun",
     "body_excerpt",
+    "connect_and_read",
     "describe_response",
     "is_service_failure",
     "parse_retry_after",
@@ -254,6 +256,15 @@ def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
     if when.tzinfo is None:  # asctime() form, or "-0000": HTTP dates are always GMT
         when = when.replace(tzinfo=timezone.utc)
     return max(when.timestamp() - now, 0.0)
+
+
+def connect_and_read(timeout: RequestTimeout) -> Tuple[float, float]:
+    """A ``request_timeout`` as a ``(connect, read)`` pair (a number is both).
+
+    >>> connect_and_read(5), connect_and_read((3.05, 27))
+    ((5, 5), (3.05, 27))
+    """
+    return timeout if isinstance(timeout, tuple) else (timeout, timeout)
 
 
 def _request_timeout(value: Any) -> RequestTimeout:
@@ -601,7 +612,8 @@ class PollRun:
             raise alarm
         if verdict.success:
             self._notify("success", response, None)
-            log.debug("%s: attempt %d matched: %s", self.target, self.attempts, describe_response(response))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s: attempt %d matched: %s", self.target, self.attempts, describe_response(response))
             return Decision(True, response)
         if verdict.undecided is not None and self._retry_after(response) is None:
             return self.failed(verdict.undecided, response=response)
@@ -663,7 +675,8 @@ class PollRun:
         if not self._ignorable(exc):
             self._notify("error", response, exc)
             raise exc
-        log.debug("%s: attempt %d failed: %s", self.target, self.attempts, excerpt(repr(exc), 300, self.redact))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: attempt %d failed: %s", self.target, self.attempts, excerpt(repr(exc), 300, self.redact))
         return self._retry(response, exc)
 
     # -- internals ---------------------------------------------------------------
@@ -725,13 +738,14 @@ class PollRun:
                 log.info("%s", message)
                 raise refused from exc
         self._notify("retry", response, exc, wait, reason)
-        log.info(
-            "%s: not ready after attempt %d (%s), waiting %gs",
-            self.target,
-            self.attempts,
-            self._describe(response) if response is not None else excerpt(repr(exc), 200, self.redact),
-            wait,
-        )
+        if log.isEnabledFor(logging.INFO):  # the excerpt is redacted: not for a record nobody reads
+            log.info(
+                "%s: not ready after attempt %d (%s), waiting %gs",
+                self.target,
+                self.attempts,
+                self._describe(response) if response is not None else excerpt(repr(exc), 200, self.redact),
+                wait,
+            )
         if self._testing:
             self._skipped += wait
             return Decision(False, None, 0.0)

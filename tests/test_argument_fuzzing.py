@@ -187,3 +187,18 @@ def test_the_examples_of_the_issue_are_clean_errors(front):
     for url in ["localhost:8080/job", "//host/x", "ftp://host/x", "http://" + "a" * 64 + ".example/", "http://h:99999/"]:
         with pytest.raises(ValueError, match="url_or_request"):
             front(url, status_code=200)
+
+
+URL_PARTS = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scheme=st.sampled_from(["http", "https", "HTTP", "ftp", ""]), host=URL_PARTS, port=URL_PARTS, path=URL_PARTS)
+def test_a_plain_url_accepted_at_construction_is_one_requests_can_prepare(scheme, host, port, path):
+    """Plain (printable ASCII) URL strings are checked without requests' preparation: the check must be as strict."""
+    url = "{}://{}{}/{}".format(scheme, host, ":" + port if port else "", path)
+    try:
+        HttSleeper(url, status_code=200)
+    except (ValueError, TypeError):
+        return
+    requests.Request("GET", url).prepare()  # would raise on the first attempt otherwise
