@@ -103,6 +103,7 @@ class AiohttpResponse:
 
     @property
     def ok(self) -> bool:
+        """Whether the status is below 400 (as requests' ``Response.ok``)."""
         return self.status_code < 400
 
     @property
@@ -121,9 +122,11 @@ class AiohttpResponse:
 
     @property
     def text(self) -> str:
+        """The body as text, decoded with :attr:`encoding` (undecodable bytes replaced)."""
         return self.content.decode(self.encoding, "replace")
 
     def json(self, **kwargs: Any) -> Any:
+        """The body decoded as JSON (``kwargs`` go to :func:`json.loads`); a ``ValueError`` if it is not JSON."""
         return jsonlib.loads(self.content, **kwargs)
 
     def __repr__(self) -> str:

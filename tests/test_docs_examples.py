@@ -273,6 +273,7 @@ class ScriptedServer(ThreadingHTTPServer):
     """A loopback server answering every request from the current response script."""
 
     daemon_threads = True
+    request_queue_size = 128  # examples start a hundred polls at once (the default backlog is 5)
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
