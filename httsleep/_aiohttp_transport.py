@@ -31,11 +31,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
-import functools
 import json as jsonlib
 import ssl
+from collections.abc import Mapping
 from http.cookies import Morsel
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -240,6 +240,8 @@ class AiohttpTransport:
     def secrets(self, session: aiohttp.ClientSession) -> Secrets:
         """The credentials to keep out of what the poll shows: the request's and the session's."""
         cookies = [(morsel.key, morsel.value) for morsel in session.cookie_jar]
+        if not cookies and not session.headers:  # a session without credentials of its own: nothing to add
+            return self._secrets
         return self._secrets + Secrets.of_request(headers=dict(session.headers), cookies=cookies)
 
     def open_client(self, verify: Any) -> aiohttp.ClientSession:
@@ -290,7 +292,7 @@ class AiohttpTransport:
         limit, by_deadline = bound(connect + read, run)
         sending = session.request(
             method, url, headers=headers, data=body, allow_redirects=False, auto_decompress=False,
-            timeout=_client_timeout(connect, read),
+            timeout=_UNBOUNDED,  # the bounds are httsleep's (within): aiohttp's own timers would double them
         )
         try:
             return await within(sending, limit)
@@ -304,10 +306,9 @@ class AiohttpTransport:
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-@functools.lru_cache(maxsize=64)
-def _client_timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
-    """aiohttp's own timeouts for a request (the same few pairs, unless a deadline cuts them)."""
-    return aiohttp.ClientTimeout(total=None, connect=connect, sock_read=read)
+#: aiohttp's own timeouts, all off for httsleep's requests: each phase is bounded by :func:`within` instead
+#: (at 10,000 polls, the timers aiohttp re-arms on every read cost more than the requests' parsing)
+_UNBOUNDED = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
 
 
 def _join(base: URL, location: str, method: str) -> URL:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import re
 import ssl
 from typing import Any, Collection, Dict, List, Optional, Tuple, Type
 from urllib.parse import SplitResult, urlsplit
@@ -303,6 +304,9 @@ def same_origin(old: str, new: str) -> bool:
     return before.scheme.lower() == "http" and after.scheme.lower() == "https" and (old_port, new_port) == (80, 443)
 
 
+_BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def check_url(
     url: str,
     name: str = "url_or_request",
@@ -330,7 +334,7 @@ def check_url(
     def error(why: str, kind: Type[ValueError] = invalid) -> ValueError:
         return kind("{}: {} {!r}".format(name, why, shown))
 
-    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url):
+    if _BLANK_OR_CONTROL.search(url):
         raise error("whitespace or a control character in the URL")
     try:
         parts = urlsplit(url)

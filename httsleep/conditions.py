@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Mapping
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Mapping, Sequence
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._validate import is_coroutine_function, shorten
 from .exceptions import JSONTooDeep

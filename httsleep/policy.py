@@ -505,7 +505,8 @@ class PollRun:
         self._wall = wall
         self._give_up = give_up
         self.redact = redact
-        self.target = excerpt(target, 300, redact)
+        self._target = target  # shown redacted (see target), worked out only if something is said
+        self._shown_target: Optional[str] = None
         self._testing = testing.is_testing()
         self._skipped = 0.0  # waits not slept in testing mode, added to the clock
         self.started = clock()
@@ -516,6 +517,13 @@ class PollRun:
         self._ticket: Optional[TicketLike] = None  # the circuit breaker's permission for the attempt in flight
         self._validators: Dict[str, str] = {}  # conditional polling: the headers of the next request
         self._unchanged: Any = None  # the 304 of the last attempt, which repeats last_response
+
+    @property
+    def target(self) -> str:
+        """``METHOD URL`` of the poll, redacted and shortened, for messages and logs."""
+        if self._shown_target is None:
+            self._shown_target = excerpt(self._target, 300, self.redact)
+        return self._shown_target
 
     # -- time ----------------------------------------------------------------
 

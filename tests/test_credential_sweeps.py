@@ -217,7 +217,7 @@ EXPECTED = {
         "refused, retried": "AsyncGaveUp",
         "reset": "ClientOSError",
         "deadline": "AsyncGaveUp",
-        "read timeout": "SocketTimeoutError",
+        "read timeout": "ServerTimeoutError",
         "too large": "BodyTooLarge",
         "callback raises": "RuntimeError",
         "invalid URL": "ValueError",
