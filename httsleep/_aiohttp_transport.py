@@ -31,11 +31,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
+import functools
 import json as jsonlib
 import ssl
 from collections.abc import Mapping
-from http.cookies import Morsel
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from http.cookies import CookieError, Morsel, SimpleCookie
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -48,7 +49,7 @@ from ._frontend import check_headers, check_method, check_url, same_origin
 from ._validate import ArgumentTypeError, shorten
 from .exceptions import BodyDecodingError
 from .policy import PollRun, connect_and_read
-from .redaction import Secrets, is_sensitive_header
+from .redaction import Secrets, is_sensitive_header, redact_url
 
 __all__ = ["AiohttpBodyDecodingError", "AiohttpResponse", "AiohttpTransport", "new_session"]
 
@@ -115,9 +116,10 @@ class AiohttpResponse:
             if name.strip().lower() == "charset" and value.strip():
                 charset = value.strip().strip('"')
                 try:
-                    return codecs.lookup(charset).name
+                    b"a".decode(charset, "replace")  # a text encoding, not base64, zlib... (b"" is not checked)
                 except LookupError:
                     break
+                return codecs.lookup(charset).name
         return "utf-8"
 
     @property
@@ -162,6 +164,17 @@ class _BoundedCookieJar(aiohttp.CookieJar):
         if admitted:
             super().update_cookies(admitted, response_url)
 
+    def update_cookies_from_headers(self, headers: Sequence[str], response_url: URL) -> None:
+        """Where aiohttp 3.12 and later store a response's ``Set-Cookie``: parsed, then :meth:`update_cookies`."""
+        parsed: SimpleCookie = SimpleCookie()
+        for header in headers:
+            try:
+                parsed.load(header)
+            except CookieError:  # a header the standard parser refuses is skipped, as aiohttp's parser does
+                continue
+        if parsed:
+            self.update_cookies(parsed, response_url)
+
 
 def _cookie_items(cookies: Any) -> Iterator[Tuple[str, Any]]:
     items = cookies.items() if isinstance(cookies, Mapping) else cookies
@@ -178,7 +191,7 @@ def new_session(verify: Any) -> aiohttp.ClientSession:
     """
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(ssl=_ssl(verify)),
-        cookie_jar=_BoundedCookieJar(),
+        cookie_jar=_BoundedCookieJar(unsafe=True),  # keep cookies of hosts given by IP address, as requests does
         auto_decompress=False,
     )
 
@@ -240,9 +253,11 @@ class AiohttpTransport:
     def secrets(self, session: aiohttp.ClientSession) -> Secrets:
         """The credentials to keep out of what the poll shows: the request's and the session's."""
         cookies = [(morsel.key, morsel.value) for morsel in session.cookie_jar]
-        if not cookies and not session.headers:  # a session without credentials of its own: nothing to add
+        auth = session.auth
+        if not cookies and not session.headers and auth is None:  # no credentials of its own: nothing to add
             return self._secrets
-        return self._secrets + Secrets.of_request(headers=dict(session.headers), cookies=cookies)
+        pair = (auth.login, auth.password) if auth is not None else None
+        return self._secrets + Secrets.of_request(headers=dict(session.headers), cookies=cookies, auth=pair)
 
     def open_client(self, verify: Any) -> aiohttp.ClientSession:
         """The session a poll opens when it is given none (see :func:`new_session`)."""
@@ -250,6 +265,18 @@ class AiohttpTransport:
 
     async def send(self, session: aiohttp.ClientSession, run: PollRun) -> AiohttpResponse:
         """Send one attempt; return the final response with its body read, or raise."""
+        if session.auth is not None and "Authorization" in self.headers:
+            raise ValueError(
+                "the aiohttp session has its own auth, and the poll sends an Authorization header too (from "
+                "auth, headers or a password in the URL): aiohttp refuses both at once; give one of them"
+            )
+        try:
+            return await self._send(session, run)
+        except aiohttp.ClientResponseError as error:  # its text quotes the URL and the headers it was sent with
+            _hide_request(error, self.secrets(session))
+            raise
+
+    async def _send(self, session: aiohttp.ClientSession, run: PollRun) -> AiohttpResponse:
         reading = _Reading(run)
         method, url, body = self.method, self.url, self.body
         headers = self.headers  # aiohttp copies what it is given
@@ -292,7 +319,7 @@ class AiohttpTransport:
         limit, by_deadline = bound(connect + read, run)
         sending = session.request(
             method, url, headers=headers, data=body, allow_redirects=False, auto_decompress=False,
-            timeout=_UNBOUNDED,  # the bounds are httsleep's (within): aiohttp's own timers would double them
+            timeout=_connect_timeout(connect),  # the other bounds are httsleep's (within)
         )
         try:
             return await within(sending, limit)
@@ -306,9 +333,15 @@ class AiohttpTransport:
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-#: aiohttp's own timeouts, all off for httsleep's requests: each phase is bounded by :func:`within` instead
-#: (at 10,000 polls, the timers aiohttp re-arms on every read cost more than the requests' parsing)
-_UNBOUNDED = aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=None)
+@functools.lru_cache(maxsize=64)
+def _connect_timeout(connect: float) -> aiohttp.ClientTimeout:
+    """aiohttp's own timeouts for a request: only the socket's connect (a timer set once per new connection).
+
+    The head and each wait for the body are bounded by :func:`within`;
+    aiohttp's read timer, re-armed on every read, would double them (at
+    10,000 polls its timers cost more than parsing the responses).
+    """
+    return aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=connect)
 
 
 def _join(base: URL, location: str, method: str) -> URL:
@@ -331,12 +364,34 @@ def _redirected_method(status: int, method: str, body: Optional[bytes]) -> Tuple
 
 
 def _stranger(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
-    """A session for a hop to another origin: the same connections, none of the session's credentials or cookies."""
+    """A session for a hop to another origin: the same connections and settings, none of the credentials or cookies.
+
+    The settings are those aiohttp shows: ``trust_env`` (so ``HTTP(S)_PROXY``
+    applies as on the first hop), ``skip_auto_headers`` and
+    ``requote_redirect_url``; a ``proxy=`` given to the session itself is not
+    (aiohttp does not show it).
+    """
     headers = {name: value for name, value in session.headers.items() if not is_sensitive_header(name)}
     return aiohttp.ClientSession(
         connector=session.connector, connector_owner=False, headers=headers,
-        cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
+        cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False, trust_env=session.trust_env,
+        skip_auto_headers=session.skip_auto_headers, requote_redirect_url=session.requote_redirect_url,
     )
+
+
+def _hide_request(error: aiohttp.ClientResponseError, redact: Secrets) -> None:
+    """Redact what ``error`` tells of its request: the URL, and the headers it was sent with (dropped).
+
+    (Its message, like any error's, is redacted by the poll.)
+    """
+    info = error.request_info
+    if info is not None:
+        error.request_info = aiohttp.RequestInfo(
+            URL(redact(redact_url(str(info.url)))), info.method, CIMultiDictProxy(CIMultiDict()),
+            URL(redact(redact_url(str(info.real_url)))),
+        )
+    error.history = ()
+    error.args = (error.request_info, error.history)  # repr() shows the args: the request as it was, unredacted
 
 
 class _Reading:

@@ -25,6 +25,7 @@ bounded three ways:
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import ssl
@@ -149,8 +150,10 @@ class HttpxTransport:
         return self._secrets(text)
 
     def secrets(self, client: httpx.AsyncClient) -> Secrets:
-        """The credentials to keep out of what the poll shows: the request's and the client's."""
-        return self._secrets + Secrets.of_request(headers=client.headers, auth=None, cookies=client.cookies)
+        """The credentials to keep out of what the poll shows: the request's and the client's (its auth too)."""
+        return self._secrets + Secrets.of_request(
+            headers=client.headers, auth=_basic_pair(client.auth), cookies=client.cookies
+        )
 
     def _request_for(self, client: httpx.AsyncClient, timeout: httpx.Timeout) -> httpx.Request:
         """This attempt's request, built through the client so that its base_url, headers and cookies apply."""
@@ -219,6 +222,19 @@ class HttpxTransport:
         """The auth of this attempt (the poller's, else the client's), its flow's bodies read bounded."""
         auth = self.auth if self.auth is not None else client.auth
         return _BoundedAuth(auth, reading) if auth is not None else None
+
+
+def _basic_pair(auth: Any) -> Optional[Tuple[str, str]]:
+    """The ``(user, password)`` of an :class:`httpx.BasicAuth` (httpx keeps only the header it sends)."""
+    if not isinstance(auth, httpx.BasicAuth):
+        return None
+    request = next(auth.sync_auth_flow(httpx.Request("GET", "http://localhost/")))
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    try:
+        user, _, password = base64.b64decode(token).decode("utf-8", "replace").partition(":")
+    except ValueError:
+        return None
+    return (user, password) if scheme.lower() == "basic" else None
 
 
 class _Reading:

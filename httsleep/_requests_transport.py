@@ -37,6 +37,7 @@ import http.client
 import os
 import socket
 import sys
+import time
 import weakref
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -136,8 +137,8 @@ def build_request(
     """The :class:`requests.Request` to send on every attempt, checked now.
 
     A URL must be absolute, ``http`` or ``https`` (or a scheme ``session``
-    has an adapter for). A ``requests.Request``, or a URL with anything but
-    printable ASCII, is prepared once here, so that whatever requests would
+    has an adapter for). A ``requests.Request``, or a URL that is not plain
+    (see :func:`_plain`), is prepared once here, so that whatever requests would
     refuse on the first attempt is refused now instead; a plain URL string
     is checked by :func:`~httsleep._frontend.check_url` alone (preparing it
     only to validate it was a tenth of a one-attempt poll).
@@ -165,9 +166,7 @@ def build_request(
         missing_scheme=requests.exceptions.MissingSchema,
         invalid_scheme=requests.exceptions.InvalidSchema,
     )
-    if isinstance(url_or_request, str) and url_or_request.isascii() and url_or_request.isprintable() and (
-        " " not in url_or_request
-    ):
+    if isinstance(url_or_request, str) and _plain(url_or_request):
         _check_as_requests_does(url_or_request)
         return request
     try:
@@ -181,6 +180,11 @@ def build_request(
     if refused is not None:  # raised out here: requests' error, which may quote a credential, is not its context
         raise refused
     return request
+
+
+def _plain(url: str) -> bool:
+    """Printable ASCII without a space, a backslash, a userinfo or a percent-escape (which may decode to anything)."""
+    return url.isascii() and url.isprintable() and not any(char in url for char in " \\@%")
 
 
 def _check_as_requests_does(url: str) -> None:
@@ -290,14 +294,26 @@ class _Sender:
         self._state: Any = None
 
     def prepared(self, run: PollRun) -> requests.PreparedRequest:
-        """This attempt's request: a copy of the one prepared for the session as it is now."""
-        state = _session_state(self.session)
-        if self._prepared is None or state != self._state:
+        """This attempt's request: a copy of the one prepared for the session as it is now.
+
+        It is prepared again for every attempt when something in it must be
+        made anew each time: an auth object (it may sign each request, or
+        hold state, as digest auth does) or a body that is a stream and
+        cannot be rewound.
+        """
+        state = _session_state(self.session, self.transport.request)
+        if self._prepared is None or state is None or state != self._state:
+            if self._prepared is not None and isinstance(self._prepared._body_position, int):  # type: ignore[attr-defined]
+                requests.utils.rewind_body(self._prepared)  # the same stream: back to where it started
             prepared = self.session.prepare_request(self.transport.request)
             if prepared.headers.get("Accept-Encoding") == _DEFAULT_ACCEPT_ENCODING:
                 prepared.headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what httsleep decodes itself
             self._prepared, self._state = prepared, state
-        copy = self._prepared.copy()
+            copy = prepared.copy()
+        else:
+            copy = self._prepared.copy()
+            if isinstance(copy._body_position, int):  # type: ignore[attr-defined]  # a file-like body, sent before
+                requests.utils.rewind_body(copy)
         conditional = run.conditional_headers()
         if conditional:
             copy.headers.update(conditional)
@@ -361,12 +377,21 @@ class _Sender:
         return response
 
 
-def _session_state(session: requests.Session) -> Any:
+def _session_state(session: requests.Session, request: requests.Request) -> Any:
     """What a prepared request takes from ``session``, to compare: its headers, auth, params, hooks, cookies.
 
-    A session double whose parts are not what requests has (a test's mock)
-    gets a state equal to no other: its request is prepared every time.
+    ``None`` when the request must be prepared for every attempt: an auth
+    object (on the request or the session; a ``(user, password)`` pair is
+    plain data), a body that is a stream that cannot be rewound, or a
+    session double whose parts are not what requests has (a test's mock).
+    A cookie that expired since counts as a change.
     """
+    auth = request.auth if request.auth is not None else session.auth
+    if auth is not None and not isinstance(auth, (tuple, list)):
+        return None
+    if _unrewindable(request.data) or _unrewindable(request.files):
+        return None
+    now = int(time.time())
     try:
         return (
             tuple(session.headers.items()),
@@ -374,11 +399,24 @@ def _session_state(session: requests.Session) -> Any:
             tuple(session.params.items()) if isinstance(session.params, dict) else session.params,
             tuple((event, tuple(hooks)) for event, hooks in session.hooks.items()),
             session.trust_env,
-            tuple((cookie.domain, cookie.path, cookie.name, cookie.value, cookie.expires)
+            tuple((cookie.domain, cookie.path, cookie.name, cookie.value, cookie.is_expired(now))
                   for cookie in session.cookies),
         )
     except Exception:  # noqa: BLE001 - anything unexpected means: do not reuse
-        return object()
+        return None
+
+
+def _unrewindable(body: Any) -> bool:
+    """Whether ``body`` is a stream that a second send could not start again (a generator, a pipe)."""
+    if body is None or isinstance(body, (bytes, str, dict, list, tuple)):
+        return False
+    seekable = getattr(body, "seekable", None)
+    if callable(seekable):
+        try:
+            return not seekable()
+        except Exception:  # noqa: BLE001 - a closed file, say
+            return True
+    return hasattr(body, "__iter__") or hasattr(body, "read")
 
 
 _PROXIES: Dict[Tuple[str, Optional[str]], Tuple[Tuple[Tuple[str, str], ...], Dict[str, str]]] = {}

@@ -409,6 +409,16 @@ def _charset(headers: Any) -> Optional[str]:
     return None
 
 
+def _strong_date(modified: str, date: Optional[str]) -> bool:
+    """Whether a ``Last-Modified`` is at least a second older than the response's ``Date`` (both HTTP dates)."""
+    if not date:
+        return False
+    try:
+        return (parsedate_to_datetime(date) - parsedate_to_datetime(modified)).total_seconds() >= 1
+    except (TypeError, ValueError, IndexError, OverflowError):  # unreadable, or naive against aware
+        return False
+
+
 class Policy:
     """A poller's configuration, validated and compiled once.
 
@@ -516,7 +526,8 @@ class PollRun:
         self.last_exception: Optional[BaseException] = None
         self._ticket: Optional[TicketLike] = None  # the circuit breaker's permission for the attempt in flight
         self._validators: Dict[str, str] = {}  # conditional polling: the headers of the next request
-        self._unchanged: Any = None  # the 304 of the last attempt, which repeats last_response
+        self._unchanged: Any = None  # the 304 of the last attempt, which repeats _repeated
+        self._repeated: Any = None  # the full response the validators came from
 
     @property
     def target(self) -> str:
@@ -605,6 +616,7 @@ class PollRun:
         self.last_exception = None
         if self._validators and response.status_code == 304:
             self._unchanged = response
+            self.last_response = self._repeated  # what the 304 stands for (an error since does not change it)
             self._remember_validators(response, unchanged=True)
             return self._retry(response, None)
         self._unchanged = None
@@ -627,25 +639,31 @@ class PollRun:
             return self.failed(verdict.undecided, response=response)
         # not matched; or a JSON condition met a 429/503 page (HTML, say) that asks to come back later
         if self.policy.conditional:
+            self._repeated = response
             self._remember_validators(response)
         return self._retry(response, None)
 
     def _remember_validators(self, response: Any, unchanged: bool = False) -> None:
-        """Take the next request's conditional headers from ``response`` (a 304 may update them).
+        """Take the next request's conditional headers from ``response``.
 
-        A full response without ``ETag`` or ``Last-Modified`` (the server
-        dropped them) makes the next request unconditional.
+        ``If-None-Match`` from an ``ETag``. ``If-Modified-Since`` from a
+        ``Last-Modified`` only without an ETag, and only when it is at least
+        a second older than the response's ``Date`` (RFC 9110 8.8.2.2: a
+        date has a one-second resolution, so a document changed again in the
+        same second would be "not modified" for ever). A full response
+        without validators makes the next request unconditional; a 304
+        updates the validators it repeats and keeps the others.
         """
         headers = response.headers
+        validators = dict(self._validators) if unchanged else {}
         etag = headers.get("ETag")
-        modified = headers.get("Last-Modified")
-        if unchanged and etag is None and modified is None:
-            return
-        validators = {}
         if etag:
             validators["If-None-Match"] = etag
-        if modified:
-            validators["If-Modified-Since"] = modified
+            validators.pop("If-Modified-Since", None)
+        elif "If-None-Match" not in validators:
+            modified = headers.get("Last-Modified")
+            if modified and _strong_date(modified, headers.get("Date")):
+                validators["If-Modified-Since"] = modified
         self._validators = validators
 
     def body_optional(self, response: Any) -> bool:
@@ -786,7 +804,8 @@ class PollRun:
             last,
             excerpt(waiting_for, 300, self.redact),
         )
-        self._notify("gave_up", self.last_response, self.last_exception)
+        self._notify("gave_up", self._unchanged if self._unchanged is not None else self.last_response,
+                     self.last_exception)
         log.info("%s", message)
         raise self._give_up(
             message,

@@ -500,11 +500,12 @@ def scrub_exception(exc: BaseException, redact: Callable[[str], str] = redact_te
             scrubbed = tuple(redact(arg) if isinstance(arg, str) else arg for arg in args)
             if scrubbed != args:
                 current.args = scrubbed
-            if isinstance(current, OSError):  # str() of an OSError is made from these, not from args
-                for name in ("strerror", "filename", "filename2"):
-                    value = getattr(current, name, None)
-                    if isinstance(value, str):
-                        setattr(current, name, redact(value))
+            # str() of an OSError is made from these, and aiohttp's errors show their ``message``, not their args
+            names = ("strerror", "filename", "filename2") if isinstance(current, OSError) else ()
+            for name in names + ("message",):
+                value = getattr(current, name, None)
+                if isinstance(value, str):
+                    setattr(current, name, redact(value))
         except Exception:  # pragma: no cover - an exception type with read-only attributes
             pass
     return exc

@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import pickle
+import sys
+import warnings
 from typing import Any, List
 
 import aiohttp
 import httpx
 import pytest
-from faultservers import Reply, ScriptedServer
+from faultservers import Backlogged, Reply, ScriptedServer
 from fronts import aiohttp_by_default
 
-from httsleep import Alarm, AsyncHttSleeper, async_httsleep, httsleep
+from httsleep import Alarm, AsyncGaveUp, AsyncHttSleeper, Attempt, async_httsleep, httsleep
 from httsleep.aio import AiohttpResponse
 from httsleep.testing import no_waiting
 
@@ -157,3 +159,83 @@ def test_auth_other_than_basic_is_refused_with_an_aiohttp_session():
 
     with pytest.raises(TypeError, match=r"auth must be a \(username, password\) tuple or an aiohttp.BasicAuth"):
         with_session(main)
+
+
+def test_a_charset_that_is_not_a_text_encoding_is_read_as_utf_8():
+    """``charset=base64`` names a bytes-to-bytes codec: text falls back to UTF-8 rather than failing."""
+    headers = {"Content-Type": "application/json; charset=base64"}
+    with ScriptedServer([Reply(body='{"name": "d\u00e9j\u00e0"}'.encode(), headers=headers)]) as server:
+        response = with_session(lambda session: async_httsleep(server.url, client=session, status_code=200))
+    assert response.text == '{"name": "d\u00e9j\u00e0"}' and response.json() == {"name": "d\u00e9j\u00e0"}
+
+
+def test_the_polls_own_session_keeps_cookies_of_a_host_given_by_ip_address(fake_time):
+    """As requests and httpx do (aiohttp's default jar drops them)."""
+    replies = [Reply(json={"status": "PENDING"}, headers={"Set-Cookie": "step=1; Path=/"}), Reply(json=SUCCESS)]
+    with ScriptedServer(replies) as server, aiohttp_by_default():
+        asyncio.run(async_httsleep(server.url, json=SUCCESS, polling_interval=0))
+    assert [request.headers.get("cookie") for request in server.requests] == [None, "step=1"]
+
+
+def test_auth_given_to_both_the_session_and_the_poll_is_refused_naming_both():
+    async def main() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # aiohttp 3.14 deprecates a session's auth=
+            session = aiohttp.ClientSession(auth=aiohttp.BasicAuth("alice", "pw"))
+        async with session:
+            await async_httsleep("http://127.0.0.1:9/", status_code=200, client=session, auth=("bob", "pw"))
+
+    with pytest.raises(ValueError, match="the aiohttp session has its own auth, and the poll sends an "
+                                         "Authorization header too"):
+        asyncio.run(main())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a full accept queue drops SYNs on Linux")
+def test_the_connect_timeout_bounds_connecting_on_its_own():
+    """request_timeout=(0.2, 30): a connection that never completes fails after 0.2 s, not at the deadline (3 s),
+    and is retried as the request's own timeout."""
+    seen: List[Attempt] = []
+    with Backlogged() as server:
+        async def main(session: aiohttp.ClientSession) -> Any:
+            with no_waiting():
+                return await async_httsleep(server.url, client=session, status_code=200, request_timeout=(0.2, 30),
+                                            timeout=3, retry_transient=True, max_retries=2, on_attempt=seen.append)
+
+        with pytest.raises(AsyncGaveUp) as raised:
+            with_session(main)
+    assert raised.value.limit == "max_retries"
+    assert isinstance(raised.value.last_exception, aiohttp.ServerTimeoutError)
+    assert [attempt.outcome for attempt in seen] == ["retry", "gave_up"]
+
+
+def test_an_error_aiohttp_raises_for_a_status_tells_no_credential_of_its_request():
+    """A session with ``raise_for_status=True``: aiohttp's error quotes the request's URL and headers."""
+    url_secret, header_secret = "qtoken-S3CRET-1", "bearer-S3CRET-2"
+
+    async def main() -> None:
+        async with aiohttp.ClientSession(raise_for_status=True) as session:
+            await async_httsleep(server.url + "job?token=" + url_secret, client=session, status_code=200,
+                                 headers={"Authorization": "Bearer " + header_secret})
+
+    with ScriptedServer([Reply(500, body=b"broken")]) as server:
+        with pytest.raises(aiohttp.ClientResponseError) as raised:
+            asyncio.run(main())
+    shown = [str(raised.value), repr(raised.value), repr(raised.value.request_info)]
+    assert not [text for text in shown if url_secret in text or header_secret in text], shown
+    assert "token=***" in str(raised.value) and raised.value.status == 500
+
+
+def test_a_hop_to_another_origin_goes_through_the_environments_proxy_too(monkeypatch):
+    """A session with ``trust_env=True``: ``HTTP_PROXY`` applies to every hop, the cross-origin one included."""
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    replies = [Reply(302, headers={"Location": "http://second.invalid/next"}), Reply(json=SUCCESS)]
+    with ScriptedServer(replies) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+
+        async def main() -> Any:
+            async with aiohttp.ClientSession(trust_env=True) as session:
+                return await async_httsleep("http://first.invalid/job", client=session, json=SUCCESS)
+
+        assert asyncio.run(main()).json() == SUCCESS
+    assert [request.path for request in proxy.requests] == ["http://first.invalid/job", "http://second.invalid/next"]

@@ -8,6 +8,7 @@ waits and tries again. Off by default, as in 0.3.1.
 
 from __future__ import annotations
 
+from email.utils import formatdate
 from typing import Any, Dict, List, Optional
 
 import pytest
@@ -47,6 +48,7 @@ class Job:
             headers["ETag"] = '"v{}"'.format(version)
         if self.last_modified:
             headers["Last-Modified"] = "Thu, 0{} Jan 2026 00:00:00 GMT".format(version + 1)
+            headers["Date"] = formatdate(usegmt=True)
         unchanged = (send_etag and request.headers.get("if-none-match") == headers.get("ETag")) or (
             self.last_modified and "if-none-match" not in request.headers
             and request.headers.get("if-modified-since") == headers.get("Last-Modified")
@@ -137,3 +139,51 @@ def test_a_304_without_a_conditional_request_is_an_ordinary_response(front):
 def test_conditional_is_true_or_false(front):
     with pytest.raises(TypeError, match="conditional must be True or False"):
         (HttSleeper if front == "sync" else AsyncHttSleeper)("http://127.0.0.1:9/", status_code=200, conditional=1)
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_last_modified_in_the_same_second_as_the_answer_is_not_sent_back(front):
+    """A date has a one-second resolution: a document changed again in that second would stay "not modified"."""
+    now = formatdate(usegmt=True)
+    replies = [Reply(json={"status": "PENDING"}, headers={"Last-Modified": now, "Date": now}),
+               Reply(json={"status": "SUCCESS"})]
+    with ScriptedServer(replies) as server:
+        poll(front, server.url, conditional=True)
+    assert [request.headers.get("if-modified-since") for request in server.requests] == [None, None]
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_304_that_repeats_only_some_validators_keeps_the_others(front):
+    old = "Thu, 01 Jan 2026 00:00:00 GMT"
+    replies = [Reply(json={"status": "PENDING"}, headers={"ETag": '"v1"', "Last-Modified": old,
+                                                          "Date": formatdate(usegmt=True)}),
+               Reply(304, headers={"Last-Modified": old}), Reply(304), Reply(json={"status": "SUCCESS"})]
+    with ScriptedServer(replies) as server:
+        poll(front, server.url, conditional=True)
+    assert [request.headers.get("if-none-match") for request in server.requests] == [None, '"v1"', '"v1"', '"v1"']
+    assert all("if-modified-since" not in request.headers for request in server.requests)  # the ETag decides
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_304_after_an_ignored_error_still_stands_for_the_last_full_response(front):
+    from faultservers import RawServer, read_head
+
+    full = Reply(json={"status": "PENDING"}, headers={"ETag": '"v1"'}).render(keep_alive=False)
+    not_modified = Reply(304, headers={"ETag": '"v1"'}).render(keep_alive=False)
+
+    def handler(conn: Any, server: Any) -> None:
+        if read_head(conn)[0] is None:
+            return
+        if server.connections == 2:
+            return  # hang up without an answer: an error that retry_transient polls through
+        conn.sendall(full if server.connections == 1 else not_modified)
+
+    seen: List[Any] = []
+    with RawServer(handler) as server, pytest.raises(GaveUp) as raised:
+        poll(front, server.url, conditional=True, retry_transient=True, max_retries=3, on_attempt=seen.append)
+    assert raised.value.last_response.json() == {"status": "PENDING"} and raised.value.last_exception is None
+    assert "HTTP 304" in str(raised.value) and "no attempt finished" not in str(raised.value)
+    statuses = [attempt.response.status_code if attempt.response is not None else None for attempt in seen]
+    # the hooks see each attempt's own answer, the 304 included (aiohttp may try a hung-up request once more
+    # on another connection itself, so the error is not always an attempt of its own)
+    assert statuses[0] == 200 and statuses[-1] == 304 and (None in statuses or front == "aiohttp"), statuses

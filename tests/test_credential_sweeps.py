@@ -26,7 +26,7 @@ import aiohttp
 import httpx
 import pytest
 import requests
-from faultservers import LateServer, Reply, ScriptedServer, endless, reset, silent
+from faultservers import LateServer, Reply, ScriptedServer, endless, garbage, reset, silent
 from fronts import FRONTS, aiohttp_by_default
 
 import httsleep.redaction
@@ -43,6 +43,7 @@ QUERY_TOKEN = "qtoken-S3CRET-7"
 SIGNATURE = "sig-S3CRET-8"
 JAR_COOKIE = "jarcookie-S3CRET-9"
 ODD_PASSWORD = "p#ss w0rd-S3CRET-10"  # raw '#' and space: no URL parser accepts it, error messages quote it
+CLIENT_PASSWORD = "clientpass-S3CRET-11"  # held by the session's or client's own auth, not given to the poll
 
 HEADERS = {
     "Authorization": "Bearer " + BEARER,
@@ -58,11 +59,12 @@ def _b64(user: str, password: str) -> str:
 
 
 PLAIN = [URL_PASSWORD, AUTH_PASSWORD, BEARER, PROXY, COOKIE, API_KEY, QUERY_TOKEN, SIGNATURE, JAR_COOKIE,
-         "w0rd-S3CRET-10"]
+         "w0rd-S3CRET-10", CLIENT_PASSWORD]
 FORBIDDEN = PLAIN + [quote(secret, safe="") for secret in PLAIN] + [
     _b64(USER, URL_PASSWORD),
     _b64(USER, AUTH_PASSWORD),
     _b64("proxy", PROXY),
+    _b64(USER, CLIENT_PASSWORD),
 ]
 
 
@@ -111,6 +113,22 @@ class Sweep:
                 async with aiohttp.ClientSession(cookies={"jar": JAR_COOKIE}) as session:
                     return await self.sleeper(url, client=session, **options).run()
             async with httpx.AsyncClient(cookies={"jar": JAR_COOKIE}, follow_redirects=True) as client:
+                return await self.sleeper(url, client=client, **options).run()
+
+        return run()
+
+    def poll_with_client_auth(self, url: str, **options: Any) -> Any:
+        """Poll through a session or client whose own auth holds a password the poll is not given."""
+        if self.front == "sync":
+            with requests.Session() as session:
+                session.auth = (USER, CLIENT_PASSWORD)
+                return self.poll(url, session=session, **options)
+
+        async def run() -> Any:
+            if self.front == "aiohttp":
+                async with aiohttp.ClientSession(auth=aiohttp.BasicAuth(USER, CLIENT_PASSWORD)) as session:
+                    return await self.sleeper(url, client=session, **options).run()
+            async with httpx.AsyncClient(auth=(USER, CLIENT_PASSWORD)) as client:
                 return await self.sleeper(url, client=client, **options).run()
 
         return run()
@@ -167,6 +185,9 @@ def run_scenarios(sweep: Sweep) -> None:
             assert not any(name in landed.headers for name in ("authorization", "proxy-authorization",
                                                                "x-api-key", "cookie"))
 
+    with garbage(b"XTTP/1.1 200 " + CLIENT_PASSWORD.encode() + b"\r\n\r\n") as server:  # echoes what it was sent
+        sweep.run("echoed", lambda: sweep.poll_with_client_auth(server.url, status_code=200))
+
     def fails(response: Any) -> bool:
         raise RuntimeError("the callback failed")
 
@@ -195,6 +216,7 @@ EXPECTED = {
         "invalid URL": "InvalidURL",
         "odd password": "InvalidURL",
         "header read from a file": "ValueError",
+        "echoed": "ConnectionError",
     },
     "async": {
         "gives up": "AsyncGaveUp",
@@ -209,6 +231,7 @@ EXPECTED = {
         "invalid URL": "ValueError",
         "odd password": "ValueError",
         "header read from a file": "ValueError",
+        "echoed": "RemoteProtocolError",
     },
     "aiohttp": {
         "gives up": "AsyncGaveUp",
@@ -223,6 +246,7 @@ EXPECTED = {
         "invalid URL": "ValueError",
         "odd password": "ValueError",
         "header read from a file": "ValueError",
+        "echoed": "ClientResponseError",
     },
 }
 
@@ -262,4 +286,4 @@ def test_the_sweep_finds_the_secrets_when_redaction_is_off(front, caplog, monkey
     monkeypatch.setattr(httsleep.redaction.Secrets, "__call__", lambda self, text: str(text))
     found = sweep(front, caplog)
     leaks = {secret for text in found.texts for secret in PLAIN if secret in text}
-    assert {URL_PASSWORD, QUERY_TOKEN, SIGNATURE} <= leaks, leaks
+    assert {URL_PASSWORD, QUERY_TOKEN, SIGNATURE, CLIENT_PASSWORD} <= leaks, leaks

@@ -349,3 +349,69 @@ def test_a_cookie_the_server_sets_makes_the_next_attempt_prepare_again(httpserve
     cookies = [request.headers.get("Cookie") for request, _ in httpserver.log]
     assert cookies == [None, "step=1", "step=1"]
     assert len(prepares) == 2  # the first attempt, and the second, after the cookie came
+
+
+def test_an_auth_object_signs_every_attempt_anew(httpserver, fake_time, monkeypatch):
+    """An auth that signs each request (a nonce, a refreshed token) is called for every attempt, as requests does."""
+    httpserver.expect_request("/job").respond_with_json({"status": "PENDING"})
+    prepares = count_prepares(monkeypatch)
+
+    class Signing(requests.auth.AuthBase):
+        calls = 0
+
+        def __call__(self, request):
+            Signing.calls += 1
+            request.headers["Authorization"] = "Bearer token-{}".format(Signing.calls)
+            return request
+
+    with pytest.raises(httsleep.StopPolling):
+        HttSleeper(httpserver.url_for("/job"), {"json": {"status": "DONE"}}, auth=Signing(), max_retries=3).run()
+    assert [request.headers["Authorization"] for request, _ in httpserver.log] == [
+        "Bearer token-1", "Bearer token-2", "Bearer token-3"]
+    assert len(prepares) == 3
+
+
+def test_digest_auth_answers_every_challenge(httpserver, fake_time):
+    """Digest auth keeps state per request: each attempt is challenged and answered (none ends on the 401)."""
+    def handler(request):
+        if not request.headers.get("Authorization", "").startswith("Digest "):
+            return Response("", status=401, headers={"WWW-Authenticate": 'Digest realm="jobs", nonce="n1", qop="auth"'})
+        return Response('{"status": "PENDING"}', content_type="application/json")
+
+    httpserver.expect_request("/job").respond_with_handler(handler)
+    statuses = []
+    with pytest.raises(httsleep.StopPolling):
+        HttSleeper(httpserver.url_for("/job"), {"json": {"status": "DONE"}}, max_retries=3,
+                   auth=requests.auth.HTTPDigestAuth("alice", "pw"),
+                   on_attempt=lambda attempt: statuses.append(attempt.response.status_code)).run()
+    assert statuses == [200, 200, 200]
+
+
+def test_a_file_body_is_sent_whole_on_every_attempt(httpserver, fake_time):
+    import io
+
+    httpserver.expect_request("/jobs", method="POST").respond_with_json({"status": "PENDING"})
+    body = io.BytesIO(b"x" * 1000)
+    with pytest.raises(httsleep.StopPolling):
+        HttSleeper(requests.Request("POST", httpserver.url_for("/jobs"), data=body), {"json": {"status": "DONE"}},
+                   max_retries=3).run()
+    assert [len(request.get_data()) for request, _ in httpserver.log] == [1000, 1000, 1000]
+
+
+def test_a_cookie_that_expired_between_attempts_is_not_sent(httpserver, monkeypatch):
+    """Nothing in the jar changes when a cookie expires; the clock does: the request is prepared again."""
+    import time as real_time
+
+    clock = [real_time.time()]
+    monkeypatch.setattr(real_time, "time", lambda: clock[0])
+    replies = iter([Response('{"status": "PENDING"}', headers={"Set-Cookie": "session=abc; Max-Age=3; Path=/"},
+                             content_type="application/json")])
+    httpserver.expect_request("/job").respond_with_handler(
+        lambda request: next(replies, Response('{"status": "PENDING"}', content_type="application/json")))
+
+    def later(attempt):
+        clock[0] += 2  # two seconds between attempts
+
+    with httsleep.testing.no_waiting(), pytest.raises(httsleep.StopPolling):
+        HttSleeper(httpserver.url_for("/job"), {"json": {"status": "DONE"}}, max_retries=4, on_attempt=later).run()
+    assert [request.headers.get("Cookie") for request, _ in httpserver.log] == [None, "session=abc", None, None]

@@ -294,3 +294,10 @@ def test_the_synchronous_front_end_takes_any_ca_bundle_path_as_0_3_1_did():
     HttSleeper(URL, status_code=200, verify="/override/path")
     with pytest.raises(TypeError, match="verify must be True, False or the path of a CA bundle"):
         HttSleeper(URL, status_code=200, verify=42)
+
+
+@pytest.mark.parametrize("url", ["http://\\/job", "http://\\@host/job", "http://alice:s3cr%E2%82%ACt@host/"])
+def test_urls_requests_would_refuse_on_the_first_attempt_are_refused_at_construction(url):
+    with pytest.raises(ValueError) as raised:
+        HttSleeper(url, status_code=200)
+    assert "s3cr" not in str(raised.value) and raised.value.__context__ is None
