@@ -11,7 +11,12 @@ watch :attr:`~Watch.fired` and reports a timeout.
 
 One daemon thread serves the whole process, started on first use and again
 after a ``fork``. Arming and disarming a watch costs a lock and a heap push;
-the thread sleeps until the earliest limit.
+the thread sleeps until the earliest limit (looking again every second
+while nothing is armed), and is woken only when a new limit comes before
+the time it sleeps towards. (An attempt arms its watch
+two or three times: woken each time, the thread cost more CPU than the
+rest of httsleep's bookkeeping.) Entries of disarmed watches are dropped
+lazily, and all at once when they outnumber the armed ones.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import math
 import os
 import socket
 import threading
@@ -39,7 +45,7 @@ class Watch:
     limit; :meth:`disarm` cancels it. Once it has fired it stays fired.
     """
 
-    __slots__ = ("_dog", "target", "fired", "_generation")
+    __slots__ = ("_dog", "target", "fired", "_generation", "_armed")
 
     def __init__(self, dog: _Watchdog) -> None:
         self._dog = dog
@@ -48,6 +54,7 @@ class Watch:
         #: whether the limit passed and the socket was shut down
         self.fired = False
         self._generation = 0
+        self._armed = False
 
     def arm(self, seconds: float) -> None:
         """Cut :attr:`target` ``seconds`` from now, unless re-armed or disarmed before."""
@@ -65,42 +72,72 @@ class _Watchdog:
         self._heap: List[_Entry] = []
         self._sequence = itertools.count()
         self._thread: Optional[threading.Thread] = None
+        self._armed = 0  # watches with a current entry in the heap
+        self._planned = math.inf  # when the thread looks at the heap next (-inf: as soon as it runs)
 
     def arm(self, watch: Watch, seconds: float) -> None:
         when = time.monotonic() + max(seconds, 0.0)
         with self._lock:
             watch._generation += 1
+            if not watch._armed:
+                watch._armed = True
+                self._armed += 1
             heapq.heappush(self._heap, (when, next(self._sequence), watch, watch._generation))
+            if len(self._heap) > _SLACK + 2 * self._armed:  # mostly stale entries: keep only the current ones
+                self._heap = [entry for entry in self._heap if entry[3] == entry[2]._generation]
+                heapq.heapify(self._heap)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="httsleep-watchdog", daemon=True)
                 self._thread.start()
-            elif self._heap[0][2] is watch:  # the new limit is the earliest: wake the thread to re-plan
+                self._planned = -math.inf  # it looks at the heap first thing: no need to wake it
+            elif when < self._planned:  # earlier than the thread's next wake-up: it must re-plan
                 self._wake.notify()
+                self._planned = -math.inf  # woken: it re-plans as soon as it runs
 
     def disarm(self, watch: Watch) -> None:
         with self._lock:
             watch._generation += 1  # every entry of this watch is stale now
+            if watch._armed:
+                watch._armed = False
+                self._armed -= 1
 
     def _run(self) -> None:
+        idle_since: Optional[float] = None
         with self._lock:
             while True:
                 while self._heap and self._heap[0][3] != self._heap[0][2]._generation:
                     heapq.heappop(self._heap)  # disarmed or re-armed since
                 if not self._heap:
-                    self._wake.wait(60)
-                    if not self._heap:  # idle for a minute: let the thread go
-                        self._thread = None
+                    # nothing armed (a poll between attempts): look again in a while rather than being woken by
+                    # the next arm, which is seldom due that soon; after a minute of this, let the thread go
+                    now = time.monotonic()
+                    idle_since = now if idle_since is None else idle_since
+                    if now - idle_since >= _IDLE_EXIT:
+                        self._thread, self._planned = None, math.inf
                         return
+                    self._planned = now + _IDLE_TICK
+                    self._wake.wait(_IDLE_TICK)
                     continue
+                idle_since = None
                 when, _, watch, _ = self._heap[0]
                 delay = when - time.monotonic()
                 if delay > 0:
+                    self._planned = when
                     self._wake.wait(delay)
                     continue
                 heapq.heappop(self._heap)
                 watch._generation += 1
+                watch._armed = False
+                self._armed -= 1
                 watch.fired = True
                 _cut(watch.target)  # under the lock: disarm() cannot return while the socket is being cut
+
+
+#: Stale heap entries tolerated before the heap is rebuilt from the current ones.
+_SLACK = 64
+#: Seconds between the looks of an idle thread, and of idleness before it ends.
+_IDLE_TICK = 1.0
+_IDLE_EXIT = 60.0
 
 
 def _cut(target: Optional[Callable[[], Any]]) -> None:

@@ -1,0 +1,60 @@
+"""The watchdog that bounds the synchronous transport's blocking reads (httsleep/_watchdog.py).
+
+Each test uses a watchdog of its own, so that the polls of other tests
+(and their watches) cannot disturb what it counts.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import List
+
+from httsleep import _watchdog
+
+
+def cut_when_due(dog: _watchdog._Watchdog, seconds: float) -> _watchdog.Watch:
+    """Arm a watch on a fresh socket pair and block reading it until the watchdog cuts it."""
+    reader, writer = socket.socketpair()
+    with reader, writer:
+        watch = _watchdog.Watch(dog)
+        watch.target = lambda: reader
+        watch.arm(seconds)
+        reader.settimeout(10)  # a safety net: the watchdog must cut long before
+        assert reader.recv(1) == b""  # shut down: the blocked read returns at once
+    return watch
+
+
+def test_a_limit_that_passes_cuts_the_socket_being_read():
+    assert cut_when_due(_watchdog._Watchdog(), 0.02).fired
+
+
+def test_a_disarmed_watch_never_cuts_its_socket():
+    dog = _watchdog._Watchdog()
+    reader, writer = socket.socketpair()
+    with reader, writer:
+        early = _watchdog.Watch(dog)
+        early.target = lambda: reader
+        early.arm(0.01)
+        early.disarm()
+        cut_when_due(dog, 0.05)  # a later limit passes: the earlier one would have passed by then
+        assert not early.fired
+        writer.sendall(b"x")
+        assert reader.recv(1) == b"x"  # the socket still works
+
+
+def test_re_arming_wakes_the_thread_only_for_an_earlier_limit_and_the_heap_stays_small():
+    """An attempt arms its watch two or three times; each of those woke the thread (a context switch)."""
+    dog = _watchdog._Watchdog()
+    woken: List[int] = []
+    notify = dog._wake.notify
+    dog._wake.notify = lambda n=1: (woken.append(n), notify(n))  # type: ignore[method-assign]
+    watch = _watchdog.Watch(dog)
+    for _ in range(10_000):
+        watch.arm(30)
+        watch.arm(30)
+        watch.disarm()
+    assert len(woken) <= 2, len(woken)
+    assert len(dog._heap) <= _watchdog._SLACK + 2
+    watch.arm(0.01)  # earlier than anything planned: the thread is woken to cut in time
+    assert len(woken) >= 1 and woken[-1] == 1
+    assert cut_when_due(dog, 0.05).fired and watch.fired
