@@ -36,7 +36,7 @@ import json as jsonlib
 import ssl
 from collections.abc import Mapping
 from http.cookies import CookieError, Morsel, SimpleCookie
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -49,7 +49,7 @@ from ._frontend import check_headers, check_method, check_url, same_origin
 from ._validate import ArgumentTypeError, shorten
 from .exceptions import BodyDecodingError
 from .policy import PollRun, connect_and_read
-from .redaction import Secrets, is_sensitive_header, redact_url
+from .redaction import DeferredSecrets, Secrets, is_sensitive_header, redact_url
 
 __all__ = ["AiohttpBodyDecodingError", "AiohttpResponse", "AiohttpTransport", "new_session"]
 
@@ -239,7 +239,7 @@ class AiohttpTransport:
         if authorization is not None:  # auth= wins over an Authorization header, as with requests and httpx
             self.headers["Authorization"] = authorization
         self.headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)  # only what httsleep decodes itself
-        self._secrets = Secrets.of_request(str(url), headers=self.headers, auth=auth)
+        self._secrets = DeferredSecrets(self._request_secrets, url, auth)
 
     @property
     def target(self) -> str:
@@ -250,14 +250,23 @@ class AiohttpTransport:
         """``text`` without the request's own credentials (for a repr)."""
         return self._secrets(text)
 
-    def secrets(self, session: aiohttp.ClientSession) -> Secrets:
-        """The credentials to keep out of what the poll shows: the request's and the session's."""
+    def secrets(self, session: aiohttp.ClientSession) -> DeferredSecrets:
+        """The credentials to keep out of what the poll shows: the request's and the session's.
+
+        Worked out when the poll first shows something (most never do).
+        """
+        if not session.headers and session.auth is None and not len(session.cookie_jar):
+            return self._secrets  # a session with no credentials of its own
+        return DeferredSecrets(self._session_secrets, session)
+
+    def _request_secrets(self, url: URL, auth: Any) -> Secrets:
+        return Secrets.of_request(str(url), headers=self.headers, auth=auth)
+
+    def _session_secrets(self, session: aiohttp.ClientSession) -> Secrets:
         cookies = [(morsel.key, morsel.value) for morsel in session.cookie_jar]
         auth = session.auth
-        if not cookies and not session.headers and auth is None:  # no credentials of its own: nothing to add
-            return self._secrets
         pair = (auth.login, auth.password) if auth is not None else None
-        return self._secrets + Secrets.of_request(headers=dict(session.headers), cookies=cookies, auth=pair)
+        return self._secrets.resolve() + Secrets.of_request(headers=dict(session.headers), cookies=cookies, auth=pair)
 
     def open_client(self, verify: Any) -> aiohttp.ClientSession:
         """The session a poll opens when it is given none (see :func:`new_session`)."""
@@ -379,7 +388,7 @@ def _stranger(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
     )
 
 
-def _hide_request(error: aiohttp.ClientResponseError, redact: Secrets) -> None:
+def _hide_request(error: aiohttp.ClientResponseError, redact: Callable[[str], str]) -> None:
     """Redact what ``error`` tells of its request: the URL, and the headers it was sent with (dropped).
 
     (Its message, like any error's, is redacted by the poll.)

@@ -327,11 +327,11 @@ def check_url(
         outside 1-65535), whitespace or control characters (``invalid``).
         The message quotes the URL with its credentials hidden.
     """
-    shown = Secrets.of_request(url)(url)
-    if len(shown) > 200:
-        shown = shown[:197] + "..."
 
     def error(why: str, kind: Type[ValueError] = invalid) -> ValueError:
+        shown = Secrets.of_request(url)(url)
+        if len(shown) > 200:
+            shown = shown[:197] + "..."
         return kind("{}: {} {!r}".format(name, why, shown))
 
     if _BLANK_OR_CONTROL.search(url):
@@ -359,7 +359,13 @@ def check_url(
     return parts
 
 
+#: A host name of ASCII labels of 1 to 63 characters (and so any IPv4 address): valid as it is.
+_PLAIN_HOST = re.compile(r"[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*\.?\Z", re.IGNORECASE)
+
+
 def _check_host(host: str, invalid: Any) -> None:
+    if len(host) <= 253 and _PLAIN_HOST.match(host):  # the common case, without parsing an address
+        return
     try:
         ipaddress.ip_address(host.strip("[]").split("%")[0])
         return

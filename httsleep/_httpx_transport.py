@@ -40,7 +40,7 @@ from ._frontend import check_auth, check_headers, check_method, check_url, same_
 from ._validate import ArgumentTypeError, shorten
 from .exceptions import BodyDecodingError
 from .policy import PollRun, RequestTimeout, connect_and_read
-from .redaction import Secrets, is_sensitive_header
+from .redaction import DeferredSecrets, Secrets, is_sensitive_header
 
 __all__ = ["HttpxBodyDecodingError", "HttpxTransport", "httpx_timeout", "new_client"]
 
@@ -99,7 +99,7 @@ class HttpxTransport:
         self.url: Optional[httpx.URL] = url if isinstance(url_or_request, str) else None
         self._request_url = url
         self.auth = auth if auth is not None else userinfo_auth
-        self._secrets = Secrets.of_request(str(self.request.url), headers=self.request.headers, auth=auth)
+        self._secrets = DeferredSecrets(self._request_secrets, auth)
 
     def _build(self, url_or_request: Any, client: Optional[httpx.AsyncClient]) -> httpx.Request:
         if isinstance(url_or_request, str):
@@ -149,9 +149,18 @@ class HttpxTransport:
         """``text`` without the request's own credentials (for a repr)."""
         return self._secrets(text)
 
-    def secrets(self, client: httpx.AsyncClient) -> Secrets:
-        """The credentials to keep out of what the poll shows: the request's and the client's (its auth too)."""
-        return self._secrets + Secrets.of_request(
+    def secrets(self, client: httpx.AsyncClient) -> DeferredSecrets:
+        """The credentials to keep out of what the poll shows: the request's and the client's (its auth too).
+
+        Worked out when the poll first shows something (most never do).
+        """
+        return DeferredSecrets(self._client_secrets, client)
+
+    def _request_secrets(self, auth: Any) -> Secrets:
+        return Secrets.of_request(str(self.request.url), headers=self.request.headers, auth=auth)
+
+    def _client_secrets(self, client: httpx.AsyncClient) -> Secrets:
+        return self._secrets.resolve() + Secrets.of_request(
             headers=client.headers, auth=_basic_pair(client.auth), cookies=client.cookies
         )
 

@@ -18,10 +18,9 @@ task's own, so that concurrent polls each redact with their own secrets.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import logging
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 __all__ = ["LIBRARY_LOGGERS", "log", "redacting"]
 
@@ -76,14 +75,25 @@ def _install() -> None:
             logger.addFilter(_FILTER)
 
 
-@contextlib.contextmanager
-def redacting(redact: Callable[[str], str]) -> Iterator[None]:
-    """While the block runs (in this thread or task), the libraries' records go through ``redact``."""
-    token = _ACTIVE.set(redact)
-    try:
-        yield
-    finally:
-        _ACTIVE.reset(token)
+class redacting:  # noqa: N801 - used as a function: ``with redacting(secrets):``
+    """While the block runs (in this thread or task), the libraries' records go through ``redact``.
+
+    A class rather than a generator-based context manager: every poll in
+    flight holds one, and this is one object instead of four.
+    """
+
+    __slots__ = ("_redact", "_token")
+
+    def __init__(self, redact: Callable[[str], str]) -> None:
+        self._redact = redact
+        self._token: Optional[contextvars.Token[Optional[Callable[[str], str]]]] = None
+
+    def __enter__(self) -> None:
+        self._token = _ACTIVE.set(self._redact)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _ACTIVE.reset(self._token)
 
 
 _install()

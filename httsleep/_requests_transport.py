@@ -64,7 +64,7 @@ from ._validate import ArgumentTypeError, shorten
 from ._watchdog import Watch, watch
 from .exceptions import BodyDecodingError, BodyError
 from .policy import PollRun, connect_and_read
-from .redaction import Secrets, is_sensitive_header, redact_url
+from .redaction import DeferredSecrets, Secrets, is_sensitive_header, redact_url
 
 __all__ = [
     "RequestsBodyDecodingError",
@@ -257,17 +257,27 @@ class RequestsTransport:
     def __init__(self, request: requests.Request, verify: Any) -> None:
         self.request = request
         self.verify = verify
-        self._secrets = Secrets.of_request(
-            request.url, headers=request.headers, auth=request.auth, params=request.params, cookies=request.cookies
-        )
+        self._secrets = DeferredSecrets(self._request_secrets)
 
     def redact(self, text: str) -> str:
         """``text`` without the request's own credentials (for a repr)."""
         return self._secrets(text)
 
-    def secrets(self, session: requests.Session) -> Secrets:
-        """The credentials to keep out of what the poll shows: the request's and the session's."""
-        return self._secrets + Secrets.of_request(
+    def secrets(self, session: requests.Session) -> DeferredSecrets:
+        """The credentials to keep out of what the poll shows: the request's and the session's.
+
+        Worked out when the poll first shows something (most never do).
+        """
+        return DeferredSecrets(self._session_secrets, session)
+
+    def _request_secrets(self) -> Secrets:
+        request = self.request
+        return Secrets.of_request(
+            request.url, headers=request.headers, auth=request.auth, params=request.params, cookies=request.cookies
+        )
+
+    def _session_secrets(self, session: requests.Session) -> Secrets:
+        return self._secrets.resolve() + Secrets.of_request(
             headers=session.headers, auth=session.auth, cookies=session.cookies, proxies=session.proxies
         )
 

@@ -36,6 +36,7 @@ __all__ = [
     "SENSITIVE_HEADER_WORDS",
     "SENSITIVE_PARAMETERS",
     "SENSITIVE_PARAMETER_WORDS",
+    "DeferredSecrets",
     "Secrets",
     "excerpt",
     "is_sensitive_header",
@@ -509,6 +510,41 @@ def scrub_exception(exc: BaseException, redact: Callable[[str], str] = redact_te
         except Exception:  # pragma: no cover - an exception type with read-only attributes
             pass
     return exc
+
+
+class DeferredSecrets:
+    """:class:`Secrets` worked out the first time they are needed, then kept.
+
+    A poll that succeeds shows nothing, so it need not gather its secrets;
+    call this like :class:`Secrets`. ``make(*args)`` runs at most once.
+    (Arguments rather than a closure: a poll keeps this for its whole life,
+    and thousands of polls at once make every object count.)
+
+    >>> secrets = DeferredSecrets(Secrets.of_request, "http://u:hunter22@host/")
+    >>> secrets("logged in with hunter22")
+    'logged in with ***'
+    """
+
+    __slots__ = ("_make", "_args", "_secrets")
+
+    def __init__(self, make: Callable[..., Secrets], *args: Any) -> None:
+        self._make: Optional[Callable[..., Secrets]] = make
+        self._args = args
+        self._secrets: Optional[Secrets] = None
+
+    def resolve(self) -> Secrets:
+        """The secrets (worked out now if they were not yet)."""
+        if self._secrets is None:
+            assert self._make is not None
+            self._secrets = self._make(*self._args)
+            self._make, self._args = None, ()  # let go of what they were made from
+        return self._secrets
+
+    def __call__(self, text: Any) -> str:
+        return self.resolve()(text)
+
+    def __repr__(self) -> str:
+        return "<DeferredSecrets: {}>".format("not worked out yet" if self._secrets is None else self._secrets)
 
 
 # -- showing server text -----------------------------------------------------------------
