@@ -11,12 +11,12 @@ watch :attr:`~Watch.fired` and reports a timeout.
 
 One daemon thread serves the whole process, started on first use and again
 after a ``fork``. Arming and disarming a watch costs a lock and a heap push;
-the thread sleeps until the earliest limit (looking again every second
-while nothing is armed), and is woken only when a new limit comes before
-the time it sleeps towards. (An attempt arms its watch
-two or three times: woken each time, the thread cost more CPU than the
-rest of httsleep's bookkeeping.) Entries of disarmed watches are dropped
-lazily, and all at once when they outnumber the armed ones.
+the thread looks at the heap at the earliest limit or a second after its
+last look, whichever comes first, and is woken only for a limit sooner
+than that. (An attempt arms its watch two or three times: woken each
+time, the thread cost more CPU than the rest of httsleep's bookkeeping.)
+Entries of disarmed watches are dropped lazily, and all at once when they
+outnumber the armed ones.
 """
 
 from __future__ import annotations
@@ -107,36 +107,34 @@ class _Watchdog:
             while True:
                 while self._heap and self._heap[0][3] != self._heap[0][2]._generation:
                     heapq.heappop(self._heap)  # disarmed or re-armed since
-                if not self._heap:
-                    # nothing armed (a poll between attempts): look again in a while rather than being woken by
-                    # the next arm, which is seldom due that soon; after a minute of this, let the thread go
-                    now = time.monotonic()
+                now = time.monotonic()
+                if self._heap:
+                    idle_since = None
+                    when, _, watch, _ = self._heap[0]
+                    if when <= now:
+                        heapq.heappop(self._heap)
+                        watch._generation += 1
+                        watch._armed = False
+                        self._armed -= 1
+                        watch.fired = True
+                        _cut(watch.target)  # under the lock: disarm() cannot return while the socket is cut
+                        continue
+                    delay = min(when - now, _TICK)
+                else:
                     idle_since = now if idle_since is None else idle_since
-                    if now - idle_since >= _IDLE_EXIT:
+                    if now - idle_since >= _IDLE_EXIT:  # nothing armed for a minute: let the thread go
                         self._thread, self._planned = None, math.inf
                         return
-                    self._planned = now + _IDLE_TICK
-                    self._wake.wait(_IDLE_TICK)
-                    continue
-                idle_since = None
-                when, _, watch, _ = self._heap[0]
-                delay = when - time.monotonic()
-                if delay > 0:
-                    self._planned = when
-                    self._wake.wait(delay)
-                    continue
-                heapq.heappop(self._heap)
-                watch._generation += 1
-                watch._armed = False
-                self._armed -= 1
-                watch.fired = True
-                _cut(watch.target)  # under the lock: disarm() cannot return while the socket is being cut
+                    delay = _TICK
+                # at least every _TICK: an arm then wakes the thread only for a limit sooner than that
+                self._planned = now + delay
+                self._wake.wait(delay)
 
 
 #: Stale heap entries tolerated before the heap is rebuilt from the current ones.
 _SLACK = 64
-#: Seconds between the looks of an idle thread, and of idleness before it ends.
-_IDLE_TICK = 1.0
+#: The longest the thread sleeps between two looks at the heap, and how long it waits idle before it ends.
+_TICK = 1.0
 _IDLE_EXIT = 60.0
 
 

@@ -7,6 +7,7 @@ Each test uses a watchdog of its own, so that the polls of other tests
 from __future__ import annotations
 
 import socket
+import time
 from typing import List
 
 from httsleep import _watchdog
@@ -42,19 +43,28 @@ def test_a_disarmed_watch_never_cuts_its_socket():
         assert reader.recv(1) == b"x"  # the socket still works
 
 
-def test_re_arming_wakes_the_thread_only_for_an_earlier_limit_and_the_heap_stays_small():
-    """An attempt arms its watch two or three times; each of those woke the thread (a context switch)."""
+def test_re_arming_wakes_the_thread_only_for_a_limit_due_within_its_next_look():
+    """An attempt arms its watch two or three times (the head, then each wait for the body); each of those
+    woke the thread (a context switch) whenever the new limit came before the one it slept towards."""
     dog = _watchdog._Watchdog()
     woken: List[int] = []
     notify = dog._wake.notify
     dog._wake.notify = lambda n=1: (woken.append(n), notify(n))  # type: ignore[method-assign]
     watch = _watchdog.Watch(dog)
+    for step in range(200):  # every limit earlier than the one before, the thread re-planning in between
+        watch.arm(40 - step * 0.1)
+        time.sleep(0.001)
+    assert woken == []
+    watch.arm(0.01)  # due before the thread's next look: it is woken, and cuts in time
+    assert woken == [1]
+    assert cut_when_due(dog, 0.05).fired and watch.fired
+
+
+def test_entries_of_disarmed_watches_do_not_pile_up():
+    dog = _watchdog._Watchdog()
+    watch = _watchdog.Watch(dog)
     for _ in range(10_000):
-        watch.arm(30)
+        watch.arm(40)
         watch.arm(30)
         watch.disarm()
-    assert len(woken) <= 2, len(woken)
     assert len(dog._heap) <= _watchdog._SLACK + 2
-    watch.arm(0.01)  # earlier than anything planned: the thread is woken to cut in time
-    assert len(woken) >= 1 and woken[-1] == 1
-    assert cut_when_due(dog, 0.05).fired and watch.fired
