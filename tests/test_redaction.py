@@ -12,11 +12,20 @@ import time
 import pytest
 import requests
 from faultservers import Reply, ScriptedServer
+from fronts import FRONTS, run
 
 import httsleep
 from httsleep import HttSleeper
 from httsleep import httsleep as poll
-from httsleep.redaction import Secrets, excerpt, is_sensitive_header, redact_text, redact_url, scrub_exception
+from httsleep.redaction import (
+    DeferredSecrets,
+    Secrets,
+    excerpt,
+    is_sensitive_header,
+    redact_text,
+    redact_url,
+    scrub_exception,
+)
 
 USER = "alice"
 URL_PASSWORD = "urlpass-S3CRET-1"
@@ -219,3 +228,32 @@ def test_short_cookie_values_are_not_blanked_out_of_messages():
                                           "auth": "tiny"})
     shown = secrets('json == {"ready": true, "lang": "en-US"}; sid 0123456789abcdef; auth tiny')
     assert shown == 'json == {"ready": true, "lang": "en-US"}; sid ***; auth ***'
+
+
+def test_deferred_secrets_are_worked_out_once_and_only_when_used():
+    calls = []
+
+    def make(url: str) -> Secrets:
+        calls.append(url)
+        return Secrets.of_request(url)
+
+    secrets = DeferredSecrets(make, "http://user:hunter22@example.com/")
+    assert calls == [] and "not worked out yet" in repr(secrets)
+    assert secrets("hunter22 and hunter22") == "*** and ***"
+    assert secrets.resolve() is secrets.resolve() and len(calls) == 1
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_poll_that_shows_nothing_never_gathers_its_secrets(front, monkeypatch):
+    """Gathering them costs a good part of a poll's set-up; a poll that fails shows them redacted (the sweeps)."""
+    gathered = []
+    real = Secrets.of_request.__func__  # type: ignore[attr-defined]
+
+    def counted(cls, *args, **kwargs):
+        gathered.append(args)
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Secrets, "of_request", classmethod(counted))
+    with ScriptedServer([Reply(json={"status": "DONE"})]) as server:
+        run(front, server.url + "job?token=abcdef123", status_code=200, auth=("user", "hunter22"))
+    assert gathered == []
