@@ -27,6 +27,10 @@ Wall time is compared with the hand-written httpx loop and with the ideal
     python benchmarks/async_concurrency.py                 # N = 100, 1000, 5000
     python benchmarks/async_concurrency.py --n 100 1000 --rounds 3
 
+The job server is ``async_server.py`` (shared with the other benchmarks).
+``scale.py`` measures the same at N = 1,000 to 10,000 with more variants
+(aiohttp, raw asyncio streams, a thread pool) and CPU time on both sides.
+
 Needs the ``async`` extra (httpx). Results vary with the machine; the
 figures in docs/async.md say which machine produced them.
 """
@@ -50,65 +54,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.dirname(HERE))  # measure this checkout's httsleep, whatever is installed
 
-from server import encode, job_document  # noqa: E402 - the same job document as the other benchmarks
+from common import JobServer, raise_fd_limit  # noqa: E402 - the asyncio job server of the other benchmarks
+from common import peak_rss_kib as rss_kib  # noqa: E402
 
 VARIANTS = ("async", "httpx", "threads")
 SUCCESS = "SUCCESS"
-
-
-def raise_fd_limit() -> int:
-    """Raise the soft limit on open files to the hard limit (each poll holds a socket)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def rss_kib() -> int:
-    """Peak resident set size of this process so far, KiB (Linux reports KiB)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak // 1024 if sys.platform == "darwin" else peak
-
-
-# -- the server: asyncio protocol, keep-alive, thousands of connections ---------------------
-
-
-class _JobProtocol(asyncio.Protocol):
-    counts: Dict[str, int] = {}
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        self.buffer = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while b"\r\n\r\n" in self.buffer:
-            head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-            target = head.split(b" ", 2)[1].decode("latin-1")
-            path, _, query = target.partition("?")
-            done_after = int(query.partition("done_after=")[2] or 1)
-            job_id = path[len("/jobs/") :]
-            attempt = self.counts[job_id] = self.counts.get(job_id, 0) + 1
-            body = encode(job_document(job_id, attempt, done_after))
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
-
-
-async def _serve(port: int) -> None:
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(_JobProtocol, "127.0.0.1", port, backlog=8192)
-    print("listening on http://127.0.0.1:{}".format(server.sockets[0].getsockname()[1]), flush=True)
-    async with server:
-        await server.serve_forever()
-
-
-def serve(port: int) -> None:
-    raise_fd_limit()
-    try:
-        asyncio.run(_serve(port))
-    except KeyboardInterrupt:  # pragma: no cover - interactive use
-        pass
 
 
 # -- the clients (each in its own process) ------------------------------------------------
@@ -258,12 +208,8 @@ def main(argv: Any = None) -> None:
     parser.add_argument("--child-timeout", type=float, default=240, help="seconds before a variant is abandoned")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    if args.serve:
-        serve(0)
-        return
     if args.child:
         figures = client(args.child, args.url, args.n[0], args.attempts, args.interval, args.shared_client)
         print(json.dumps(figures))
@@ -273,10 +219,9 @@ def main(argv: Any = None) -> None:
     needed = 2 * max(args.n) + 100
     if limit < needed:
         print("warning: open-file limit {} < {}; the largest N may fail".format(limit, needed), file=sys.stderr)
-    server = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve"], stdout=subprocess.PIPE, text=True)
+    server = JobServer()
     try:
-        assert server.stdout is not None
-        base = server.stdout.readline().strip().rpartition(" ")[2]
+        base = server.url
         ideal = args.attempts * args.interval
         print(
             "# {} concurrent polls x {} attempts, {:g} s apart; ideal wall {:g} s; {} CPUs, Python {}, {}\n".format(
@@ -309,8 +254,7 @@ def main(argv: Any = None) -> None:
             print_rows(n, best, args.variants, ideal)
         print_summary(table, ideal)
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
 
 
 def _per_poll_kib(figures: Dict[str, Any]) -> float:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 import uuid
@@ -32,7 +31,8 @@ from typing import Any, Callable, Dict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from server import TEAM, job_document  # noqa: E402 - after the path tweak
+from common import peak_rss_kib  # noqa: E402 - after the path tweak
+from server import TEAM, job_document  # noqa: E402
 
 #: (connect, read) timeout every client sends with: httsleep's default.
 TIMEOUT = (10.0, 30.0)
@@ -257,7 +257,7 @@ def measure(variant: str, condition: str, base: str, attempts: int) -> Dict[str,
         "attempts": attempts,
         "wall_us": wall / attempts * 1e6,
         "cpu_us": cpu / attempts * 1e6,
-        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "maxrss_kb": peak_rss_kib(),  # not ru_maxrss, which carries the parent's peak over fork and exec
         "python": sys.version.split()[0],
     }
 

@@ -1,7 +1,8 @@
-"""Run the httsleep benchmark suite and print the table.
+"""Run the httsleep benchmark suite and print the tables.
 
     python benchmarks/run.py            # the full run (a few minutes)
     python benchmarks/run.py --quick    # a smoke run (seconds)
+    python benchmarks/run.py --scale    # and the concurrency runs (N = 1,000 to 10,000: several minutes more)
 
 Starts the job server (``benchmarks/server.py``) in its own process, then
 runs every client (``benchmarks/clients.py``) in its own process, in
@@ -10,6 +11,13 @@ httsleep 0.3.1 runs from its own virtualenv (``benchmarks/.venv-0.3.1``,
 made on first use with pip from PyPI, or from ``--old-wheel``). Prints a
 Markdown table, writes ``benchmarks/results/latest.json`` and the chart
 ``docs/_static/performance.png`` (needs matplotlib, from the ``bench`` extra).
+
+Then, against the asyncio job server (``async_server.py``): the floors
+(``floors.py``: one attempt in every HTTP client from a raw socket up, next
+to every httsleep transport, and a poll done on its first attempt), the
+bytes per attempt with and without conditional polling
+(``conditional.py``), and with ``--scale`` the concurrent polls of
+``scale.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +31,11 @@ import subprocess
 import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import conditional
+import floors
+import scale
+from common import features
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -338,6 +351,34 @@ def chart(rows: List[Dict[str, Any]], clients: List[Client], path: str, info: Di
     return True
 
 
+SECTION_TITLES = {
+    "floors": "### The floors: one attempt in every HTTP client, and a poll done on its first attempt",
+    "bytes": "### Bytes per attempt, with and without conditional polling",
+    "scale": "### Thousands of concurrent polls",
+}
+
+
+def more_measurements(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
+    """The floors, the bytes per attempt and (``--scale``) the concurrent polls, each against its own server."""
+    parts: Dict[str, Dict[str, Any]] = {}
+    if args.no_floors and args.no_bytes and not args.scale:
+        return parts
+    offered = features()
+    parts["features"] = {"offered": offered}
+    if not args.no_floors:
+        parts["floors"] = floors.run(
+            args.rounds, args.floor_attempts, args.floor_polls, offered, with_async=not args.no_async
+        )
+    if not args.no_bytes:
+        parts["bytes"] = conditional.run(min(args.rounds, 3), 20 if args.quick else 100, offered, not args.no_async)
+    if args.scale:
+        options = scale.parser().parse_args([])
+        if args.quick:
+            scale.make_quick(options)
+        parts["scale"] = scale.run(options, offered)
+    return parts
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Run the httsleep benchmarks and print the table.")
     parser.add_argument("--rounds", type=int, default=7, help="rounds of alternation (default 7)")
@@ -354,11 +395,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--old-wheel", help="install httsleep 0.3.1 from this wheel instead of PyPI")
     parser.add_argument("--import-runs", type=int, default=20, help="interpreter starts per import figure")
     parser.add_argument("--idle-seconds", type=int, default=10, help="length of the 1 s interval CPU test")
+    parser.add_argument("--no-floors", action="store_true", help="leave out the floors and first-attempt polls")
+    parser.add_argument("--no-bytes", action="store_true", help="leave out the bytes per attempt (conditional)")
+    parser.add_argument("--scale", action="store_true", help="also run scale.py (N = 1,000 to 10,000; minutes)")
+    parser.add_argument("--floor-attempts", type=int, default=500, help="attempts per poll in the floors (500)")
+    parser.add_argument("--floor-polls", type=int, default=300, help="first-attempt polls per client (300)")
     parser.add_argument("--output", default=os.path.join(RESULTS, "latest.json"), help="where to write the JSON")
     parser.add_argument("--chart", default=CHART, help="where to write the PNG chart")
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.attempts, args.import_runs, args.idle_seconds = 1, 20, 2, 0
+        args.floor_attempts, args.floor_polls = 20, 10
     conditions = [c for c in args.conditions.split(",") if c]
     unknown = set(conditions) - set(CONDITIONS)
     if unknown:
@@ -414,6 +461,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         server.stop()
     log("import times ({} runs each)".format(args.import_runs))
     imports = import_times(interpreters, args.import_runs)
+    extra = more_measurements(args)
 
     rows = summarise(samples, clients)
     print()
@@ -441,6 +489,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 idle["cpu_s"], idle["wall_s"], idle["cpu_share"]
             )
         )
+    for name, part in extra.items():
+        if name != "features":
+            print()
+            print(SECTION_TITLES[name])
+            print()
+            print(part["markdown"])
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as handle:
         json.dump(
@@ -451,6 +505,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 "imports": imports,
                 "idle": idle,
                 "samples": samples,
+                **{name: {k: v for k, v in part.items() if k != "markdown"} for name, part in extra.items()},
             },
             handle,
             indent=1,

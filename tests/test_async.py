@@ -542,7 +542,7 @@ def test_without_either_client_the_sync_api_works_and_the_async_api_names_the_ex
 
 @pytest.mark.slow
 def test_the_concurrency_benchmark_runs_and_prints_its_table() -> None:
-    """`python benchmarks/async_concurrency.py` (the command docs/async.md shows) runs, here with a tiny N."""
+    """`python benchmarks/async_concurrency.py` (the earlier benchmark docs/async.md names) runs, here with a tiny N."""
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "async_concurrency.py"
     result = subprocess.run(
         [sys.executable, str(script), "--n", "20", "--attempts", "2", "--interval", "0.01"],
