@@ -35,10 +35,11 @@ import functools
 import json as jsonlib
 import ssl
 from collections.abc import Mapping
-from http.cookies import CookieError, Morsel, SimpleCookie
+from http.cookies import Morsel
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import aiohttp
+import aiohttp.abc
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -117,7 +118,7 @@ class AiohttpResponse:
                 charset = value.strip().strip('"')
                 try:
                     b"a".decode(charset, "replace")  # a text encoding, not base64, zlib... (b"" is not checked)
-                except LookupError:
+                except (LookupError, UnicodeError):  # unknown, or no text encoding ("undefined" always raises)
                     break
                 return codecs.lookup(charset).name
         return "utf-8"
@@ -150,30 +151,29 @@ class _BoundedCookieJar(aiohttp.CookieJar):
     """aiohttp's cookie jar, within the limits of :mod:`httsleep._cookies` (for the sessions httsleep opens)."""
 
     def update_cookies(self, cookies: Any, response_url: URL = URL()) -> None:  # noqa: B008 - aiohttp's signature
-        domain = response_url.raw_host or ""
-        kept = [(morsel["domain"] or domain, morsel["path"] or "/", morsel.key) for morsel in self]
-        admitted = {}
+        host = response_url.raw_host or ""
+        kept = [(morsel["domain"] or host, morsel["path"] or "/", morsel.key) for morsel in self]
+        admitted = []  # pairs, not a dict: two cookies may share a name (on different paths)
         for name, value in _cookie_items(cookies):
-            text = value.value if isinstance(value, Morsel) else str(value)
-            path = (value["path"] if isinstance(value, Morsel) else "") or "/"
-            key = (domain, path, name)
+            if isinstance(value, Morsel):
+                text, domain, path = value.value, value["domain"] or host, value["path"] or "/"
+            else:
+                text, domain, path = str(value), host, "/"
+            key = (domain.lstrip("."), path, name)
             if admits(name, text, key, kept):
-                admitted[name] = value
+                admitted.append((name, value))
                 if key not in kept:
                     kept.append(key)
         if admitted:
             super().update_cookies(admitted, response_url)
 
     def update_cookies_from_headers(self, headers: Sequence[str], response_url: URL) -> None:
-        """Where aiohttp 3.12 and later store a response's ``Set-Cookie``: parsed, then :meth:`update_cookies`."""
-        parsed: SimpleCookie = SimpleCookie()
-        for header in headers:
-            try:
-                parsed.load(header)
-            except CookieError:  # a header the standard parser refuses is skipped, as aiohttp's parser does
-                continue
-        if parsed:
-            self.update_cookies(parsed, response_url)
+        """Where aiohttp 3.12 and later store a response's ``Set-Cookie`` (past :meth:`update_cookies`).
+
+        Parsed by aiohttp's own parser, as the base class of its jars does,
+        then stored through :meth:`update_cookies` and its limits.
+        """
+        aiohttp.abc.AbstractCookieJar.update_cookies_from_headers(self, headers, response_url)
 
 
 def _cookie_items(cookies: Any) -> Iterator[Tuple[str, Any]]:
@@ -284,6 +284,12 @@ class AiohttpTransport:
         except aiohttp.ClientResponseError as error:  # its text quotes the URL and the headers it was sent with
             _hide_request(error, self.secrets(session))
             raise
+        except aiohttp.InvalidURL as error:  # a redirect's: its text is the URL, kept where scrubbing cannot reach
+            invalid = error
+        # raised out of the except block, so that the original is not its __context__ either
+        redact = self.secrets(session)
+        description = redact(invalid.description) if invalid.description else None
+        raise aiohttp.InvalidURL(redact(redact_url(str(invalid.url))), description)
 
     async def _send(self, session: aiohttp.ClientSession, run: PollRun) -> AiohttpResponse:
         reading = _Reading(run)
@@ -354,6 +360,7 @@ def _connect_timeout(connect: float) -> aiohttp.ClientTimeout:
 
 
 def _join(base: URL, location: str, method: str) -> URL:
+    """The URL a redirect leads to; an :class:`aiohttp.InvalidURL` if it cannot be sent (redacted by :meth:`send`)."""
     try:
         following = base.join(URL(location))
     except ValueError as error:

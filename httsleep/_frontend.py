@@ -360,7 +360,7 @@ def check_url(
 
 
 #: A host name of ASCII labels of 1 to 63 characters (and so any IPv4 address): valid as it is.
-_PLAIN_HOST = re.compile(r"[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*\.?\Z", re.IGNORECASE)
+_PLAIN_HOST = re.compile(r"[a-z0-9_-]{1,63}(?:\.[a-z0-9_-]{1,63})*\.?\Z", re.IGNORECASE | re.ASCII)
 
 
 def _check_host(host: str, invalid: Any) -> None:

@@ -89,11 +89,14 @@ class redacting:  # noqa: N801 - used as a function: ``with redacting(secrets):`
         self._token: Optional[contextvars.Token[Optional[Callable[[str], str]]]] = None
 
     def __enter__(self) -> None:
+        if self._token is not None:
+            raise RuntimeError("a redacting() block cannot be entered again while it runs; make another")
         self._token = _ACTIVE.set(self._redact)
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._token is not None:
-            _ACTIVE.reset(self._token)
+        token, self._token = self._token, None
+        if token is not None:
+            _ACTIVE.reset(token)
 
 
 _install()

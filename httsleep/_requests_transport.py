@@ -388,13 +388,18 @@ class _Sender:
 
 
 def _session_state(session: requests.Session, request: requests.Request) -> Any:
-    """What a prepared request takes from ``session``, to compare: its headers, auth, params, hooks, cookies.
+    """What a prepared request is made of, to compare: the request's parts and the session's.
+
+    The request's method, URL, headers, params, auth and cookies, and its
+    body (a new object, or a dict or list whose items changed): code written
+    for 0.3.1, which prepared every attempt, may change ``sleeper.request``
+    between attempts. The session's headers, auth, params, hooks and
+    cookies (one that expired since counts as a change).
 
     ``None`` when the request must be prepared for every attempt: an auth
     object (on the request or the session; a ``(user, password)`` pair is
     plain data), a body that is a stream that cannot be rewound, or a
     session double whose parts are not what requests has (a test's mock).
-    A cookie that expired since counts as a change.
     """
     auth = request.auth if request.auth is not None else session.auth
     if auth is not None and not isinstance(auth, (tuple, list)):
@@ -404,6 +409,15 @@ def _session_state(session: requests.Session, request: requests.Request) -> Any:
     now = int(time.time())
     try:
         return (
+            request.method,
+            request.url,
+            _items(request.headers),
+            _items(request.params),
+            request.auth,
+            _items(request.cookies),
+            _items(request.data),
+            _items(request.json),
+            _items(request.files),
             tuple(session.headers.items()),
             session.auth,
             tuple(session.params.items()) if isinstance(session.params, dict) else session.params,
@@ -414,6 +428,19 @@ def _session_state(session: requests.Session, request: requests.Request) -> Any:
         )
     except Exception:  # noqa: BLE001 - anything unexpected means: do not reuse
         return None
+
+
+def _items(parts: Any) -> Any:
+    """A snapshot of a mapping's or a list's items, for ``==`` to compare later; anything else as it is.
+
+    (A dict changed in place would otherwise compare equal to itself. Only
+    the top level is copied: a nested dict changed in place goes unseen.)
+    """
+    if isinstance(parts, (dict, requests.structures.CaseInsensitiveDict, requests.cookies.RequestsCookieJar)):
+        return tuple(parts.items())
+    if isinstance(parts, list):
+        return tuple(parts)
+    return parts
 
 
 def _unrewindable(body: Any) -> bool:

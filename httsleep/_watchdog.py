@@ -139,13 +139,17 @@ _IDLE_EXIT = 60.0
 
 
 def _cut(target: Optional[Callable[[], Any]]) -> None:
-    sock = target() if target is not None else None
-    if sock is None:
-        return
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        # socket.socket's own shutdown, also for an SSLSocket: the TLS layer is
-        # being read by another thread, only the file descriptor is cut
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    """Shut down the socket ``target`` returns. Never raises: the thread serves every other watch too."""
+    with contextlib.suppress(Exception):
+        sock = target() if target is not None else None
+        for _ in range(4):  # a wrapper (urllib3's SSLTransport, for HTTPS through an HTTPS proxy) holds its socket
+            if sock is None or isinstance(sock, socket.socket):
+                break
+            sock = getattr(sock, "socket", None)
+        if isinstance(sock, socket.socket):
+            # socket.socket's own shutdown, also for an SSLSocket: the TLS layer is
+            # being read by another thread, only the file descriptor is cut
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 _DOG = _Watchdog()

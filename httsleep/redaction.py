@@ -525,20 +525,22 @@ class DeferredSecrets:
     'logged in with ***'
     """
 
-    __slots__ = ("_make", "_args", "_secrets")
+    __slots__ = ("_pending", "_secrets")
 
     def __init__(self, make: Callable[..., Secrets], *args: Any) -> None:
-        self._make: Optional[Callable[..., Secrets]] = make
-        self._args = args
+        self._pending: Optional[Tuple[Callable[..., Secrets], Tuple[Any, ...]]] = (make, args)
         self._secrets: Optional[Secrets] = None
 
     def resolve(self) -> Secrets:
-        """The secrets (worked out now if they were not yet)."""
-        if self._secrets is None:
-            assert self._make is not None
-            self._secrets = self._make(*self._args)
-            self._make, self._args = None, ()  # let go of what they were made from
-        return self._secrets
+        """The secrets (worked out now if they were not yet). Safe from several threads at once."""
+        pending = self._pending  # one read: the function and its arguments together
+        if pending is not None:  # two threads may both make them: the same secrets, either is right
+            make, args = pending
+            self._secrets = make(*args)
+            self._pending = None  # let go of what they were made from, once they are kept
+        secrets = self._secrets
+        assert secrets is not None
+        return secrets
 
     def __call__(self, text: Any) -> str:
         return self.resolve()(text)

@@ -161,9 +161,10 @@ def test_auth_other_than_basic_is_refused_with_an_aiohttp_session():
         with_session(main)
 
 
-def test_a_charset_that_is_not_a_text_encoding_is_read_as_utf_8():
-    """``charset=base64`` names a bytes-to-bytes codec: text falls back to UTF-8 rather than failing."""
-    headers = {"Content-Type": "application/json; charset=base64"}
+@pytest.mark.parametrize("charset", ["base64", "undefined", "no-such-charset"])
+def test_a_charset_that_is_not_a_text_encoding_is_read_as_utf_8(charset):
+    """``base64`` names a bytes-to-bytes codec, ``undefined`` one that always fails: text falls back to UTF-8."""
+    headers = {"Content-Type": "application/json; charset=" + charset}
     with ScriptedServer([Reply(body='{"name": "d\u00e9j\u00e0"}'.encode(), headers=headers)]) as server:
         response = with_session(lambda session: async_httsleep(server.url, client=session, status_code=200))
     assert response.text == '{"name": "d\u00e9j\u00e0"}' and response.json() == {"name": "d\u00e9j\u00e0"}
@@ -239,3 +240,15 @@ def test_a_hop_to_another_origin_goes_through_the_environments_proxy_too(monkeyp
 
         assert asyncio.run(main()).json() == SUCCESS
     assert [request.path for request in proxy.requests] == ["http://first.invalid/job", "http://second.invalid/next"]
+
+
+@pytest.mark.parametrize("set_cookie", [
+    "sid=abc123; Expires=Wednesday, 09-Jun-2100 10:18:14 GMT; Path=/",  # an RFC 850 date
+    "sid=abc123; Priority=High; Path=/",  # an attribute the standard library's parser does not know
+    "sid=abc123; Path=/; HttpOnly; SameSite=Lax; Partitioned",
+])
+def test_the_polls_own_session_keeps_the_cookies_aiohttp_keeps(set_cookie, fake_time):
+    replies = [Reply(json={"status": "PENDING"}, headers={"Set-Cookie": set_cookie}), Reply(json=SUCCESS)]
+    with ScriptedServer(replies) as server, aiohttp_by_default():
+        asyncio.run(async_httsleep(server.url, json=SUCCESS, polling_interval=0))
+    assert [request.headers.get("cookie") for request in server.requests] == [None, "sid=abc123"]

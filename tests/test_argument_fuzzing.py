@@ -187,6 +187,9 @@ def test_the_examples_of_the_issue_are_clean_errors(front):
     for url in ["localhost:8080/job", "//host/x", "ftp://host/x", "http://" + "a" * 64 + ".example/", "http://h:99999/"]:
         with pytest.raises(ValueError, match="url_or_request"):
             front(url, status_code=200)
+    # a dotless i matches [a-z] when case is ignored (unless only ASCII may match); in IDNA the label is too long
+    with pytest.raises(ValueError, match="the host name is not valid"):
+        front("http://" + "\u0131" * 63 + ".example/", status_code=200)
 
 
 URL_PARTS = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)

@@ -185,6 +185,8 @@ def run_scenarios(sweep: Sweep) -> None:
             assert not any(name in landed.headers for name in ("authorization", "proxy-authorization",
                                                                "x-api-key", "cookie"))
 
+    with ScriptedServer([Reply(302, headers={"Location": "http://127.0.0.1:99999/x" + QUERY})]) as server:
+        sweep.run("redirect to a bad URL", lambda: sweep.poll(server.url, status_code=200))
     with garbage(b"XTTP/1.1 200 " + CLIENT_PASSWORD.encode() + b"\r\n\r\n") as server:  # echoes what it was sent
         sweep.run("echoed", lambda: sweep.poll_with_client_auth(server.url, status_code=200))
 
@@ -216,6 +218,7 @@ EXPECTED = {
         "invalid URL": "InvalidURL",
         "odd password": "InvalidURL",
         "header read from a file": "ValueError",
+        "redirect to a bad URL": "InvalidURL",
         "echoed": "ConnectionError",
     },
     "async": {
@@ -231,6 +234,7 @@ EXPECTED = {
         "invalid URL": "ValueError",
         "odd password": "ValueError",
         "header read from a file": "ValueError",
+        "redirect to a bad URL": "InvalidURL",
         "echoed": "RemoteProtocolError",
     },
     "aiohttp": {
@@ -246,6 +250,7 @@ EXPECTED = {
         "invalid URL": "ValueError",
         "odd password": "ValueError",
         "header read from a file": "ValueError",
+        "redirect to a bad URL": "InvalidURL",
         "echoed": "ClientResponseError",
     },
 }

@@ -415,3 +415,23 @@ def test_a_cookie_that_expired_between_attempts_is_not_sent(httpserver, monkeypa
     with httsleep.testing.no_waiting(), pytest.raises(httsleep.StopPolling):
         HttSleeper(httpserver.url_for("/job"), {"json": {"status": "DONE"}}, max_retries=4, on_attempt=later).run()
     assert [request.headers.get("Cookie") for request, _ in httpserver.log] == [None, "session=abc", None, None]
+
+
+def test_a_change_to_the_pollers_request_between_attempts_applies(fake_time):
+    """0.3.1 prepared every attempt, so code may refresh ``sleeper.request`` in place (a token, the next page)."""
+    from faultservers import Reply, ScriptedServer
+
+    busy = Reply(json={"status": "BUSY"})
+    with ScriptedServer([busy, busy, Reply(json={"status": "DONE"})]) as server:
+
+        def refresh(attempt):
+            number = attempt.number + 1
+            sleeper.request.headers["X-Token"] = "token-{}".format(number)
+            sleeper.request.params = {"page": number}
+            sleeper.request.json["n"] = number
+
+        request = requests.Request("POST", server.url + "job", headers={"X-Token": "token-1"}, json={"n": 1})
+        sleeper = HttSleeper(request, {"json": {"status": "DONE"}}, polling_interval=0, on_attempt=refresh)
+        sleeper.run()
+    sent = [(request.path, request.headers["x-token"]) for request in server.requests]
+    assert sent == [("/job", "token-1"), ("/job?page=2", "token-2"), ("/job?page=3", "token-3")]

@@ -68,3 +68,25 @@ def test_entries_of_disarmed_watches_do_not_pile_up():
         watch.arm(30)
         watch.disarm()
     assert len(dog._heap) <= _watchdog._SLACK + 2
+
+
+def test_a_target_that_is_not_a_socket_does_not_stop_the_thread_serving_the_others():
+    """urllib3's SSLTransport (HTTPS through an HTTPS proxy) wraps its socket; a target may also fail."""
+    dog = _watchdog._Watchdog()
+    reader, writer = socket.socketpair()
+
+    class Wrapper:  # as SSLTransport: the socket is its .socket
+        socket = reader
+
+    with reader, writer:
+        odd, failing, wrapped = (_watchdog.Watch(dog) for _ in range(3))
+        odd.target = lambda: object()
+        failing.target = lambda: 1 / 0
+        wrapped.target = lambda: Wrapper()
+        odd.arm(0.001)
+        failing.arm(0.002)
+        wrapped.arm(0.02)
+        reader.settimeout(10)
+        assert reader.recv(1) == b""  # cut through the wrapper
+    assert odd.fired and failing.fired and wrapped.fired
+    assert cut_when_due(dog, 0.01).fired  # and the thread still serves new limits
