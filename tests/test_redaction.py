@@ -176,11 +176,16 @@ ADVERSARIAL = [
 
 @pytest.mark.parametrize("text", ADVERSARIAL, ids=[text[:8] for text in ADVERSARIAL])
 def test_redacting_64_kb_of_hostile_text_takes_milliseconds(text):
-    """The quadratic patterns of old took 3.3 s on 64 KB of letters; now the worst input takes well under 0.1 s."""
+    """The quadratic patterns of old took 3.3 s on 64 KB of letters; now the worst input takes well under 0.1 s.
+
+    CPU time, not wall time: other processes on a busy machine (a CI
+    runner, tox running its environments) must not make this fail. The
+    worst input takes 22 to 36 ms here, Python 3.9 to 3.13.
+    """
     secrets = Secrets.of_request("https://u:p@h/?token=t", headers={"X-Api-Key": "abcdef"})
-    start = time.perf_counter()
+    start = time.process_time()
     secrets(text)
-    assert time.perf_counter() - start < 0.1
+    assert time.process_time() - start < 0.1
 
 
 def test_an_excerpt_never_shows_part_of_a_url_cut_at_its_edge():
@@ -204,9 +209,9 @@ def test_redaction_time_grows_linearly_with_the_text(motif):
         text = motif * (size // len(motif))
         times = []
         for _ in range(2):
-            start = time.perf_counter()
+            start = time.process_time()  # CPU time: a busy machine slows both sizes alike, or neither
             redact_text(text)
-            times.append(time.perf_counter() - start)
+            times.append(time.process_time() - start)
         return min(times)
 
     small, large = best(128 * 1024), best(2048 * 1024)
