@@ -7,6 +7,7 @@ polls on both front ends and the CLI) are in tests/test_credential_sweeps.py.
 from __future__ import annotations
 
 import base64
+import sys
 import time
 
 import pytest
@@ -180,12 +181,15 @@ def test_redacting_64_kb_of_hostile_text_takes_milliseconds(text):
 
     CPU time, not wall time: other processes on a busy machine (a CI
     runner, tox running its environments) must not make this fail. The
-    worst input takes 22 to 36 ms here, Python 3.9 to 3.13.
+    worst input takes 22 to 36 ms here, Python 3.9 to 3.13; a tracer (the
+    suite's coverage measurement) makes it up to three times slower, so the
+    bound is then 0.3 s, still ten times under the quadratic 3.3 s.
     """
     secrets = Secrets.of_request("https://u:p@h/?token=t", headers={"X-Api-Key": "abcdef"})
+    bound = 0.1 if sys.gettrace() is None and "coverage" not in sys.modules else 0.3
     start = time.process_time()
     secrets(text)
-    assert time.process_time() - start < 0.1
+    assert time.process_time() - start < bound
 
 
 def test_an_excerpt_never_shows_part_of_a_url_cut_at_its_edge():
