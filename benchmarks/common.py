@@ -30,7 +30,7 @@ def log(message: str) -> None:
 def child_env() -> Dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # each interpreter imports its own httsleep
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # time imports with cached bytecode, as users have it
     return env
 
 

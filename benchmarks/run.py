@@ -35,7 +35,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import conditional
 import floors
 import scale
-from common import features
+from common import child_env, features, log, quartiles
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -55,17 +55,6 @@ CONDITION_NAMES = {
 
 # (label, which python, clients.py variant, baseline label for the ratio)
 Client = Tuple[str, str, str, str]
-
-
-def child_env() -> Dict[str, str]:
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)  # each interpreter imports its own httsleep
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # time imports with cached bytecode, as users have it
-    return env
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # -- the 0.3.1 virtualenv ------------------------------------------------------------
@@ -199,13 +188,6 @@ def import_times(interpreters: Dict[str, Tuple[str, Optional[str]]], runs: int) 
             "imports_jsonpath_rw": loads_jsonpath[label],
         }
     return result
-
-
-def quartiles(values: Sequence[float]) -> Tuple[float, float, float]:
-    if len(values) < 2:
-        return values[0], values[0], values[0]
-    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, q2, q3
 
 
 def summarise(samples: List[Dict[str, Any]], clients: List[Client]) -> List[Dict[str, Any]]:

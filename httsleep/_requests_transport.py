@@ -418,9 +418,9 @@ def _session_state(session: requests.Session, request: requests.Request) -> Any:
             _items(request.data),
             _items(request.json),
             _items(request.files),
-            tuple(session.headers.items()),
+            tuple(session.headers.items()),  # a session double without real headers raises: prepare each time
             session.auth,
-            tuple(session.params.items()) if isinstance(session.params, dict) else session.params,
+            _items(session.params),
             tuple((event, tuple(hooks)) for event, hooks in session.hooks.items()),
             session.trust_env,
             tuple((cookie.domain, cookie.path, cookie.name, cookie.value, cookie.is_expired(now))
