@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import codecs
 import functools
 import json as jsonlib
 import ssl
@@ -44,7 +43,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from ._async_bounds import DeadlinePassed, bound, timed_out, within
-from ._body import ACCEPT_ENCODING, BodyReader
+from ._body import ACCEPT_ENCODING, BodyReader, text_encoding
 from ._cookies import admits
 from ._frontend import check_headers, check_method, check_url, same_origin
 from ._validate import ArgumentTypeError, shorten
@@ -110,18 +109,8 @@ class AiohttpResponse:
 
     @property
     def encoding(self) -> str:
-        """The charset of the ``Content-Type``, or ``utf-8``."""
-        content_type = self.headers.get("Content-Type", "")
-        for parameter in content_type.split(";")[1:]:
-            name, _, value = parameter.partition("=")
-            if name.strip().lower() == "charset" and value.strip():
-                charset = value.strip().strip('"')
-                try:
-                    b"a".decode(charset, "replace")  # a text encoding, not base64, zlib... (b"" is not checked)
-                except (LookupError, UnicodeError):  # unknown, or no text encoding ("undefined" always raises)
-                    break
-                return codecs.lookup(charset).name
-        return "utf-8"
+        """The charset of the ``Content-Type`` if it is a text encoding Python has, or ``utf-8``."""
+        return text_encoding(self.headers)
 
     @property
     def text(self) -> str:

@@ -9,17 +9,19 @@ inflate to 10 GB costs no more than the limit: the HTTP clients' own
 decoders inflate a whole network read at once.
 
 Because httsleep decodes bodies itself, it asks servers only for what it
-can decode: :data:`ACCEPT_ENCODING`.
+can decode: :data:`ACCEPT_ENCODING`. And :func:`text_encoding` says how to
+turn a decoded body into text.
 """
 
 from __future__ import annotations
 
+import codecs
 import zlib
 from typing import Any, Callable, Iterator, List, Optional
 
 from .exceptions import BodyDecodingError, BodyTooLarge
 
-__all__ = ["ACCEPT_ENCODING", "MAX_CODINGS", "BodyReader", "decoders_for"]
+__all__ = ["ACCEPT_ENCODING", "MAX_CODINGS", "BodyReader", "decoders_for", "is_text_codec", "text_encoding"]
 
 #: The ``Accept-Encoding`` httsleep sends, unless the caller set one: what :class:`BodyReader` decodes.
 ACCEPT_ENCODING = "gzip, deflate"
@@ -189,3 +191,33 @@ class BodyReader:
             self._chunks = []
             raise BodyTooLarge(self.limit, self.earlier + self.size, self.response, earlier=self.earlier)
         self._chunks.append(piece)
+
+
+def text_encoding(headers: Any) -> str:
+    """The codec for a body's text: the charset of the ``Content-Type``, if Python has it as a text encoding.
+
+    Otherwise ``utf-8``: no charset, an unknown one, or one that is not a
+    text encoding (``base64``, ``zlib``: bytes to bytes; ``undefined``:
+    always fails), which a server may send to make a client raise.
+
+    >>> text_encoding({"Content-Type": 'text/plain; charset="ISO-8859-1"'}), text_encoding({})
+    ('iso8859-1', 'utf-8')
+    >>> text_encoding({"Content-Type": "text/plain; charset=base64"})
+    'utf-8'
+    """
+    content_type = headers.get("Content-Type", "") if headers is not None else ""
+    for parameter in str(content_type).split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+            return codecs.lookup(charset).name if is_text_codec(charset) else "utf-8"
+    return "utf-8"
+
+
+def is_text_codec(name: str) -> bool:
+    """Whether Python has ``name`` as a codec that decodes bytes to text (``undefined`` always fails)."""
+    try:
+        b"a".decode(name, "replace")  # b"" would not be decoded at all
+    except (LookupError, UnicodeError):
+        return False
+    return True

@@ -34,7 +34,7 @@ from typing import Any, List, Optional, Tuple, Union
 import httpx
 
 from ._async_bounds import DeadlinePassed, bound, timed_out, within
-from ._body import ACCEPT_ENCODING, BodyReader
+from ._body import ACCEPT_ENCODING, BodyReader, is_text_codec
 from ._cookies import limit_cookies
 from ._frontend import check_auth, check_headers, check_method, check_url, same_origin
 from ._validate import ArgumentTypeError, shorten
@@ -273,6 +273,9 @@ class _Reading:
         finally:
             await response.aclose()
         response._content = body  # what aread() would have set, decoded by httsleep instead of httpx
+        charset = response.charset_encoding
+        if charset and not is_text_codec(charset):  # charset=undefined, base64...: .text would raise or garble
+            response.encoding = "utf-8"  # as without a charset (httpx's default)
         self.earlier += len(body)
 
     async def _read(self, response: httpx.Response) -> bytes:

@@ -57,7 +57,7 @@ from requests.exceptions import (
 from requests.utils import default_headers, get_environ_proxies
 from urllib3.util import Timeout
 
-from ._body import ACCEPT_ENCODING, BodyReader
+from ._body import ACCEPT_ENCODING, BodyReader, is_text_codec
 from ._cookies import limit_cookies
 from ._frontend import check_auth, check_headers, check_method, check_url, same_origin
 from ._validate import ArgumentTypeError, shorten
@@ -605,6 +605,10 @@ class _Attempt:
             body = b""
         response._content = body
         response._content_consumed = True  # type: ignore[attr-defined]
+        if response.encoding and not is_text_codec(response.encoding):
+            # charset=undefined: requests' .text and .json() would raise UnicodeError (an unknown charset
+            # they survive); without it, they decode as when no charset is given
+            response.encoding = None
         self.earlier += len(body or b"")
 
     def _read(self, response: requests.Response) -> bytes:

@@ -53,6 +53,7 @@ from typing import (
 )
 
 from . import testing
+from ._body import text_encoding
 from ._logs import log
 from ._validate import (
     MAX_SECONDS,
@@ -392,21 +393,8 @@ def body_excerpt(response: Any, limit: int = 200, redact: Callable[[str], str] =
     if not isinstance(content, (bytes, bytearray)) or not content:
         return ""
     window = bytes(content[: limit * 4 + 256])
-    charset = _charset(getattr(response, "headers", None)) or "utf-8"
-    try:
-        text = window.decode(charset, "replace")
-    except LookupError:  # a charset Python does not know
-        text = window.decode("utf-8", "replace")
+    text = window.decode(text_encoding(getattr(response, "headers", None)), "replace")
     return excerpt(" ".join(text.split()), limit, redact, cut=len(window) < len(content))
-
-
-def _charset(headers: Any) -> Optional[str]:
-    content_type = headers.get("Content-Type", "") if headers is not None else ""
-    for parameter in str(content_type).split(";")[1:]:
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset":
-            return value.strip().strip('"') or None
-    return None
 
 
 def _strong_date(modified: str, date: Optional[str]) -> bool:

@@ -26,7 +26,7 @@ import httpx
 import pytest
 import requests
 from faultservers import HOSTILE, bomb, endless, huge_location, huge_status_line, many_headers
-from fronts import FRONTS, aiohttp_by_default
+from fronts import FRONTS, aiohttp_by_default, run
 
 from httsleep import AsyncHttSleeper, BodyTooLarge, GaveUp, HttSleeper, is_temp_network_error
 from httsleep.policy import DEFAULT_MAX_BODY_SIZE
@@ -442,3 +442,13 @@ class _Headers:
     def get_all(self, name: str, default: Any = None) -> List[str]:
         found = [line.split(": ", 1)[1] for line in self.lines if line.split(":")[0].lower() == name.lower()]
         return found or default
+
+
+@pytest.mark.parametrize("charset", ["undefined", "base64", "no-such-charset"])
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_charset_that_cannot_decode_text_is_read_as_no_charset(front, charset):
+    """``charset=undefined`` names a codec that always fails: requests' .text and .json() raised UnicodeError."""
+    headers = {"Content-Type": "application/json; charset=" + charset}
+    with faultservers.ScriptedServer([faultservers.Reply(body=b'{"status": "DONE"}', headers=headers)]) as server:
+        response = run(front, server.url, json={"status": "DONE"})
+    assert response.json() == {"status": "DONE"} and response.text == '{"status": "DONE"}'

@@ -79,6 +79,16 @@ def test_the_excerpt_is_decoded_with_the_charset_the_server_names(httpserver):
     assert raised.value.body == '{"status": "FAILED", "reason": "d\u00e9j\u00e0 vu"}'
 
 
+@pytest.mark.parametrize("charset", ["undefined", "base64", "no-such-charset"])
+def test_a_charset_that_cannot_decode_text_gives_a_utf_8_excerpt(httpserver, charset):
+    """A server naming a codec that always fails, or one that is not for text, cannot break the message."""
+    httpserver.expect_request("/job").respond_with_data(
+        '{"status": "FAILED", "reason": "d\u00e9j\u00e0 vu"}'.encode(), content_type="text/plain; charset=" + charset)
+    with pytest.raises(Alarm) as raised:
+        httsleep.httsleep(httpserver.url_for("/job"), until=UNTIL, alarms=ALARM)
+    assert raised.value.body == '{"status": "FAILED", "reason": "d\u00e9j\u00e0 vu"}'
+
+
 def test_an_empty_body_adds_nothing_to_the_message(httpserver, fake_time):
     httpserver.expect_request("/job").respond_with_data("", status=204)
     with pytest.raises(StopPolling) as raised:
