@@ -118,7 +118,7 @@ _MIN_COOKIE_SECRET = 8
 # Where a URL or a word ends in free text.
 _TOKEN = re.compile(r"[^\s'\"<>`]+")
 # ?name=value, &name=value, ;name=value: the name is bounded, the value runs to the next delimiter.
-_PARAMETER = re.compile(r"([?&;])([^=&#\s?;'\"<>]{1,100})=([^&#\s'\"<>;]*)")
+_PARAMETER = re.compile(r"([?&;#])([^=&#\s?;'\"<>]{1,100})=([^&#\s'\"<>;]*)")
 # Basic xyz, Bearer xyz...: the credential that follows an authentication scheme.
 _SCHEME_CREDENTIAL = re.compile(r"(?i)(?<![\w-])(basic|bearer|token|negotiate|ntlm)([ \t]+)(?!\*\*\*)([^\s'\",;)\]}]+)")
 # name: value / name=value / 'name': 'value' / (b'name', b'value'): the name is bounded (no
@@ -280,8 +280,13 @@ def _redact_token(token: str) -> str:
 def redact_url(text: Any) -> str:
     """Hide the userinfo and the sensitive query parameters of every URL in ``text``.
 
+    Parameters in a fragment count too: OAuth's implicit flow puts the
+    ``access_token`` there.
+
     >>> redact_url("https://user:secret@host/x?token=abc&page=2")
     'https://***@host/x?token=***&page=2'
+    >>> redact_url("https://app/callback#access_token=abc&state=x")
+    'https://app/callback#access_token=***&state=x'
     >>> redact_url("No connection adapters were found for 'user:secret@host/x'")
     "No connection adapters were found for '***@host/x'"
     """
@@ -465,9 +470,10 @@ def _pairs(items: Any) -> Iterable[Tuple[Any, Any]]:
 
 
 def _parameter_values(url: str) -> List[str]:
-    query = url.partition("?")[2].partition("#")[0]
+    """The values of the sensitive parameters of ``url``'s query and fragment."""
+    before, _, fragment = url.partition("#")
     values = []
-    for part in query.split("&"):
+    for part in before.partition("?")[2].split("&") + fragment.split("&"):
         name, equals, value = part.partition("=")
         if equals and value and is_sensitive_parameter(name):
             values.append(value)

@@ -44,6 +44,7 @@ SIGNATURE = "sig-S3CRET-8"
 JAR_COOKIE = "jarcookie-S3CRET-9"
 ODD_PASSWORD = "p#ss w0rd-S3CRET-10"  # raw '#' and space: no URL parser accepts it, error messages quote it
 CLIENT_PASSWORD = "clientpass-S3CRET-11"  # held by the session's or client's own auth, not given to the poll
+FRAGMENT_TOKEN = "fragtoken-S3CRET-12"  # OAuth's implicit flow returns the access token in the fragment
 
 HEADERS = {
     "Authorization": "Bearer " + BEARER,
@@ -52,6 +53,7 @@ HEADERS = {
     "X-Api-Key": API_KEY,
 }
 QUERY = "?token={}&X-Amz-Signature={}&page=2".format(QUERY_TOKEN, SIGNATURE)
+FRAGMENT = "#access_token={}&state=7".format(FRAGMENT_TOKEN)
 
 
 def _b64(user: str, password: str) -> str:
@@ -59,7 +61,7 @@ def _b64(user: str, password: str) -> str:
 
 
 PLAIN = [URL_PASSWORD, AUTH_PASSWORD, BEARER, PROXY, COOKIE, API_KEY, QUERY_TOKEN, SIGNATURE, JAR_COOKIE,
-         "w0rd-S3CRET-10", CLIENT_PASSWORD]
+         "w0rd-S3CRET-10", CLIENT_PASSWORD, FRAGMENT_TOKEN]
 FORBIDDEN = PLAIN + [quote(secret, safe="") for secret in PLAIN] + [
     _b64(USER, URL_PASSWORD),
     _b64(USER, AUTH_PASSWORD),
@@ -153,7 +155,7 @@ def _chain(error: BaseException) -> List[BaseException]:
 def run_scenarios(sweep: Sweep) -> None:
     everything = dict(headers=HEADERS, polling_interval=0)
     with ScriptedServer([Reply(503, json={"status": "BUSY"})]) as server:
-        sweep.run("gives up", lambda: sweep.poll(with_userinfo(server.url) + "jobs" + QUERY,
+        sweep.run("gives up", lambda: sweep.poll(with_userinfo(server.url) + "jobs" + QUERY + FRAGMENT,
                                                  json={"status": "DONE"}, max_retries=2, **everything))
     with ScriptedServer([Reply(404, body=b"no such job")]) as server:
         sweep.run("alarm", lambda: sweep.poll(server.url + QUERY, status_code=200, alarms={"status_code": 404},
@@ -291,4 +293,4 @@ def test_the_sweep_finds_the_secrets_when_redaction_is_off(front, caplog, monkey
     monkeypatch.setattr(httsleep.redaction.Secrets, "__call__", lambda self, text: str(text))
     found = sweep(front, caplog)
     leaks = {secret for text in found.texts for secret in PLAIN if secret in text}
-    assert {URL_PASSWORD, QUERY_TOKEN, SIGNATURE, CLIENT_PASSWORD} <= leaks, leaks
+    assert {URL_PASSWORD, QUERY_TOKEN, SIGNATURE, CLIENT_PASSWORD, FRAGMENT_TOKEN} <= leaks, leaks
