@@ -14,22 +14,29 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Callable, Iterable, Optional, Tuple, Type, cast
+from typing import Any, Callable, FrozenSet, Iterable, Optional, Tuple, Type, cast
 
 __all__ = [
     "MAX_SECONDS",
     "ArgumentTypeError",
     "callable_or_none",
     "check_callable",
+    "circuit_breaker",
     "error_handler",
     "exception_types",
     "flag",
+    "hooks",
     "is_coroutine_function",
+    "iterable_of",
     "log_level",
+    "max_body_size",
     "max_retries",
     "non_negative_int",
+    "optional_seconds",
     "positive_int",
+    "request_timeout",
     "required_exception_types",
+    "retry_after_statuses",
     "seconds",
     "shorten",
     "sync_function",
@@ -275,4 +282,82 @@ def log_level(value: Any, name: str = "loglevel") -> Any:
         raise ValueError("{} must not be negative, not {}".format(name, value))
     if isinstance(value, str) and not isinstance(logging.getLevelName(value), int):
         raise ValueError("{}: {} is not a logging level name (DEBUG, INFO, WARNING...)".format(name, shorten(value)))
+    return value
+
+
+# -- the options of a poll (HttSleeper, AsyncHttSleeper, the CLI) ----------------------------
+
+
+def request_timeout(value: Any) -> Any:
+    """``request_timeout``: seconds > 0, or a ``(connect, read)`` pair of them (a list is taken as a pair)."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(
+                "request_timeout must be a number or a (connect, read) pair, not {}".format(shorten(value))
+            )
+        return (
+            seconds(value[0], "the connect timeout of request_timeout", positive=True),
+            seconds(value[1], "the read timeout of request_timeout", positive=True),
+        )
+    return seconds(value, "request_timeout", positive=True)
+
+
+def optional_seconds(value: Any, name: str) -> Optional[float]:
+    """Seconds >= 0, infinity included (as good as no limit), or ``None``."""
+    return None if value is None else seconds(value, name, infinite=True, or_none=True)
+
+
+def max_body_size(value: Any) -> Optional[int]:
+    """``max_body_size``: a whole number of bytes >= 0, or ``None`` for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArgumentTypeError("max_body_size must be a number of bytes or None, not {}".format(shorten(value)))
+    if value < 0:
+        raise ValueError("max_body_size must be >= 0 or None, not {}".format(shorten(value)))
+    return value
+
+
+def retry_after_statuses(value: Any, default: FrozenSet[int]) -> FrozenSet[int]:
+    """``retry_after``: ``True`` (``default``), ``False``/``None`` (none), or a collection of status codes."""
+    if value is True:
+        return default
+    if value is False or value is None:
+        return frozenset()
+    codes = iterable_of(value, "retry_after", "True, False or a collection of status codes")
+    for code in codes:
+        if isinstance(code, bool) or not isinstance(code, int):
+            raise ArgumentTypeError("retry_after must contain integer status codes, not {}".format(shorten(code)))
+    return frozenset(codes)
+
+
+def hooks(value: Any) -> Tuple[Callable[..., Any], ...]:
+    """``on_attempt``: a plain callable or a list of them (never a coroutine function), as a tuple."""
+    if value is None:
+        return ()
+    if callable(value):
+        value = [value]
+    found = tuple(iterable_of(value, "on_attempt", "a callable or a list of callables"))
+    for hook in found:
+        if not callable(hook):
+            raise ArgumentTypeError(
+                "on_attempt must be a callable or a list of callables, not {}".format(shorten(hook))
+            )
+    for hook in found:
+        if is_coroutine_function(hook):
+            raise ArgumentTypeError(
+                "on_attempt: {} is a coroutine function, which would never be awaited: hooks are called between "
+                "attempts, on both front ends; use a plain function".format(shorten(hook))
+            )
+    return found
+
+
+def circuit_breaker(value: Any) -> Any:
+    """``circuit_breaker``: ``None``, or an object with an ``admit()`` method (not a class)."""
+    if value is None:
+        return None
+    if not callable(getattr(value, "admit", None)) or isinstance(value, type):
+        raise ArgumentTypeError(
+            "circuit_breaker must be a httsleep.CircuitBreaker or None, not {}".format(shorten(value))
+        )
     return value

@@ -52,20 +52,11 @@ from typing import (
     Union,
 )
 
+from . import _validate as check
 from . import testing
 from ._body import text_encoding
 from ._logs import log
-from ._validate import (
-    MAX_SECONDS,
-    ArgumentTypeError,
-    exception_types,
-    flag,
-    is_coroutine_function,
-    iterable_of,
-    seconds,
-    shorten,
-)
-from ._validate import max_retries as _max_retries
+from ._validate import MAX_SECONDS
 from .conditions import Condition, ConditionSpec, compile_conditions, evaluate_response
 from .exceptions import Alarm, BodyError, CircuitBrokenError, GaveUp
 from .redaction import excerpt, redact_text, scrub_exception
@@ -268,76 +259,6 @@ def connect_and_read(timeout: RequestTimeout) -> Tuple[float, float]:
     return timeout if isinstance(timeout, tuple) else (timeout, timeout)
 
 
-def _request_timeout(value: Any) -> RequestTimeout:
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(
-                "request_timeout must be a number or a (connect, read) pair, not {}".format(shorten(value))
-            )
-        return (
-            seconds(value[0], "the connect timeout of request_timeout", positive=True),
-            seconds(value[1], "the read timeout of request_timeout", positive=True),
-        )
-    return seconds(value, "request_timeout", positive=True)
-
-
-def _optional_seconds(value: Any, name: str) -> Optional[float]:
-    """Seconds >= 0, infinity included (as good as no limit), or ``None``."""
-    return None if value is None else seconds(value, name, infinite=True, or_none=True)
-
-
-def _max_body_size(value: Any) -> Optional[int]:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ArgumentTypeError("max_body_size must be a number of bytes or None, not {}".format(shorten(value)))
-    if value < 0:
-        raise ValueError("max_body_size must be >= 0 or None, not {}".format(shorten(value)))
-    return value
-
-
-def _retry_after_statuses(value: Any) -> FrozenSet[int]:
-    if value is True:
-        return DEFAULT_RETRY_AFTER_STATUSES
-    if value is False or value is None:
-        return frozenset()
-    codes = iterable_of(value, "retry_after", "True, False or a collection of status codes")
-    for code in codes:
-        if isinstance(code, bool) or not isinstance(code, int):
-            raise ArgumentTypeError("retry_after must contain integer status codes, not {}".format(shorten(code)))
-    return frozenset(codes)
-
-
-def _hooks(value: Any) -> Tuple[Hook, ...]:
-    if value is None:
-        return ()
-    if callable(value):
-        value = [value]
-    hooks = tuple(iterable_of(value, "on_attempt", "a callable or a list of callables"))
-    for hook in hooks:
-        if not callable(hook):
-            raise ArgumentTypeError(
-                "on_attempt must be a callable or a list of callables, not {}".format(shorten(hook))
-            )
-    for hook in hooks:
-        if is_coroutine_function(hook):
-            raise ArgumentTypeError(
-                "on_attempt: {} is a coroutine function, which would never be awaited: hooks are called between "
-                "attempts, on both front ends; use a plain function".format(shorten(hook))
-            )
-    return hooks
-
-
-def _circuit_breaker(value: Any) -> Optional[BreakerLike]:
-    if value is None:
-        return None
-    if not callable(getattr(value, "admit", None)) or isinstance(value, type):
-        raise ArgumentTypeError(
-            "circuit_breaker must be a httsleep.CircuitBreaker or None, not {}".format(shorten(value))
-        )
-    return value
-
-
 # Errors that are the caller's fault, not the service's: never a breaker failure.
 _CALLER_FAULTS = frozenset(
     {"InvalidURL", "InvalidSchema", "MissingSchema", "InvalidHeader", "URLRequired", "UnsupportedProtocol"}
@@ -448,20 +369,20 @@ class Policy:
             raise ValueError("no success conditions given: pass until={...} or a keyword such as status_code=200")
         self.alarms: Tuple[Condition, ...] = compile_conditions(alarms, "alarms")
         self.wait = as_wait(polling_interval)
-        self.timeout = _optional_seconds(timeout, "timeout")
+        self.timeout = check.optional_seconds(timeout, "timeout")
         if max_retries is DEFAULT_MAX_RETRIES and self.timeout is not None:
             max_retries = None  # timeout= is a time budget: the deadline, not 50 requests, ends the poll
-        self.max_retries = _max_retries(max_retries)
-        self.request_timeout = _request_timeout(request_timeout)
-        self.retry_after_statuses = _retry_after_statuses(retry_after)
-        max_wait = _optional_seconds(max_retry_after, "max_retry_after")
+        self.max_retries = check.max_retries(max_retries)
+        self.request_timeout: RequestTimeout = check.request_timeout(request_timeout)
+        self.retry_after_statuses = check.retry_after_statuses(retry_after, DEFAULT_RETRY_AFTER_STATUSES)
+        max_wait = check.optional_seconds(max_retry_after, "max_retry_after")
         self.max_retry_after = DEFAULT_MAX_RETRY_AFTER if max_wait is None else max_wait
-        self.ignore_exceptions = exception_types(ignore_exceptions, "ignore_exceptions")
-        self.retry_transient = flag(retry_transient, "retry_transient")
-        self.hooks = _hooks(on_attempt)
-        self.circuit_breaker = _circuit_breaker(circuit_breaker)
-        self.max_body_size = _max_body_size(max_body_size)
-        self.conditional = flag(conditional, "conditional")
+        self.ignore_exceptions = check.exception_types(ignore_exceptions, "ignore_exceptions")
+        self.retry_transient = check.flag(retry_transient, "retry_transient")
+        self.hooks: Tuple[Hook, ...] = check.hooks(on_attempt)
+        self.circuit_breaker: Optional[BreakerLike] = check.circuit_breaker(circuit_breaker)
+        self.max_body_size = check.max_body_size(max_body_size)
+        self.conditional = check.flag(conditional, "conditional")
 
     @property
     def max_attempts(self) -> Optional[int]:
