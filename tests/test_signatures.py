@@ -1,7 +1,9 @@
 """``httsleep()`` and ``async_httsleep()`` show every option: to ``help()``, to IDEs, and to type checkers.
 
 Both functions take exactly the parameters of their classes, spelled out
-(no ``**options``), so a misspelt option is an error before anything runs.
+(no ``**options``), so a misspelt option is an error before anything runs;
+and the two front ends, :class:`HttSleeper` and :class:`AsyncHttSleeper`,
+take the same options, apart from the documented differences pinned here.
 """
 
 from __future__ import annotations
@@ -33,9 +35,45 @@ def parameters(callable_):
     ]
 
 
+def annotations(callable_):
+    """{name: annotation} of each parameter, ``self`` left out (as written: the modules postpone them)."""
+    return {
+        parameter.name: parameter.annotation
+        for parameter in inspect.signature(callable_).parameters.values()
+        if parameter.name != "self"
+    }
+
+
 @PAIRS
 def test_the_function_takes_exactly_the_parameters_of_its_class(function, cls):
+    """Same names, in the same order, of the same kinds, with the same defaults and the same annotations."""
     assert parameters(function) == parameters(cls.__init__)
+    assert annotations(function) == annotations(cls.__init__)
+
+
+#: The parameter of one front end standing in for the other's: the HTTP library's session or client.
+FRONT_END_SPECIFIC = {"session": "client"}
+#: Parameters both front ends take whose types differ with the HTTP library: the request object
+#: (requests.Request / httpx.Request), what verify= accepts (the asyncio front end also takes an
+#: ssl.SSLContext, see docs/async.md) and the response a callback is given.
+TYPED_BY_LIBRARY = {"url_or_request", "verify", "callback"}
+
+
+def test_both_front_ends_take_the_same_options_with_the_same_defaults():
+    """An option added to one front end only (or with another default, kind or place) fails here."""
+    sync = parameters(HttSleeper.__init__)
+    asyncio_ = parameters(AsyncHttSleeper.__init__)
+    renamed = [(FRONT_END_SPECIFIC.get(name, name), kind, default) for name, kind, default in sync]
+    assert renamed == asyncio_
+    only_sync = {name for name, _, _ in sync} - {name for name, _, _ in asyncio_}
+    only_asyncio = {name for name, _, _ in asyncio_} - {name for name, _, _ in sync}
+    assert (only_sync, only_asyncio) == (set(FRONT_END_SPECIFIC), set(FRONT_END_SPECIFIC.values()))
+
+
+def test_both_front_ends_type_their_shared_options_alike_but_for_the_http_library():
+    sync, asyncio_ = annotations(HttSleeper.__init__), annotations(AsyncHttSleeper.__init__)
+    shared = sync.keys() & asyncio_.keys()
+    assert {name for name in shared if sync[name] != asyncio_[name]} == TYPED_BY_LIBRARY
 
 
 @PAIRS

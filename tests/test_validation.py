@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 
 import pytest
+from fronts import FRONTS as FRONT_NAMES
+from fronts import run
 
 from httsleep import HttSleeper, httsleep
 
@@ -211,8 +214,17 @@ def test_a_method_http_cannot_carry_is_refused_naming_it(front, method):
 
 @FRONTS
 @pytest.mark.parametrize("method", ["GET", "post", "PROPFIND", "M-SEARCH"])
-def test_any_http_token_is_a_method(front, method):
-    construct(front, request_with_method(front, method))
+def test_any_http_token_is_a_method(front, method, httpserver):
+    """Accepted at construction, and sent as the request line's method (upper-cased, as requests and httpx do)."""
+    import httpx
+    import requests
+
+    httpserver.expect_request("/job", method=method.upper()).respond_with_data("ok")
+    url = httpserver.url_for("/job")
+    request = requests.Request(method, url) if front == "sync" else httpx.Request(method, url)
+    response = run(front, request, status_code=200, max_retries=0)
+    assert response.status_code == 200
+    assert [sent.method for sent, _ in httpserver.log] == [method.upper()]
 
 
 @FRONTS
@@ -270,10 +282,37 @@ def test_a_basic_auth_password_requests_cannot_encode_is_refused_without_showing
     HttSleeper(URL, status_code=200, auth=("alice", password.encode("utf-8")))  # bytes: the caller's encoding
 
 
-def test_the_asyncio_front_end_sends_basic_auth_in_utf_8():
-    from httsleep import AsyncHttSleeper
+def sent_basic_auth(httpserver) -> bytes:
+    """The ``user:password`` bytes of the one request the server received (base64-decoded)."""
+    ((request, _),) = httpserver.log
+    scheme, _, credentials = request.headers["Authorization"].partition(" ")
+    assert scheme == "Basic"
+    return base64.b64decode(credentials, validate=True)
 
-    AsyncHttSleeper(URL, status_code=200, auth=("alice", "p\u00e4ssw\u00f6rd\u20ac"))
+
+@pytest.mark.parametrize("front", ["async", "aiohttp"])
+def test_the_asyncio_front_end_sends_basic_auth_in_utf_8(front, httpserver):
+    """httpx and the aiohttp session encode a (user, password) pair of strings in UTF-8 (RFC 7617)."""
+    httpserver.expect_request("/job").respond_with_data("ok")
+    password = "p\u00e4ssw\u00f6rd\u20ac"
+    run(front, httpserver.url_for("/job"), status_code=200, max_retries=0, auth=("\u00e1lice", password))
+    assert sent_basic_auth(httpserver) == "\u00e1lice:{}".format(password).encode("utf-8")
+
+
+@pytest.mark.parametrize("front", FRONT_NAMES)
+def test_basic_auth_given_as_bytes_is_sent_as_given_on_every_front_end(front, httpserver):
+    """Bytes are the caller's encoding: the way to send UTF-8 through requests, which encodes strings in Latin-1."""
+    httpserver.expect_request("/job").respond_with_data("ok")
+    password = "p\u00e4ssw\u00f6rd\u20ac".encode("utf-8")
+    run(front, httpserver.url_for("/job"), status_code=200, max_retries=0, auth=(b"alice", password))
+    assert sent_basic_auth(httpserver) == b"alice:" + password
+
+
+def test_the_synchronous_front_end_sends_basic_auth_in_latin_1_as_requests_does(httpserver):
+    """Strings that Latin-1 can encode are sent in Latin-1; those it cannot are refused at construction (above)."""
+    httpserver.expect_request("/job").respond_with_data("ok")
+    run("sync", httpserver.url_for("/job"), status_code=200, max_retries=0, auth=("\u00e1lice", "p\u00e4ssw\u00f6rd"))
+    assert sent_basic_auth(httpserver) == "\u00e1lice:p\u00e4ssw\u00f6rd".encode("latin-1")
 
 
 def test_the_asyncio_front_end_checks_a_ca_bundle_at_construction(tmp_path):

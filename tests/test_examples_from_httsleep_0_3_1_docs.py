@@ -1,11 +1,15 @@
-"""Every code example of seeds 000, 001 and 002 is in the tutorial, as a block the docs harness runs.
+"""Every code example of httsleep 0.3.1's README and documentation is in the tutorial, as a block that runs.
 
-The tutorial (docs/tutorial.md) carries the seed examples, corrected as
-/work/shared/seeds/README.md says (Python 3 prints, ``Request(url=...,
-method='POST')``, callbacks that return ``True``, balanced brackets), and
+httsleep 0.3.1 shipped examples in three places: its README (the keyword
+shorthand), the index page of its documentation ("A Real-World Example")
+and its tutorial. The tutorial here (docs/tutorial.md) carries each of them,
+corrected where 0.3.1's version could not run on Python 3 with today's
+requests (``print`` as a function, ``Request(url=..., method='POST')``,
+callbacks that return ``True``, balanced brackets), and
 ``tests/test_docs_examples.py`` runs each block against a local server with
 a response script that makes it do what the text says. This module pins the
-first half: that no seed example silently disappears from the tutorial.
+first half: that none of 0.3.1's examples silently disappears from the
+tutorial.
 """
 
 from __future__ import annotations
@@ -21,52 +25,56 @@ from test_docs_examples import parse_markdown
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 
-# (seed, snippet): a distinctive part of each seed example, as it appears
-# (corrected) in the tutorial. Compared with all whitespace removed.
-SEED_EXAMPLES = [
-    # 000: the 0.1 README, keyword shorthand
-    ("000 simple", "resp = httsleep('http://myendpoint/jobs/1', status_code=200)"),
+# (source: name, snippet): a distinctive part of each example of httsleep
+# 0.3.1, as it appears (corrected) in the tutorial. Compared with all
+# whitespace removed.
+EXAMPLES_OF_0_3_1 = [
+    # the README: the keyword shorthand
+    ("README: simple", "resp = httsleep('http://myendpoint/jobs/1', status_code=200)"),
     (
-        "000 interval, retries, auth, headers",
+        "README: interval, retries, auth, headers",
         "httsleep('http://myendpoint/jobs/1', status_code=200, polling_interval=5, max_retries=10,"
         " auth=(username, password), headers={'User-Agent': 'httsleep'})",
     ),
     (
-        "000 json and ignore_exceptions",
+        "README: json and ignore_exceptions",
         "from requests.exceptions import ConnectionError\n"
         "httsleep('http://myendpoint/jobs/1', status_code=200, json={'status': 'SUCCESS'},"
         " ignore_exceptions=[ConnectionError])",
     ),
     (
-        "000 POST request",
+        "README: POST request",
         "req = Request(method='POST', url='http://myendpoint/some_resource', data={'some': 'data'})\n"
         "httsleep(req, json={'status': 'SUCCESS'})",
     ),
-    ("000 status_code", "httsleep('http://myendpoint/jobs/1', status_code=200)"),
-    ("000 text", "httsleep('http://myendpoint/jobs/1', text=\"OK!\")"),
-    ("000 json", "httsleep('http://myendpoint/jobs/1', json={'status': 'SUCCESS'})"),
-    ("000 jsonpath", "httsleep('http://myendpoint/jobs/1', jsonpath=[{'expression': 'status', 'value': 'SUCCESS'}])"),
+    ("README: status_code", "httsleep('http://myendpoint/jobs/1', status_code=200)"),
+    ("README: text", "httsleep('http://myendpoint/jobs/1', text=\"OK!\")"),
+    ("README: json", "httsleep('http://myendpoint/jobs/1', json={'status': 'SUCCESS'})"),
     (
-        "000 precompiled jsonpath",
+        "README: jsonpath",
+        "httsleep('http://myendpoint/jobs/1', jsonpath=[{'expression': 'status', 'value': 'SUCCESS'}])",
+    ),
+    (
+        "README: precompiled jsonpath",
         "from jsonpath_rw.jsonpath import Fields\n"
         "httsleep('http://myendpoint/jobs/1', jsonpath=[{'expression': Fields('status'), 'value': 'SUCCESS'}])",
     ),
     (
-        "000 callback (returns True to match)",
+        "README: callback (returns True to match)",
         "httsleep('http://myendpoint/jobs/1', callback=ensure_scheduled_change_in_past)",
     ),
     (
-        "000 shorthand equals until",
+        "README: shorthand equals until",
         "httsleep('http://myendpoint/jobs/1', status_code=200, json={'status': 'SUCCESS'})\n"
         "httsleep('http://myendpoint/jobs/1', until={'status_code': 200, 'json': {'status': 'SUCCESS'}})",
     ),
     (
-        "000 OR",
+        "README: OR",
         "httsleep('http://myendpoint/jobs/1',"
         " until=[{'json': {'status': 'SUCCESS'}}, {'json': {'status': 'PENDING'}}])",
     ),
     (
-        "000 alarms on an HTML 500",
+        "README: alarms on an HTML 500",
         "httsleep('http://myendpoint/jobs/1', {'status_code': 200, 'json': {'status': 'SUCCESS'}},"
         " alarms=[{'json': {'status': 'ERROR'}}, {'json': {'status': 'CRITICAL'}}, {'status_code': 500}])\n"
         "except Alarm as e:\n"
@@ -74,7 +82,7 @@ SEED_EXAMPLES = [
         '        print("There was an internal system error!")',
     ),
     (
-        "000 going crazy",
+        "README: going crazy",
         "until = [{'status_code': 200, 'jsonpath': [{'expression': 'status', 'value': 'OK'}]}]\n"
         "alarms = [{'json': {'status': 'ERROR'}},\n"
         "          {'jsonpath': [{'expression': 'status', 'value': 'UNKNOWN'},\n"
@@ -83,21 +91,21 @@ SEED_EXAMPLES = [
         "          {'status_code': 404}]\n"
         "httsleep('http://myendpoint/jobs/1', until, alarms=alarms)",
     ),
-    # 001/002: the 0.3.1 tutorial
-    ("002 polling", "response = httsleep('http://myendpoint/jobs/1', until={'status_code': 200})"),
+    # the tutorial of the documentation
+    ("tutorial: polling", "response = httsleep('http://myendpoint/jobs/1', until={'status_code': 200})"),
     (
-        "002 max_retries and StopIteration",
+        "tutorial: max_retries and StopIteration",
         "response = httsleep('http://myendpoint/jobs/1', until={'status_code': 200},"
         " max_retries=10, polling_interval=60)\n"
         "except StopIteration",
     ),
     (
-        "002 POST request (method named)",
+        "tutorial: POST request (method named)",
         "req = Request(url='http://myendpoint/jobs/1', method='POST', data={'payload': 'here'})\n"
         "response = httsleep(req, until={'status_code': 200})",
     ),
     (
-        "002 session",
+        "tutorial: session",
         "session = requests.Session()\nsession.verify = False\n"
         "session.headers.update({'Authorization': 'token=%s' % auth_token, 'Content-Type': 'application/json'})\n"
         "response = session.post('http://server/jobs/create', data=data)\n"
@@ -105,32 +113,38 @@ SEED_EXAMPLES = [
         "response = session.get('http://server/jobs/1/output')",
     ),
     (
-        "002 ignore_exceptions",
+        "tutorial: ignore_exceptions",
         "response = httsleep('http://myendpoint/jobs/1', until={'status_code': 200},"
         " ignore_exceptions=[ConnectionError])",
     ),
     (
-        "002 text and json",
+        "tutorial: text and json",
         "httsleep('http://myendpoint/jobs/1', until={'text': 'OK!'})\n"
         "# Poll until the json-decoded response has a certain value:\n"
         "httsleep('http://myendpoint/jobs/1', until={'json': {'status': 'OK'}})",
     ),
     (
-        "002 jsonpath",
+        "tutorial: jsonpath",
         "httsleep('http://myendpoint/jobs/1', until={'jsonpath': [{'expression': 'status', 'value': 'OK'}]})",
     ),
     (
-        "002 precompiled jsonpath",
+        "tutorial: precompiled jsonpath",
         "httsleep('http://myendpoint/jobs/1', until={'jsonpath': [{'expression': Fields('status'), 'value': 'OK'}]})",
     ),
     (
-        "002 callback",
+        "tutorial: callback",
         "def ensure_scheduled_change_in_past(response):\n    data = response.json()\n",
     ),
-    ("002 callback call", "httsleep('http://myendpoint/jobs/1', until={'callback': ensure_scheduled_change_in_past})"),
-    ("002 AND with an empty dict", "httsleep('http://myendpoint/jobs/1', until={'status_code': 200, 'json': {}})"),
     (
-        "002 alarm",
+        "tutorial: callback call",
+        "httsleep('http://myendpoint/jobs/1', until={'callback': ensure_scheduled_change_in_past})",
+    ),
+    (
+        "tutorial: AND with an empty dict",
+        "httsleep('http://myendpoint/jobs/1', until={'status_code': 200, 'json': {}})",
+    ),
+    (
+        "tutorial: alarm",
         "httsleep('http://myendpoint/jobs/1', until={'json': {'status': 'OK'}}, alarms={'json': {'status': 'ERROR'}})\n"
         "except Alarm as e:\n"
         '    print("Got a response with status ERROR!")\n'
@@ -138,18 +152,18 @@ SEED_EXAMPLES = [
         '    print("And here\'s the alarm went off:", e.alarm)',
     ),
     (
-        "002 OR",
+        "tutorial: OR",
         "httsleep('http://myendpoint/jobs/1',\n"
         "         until=[{'json': {'status': 'SUCCESS'}},\n"
         "                {'json': {'status': 'PENDING'}}])",
     ),
     (
-        "002 OR alarms",
+        "tutorial: OR alarms",
         "until=[{'json': {'status': 'SUCCESS'}}, {'json': {'status': 'PENDING'}}],"
         " alarms=[{'json': {'status': 'ERROR'}}, {'json': {'status': 'TIMEOUT'}}])",
     ),
     (
-        "002 putting it all together",
+        "tutorial: putting it all together",
         "until = {\n    'status_code': 200,\n    'jsonpath': [{'expression': 'status', 'value': 'OK'}]\n}\n"
         "alarms = [\n    {'json': {'status': 'ERROR'}},\n"
         "    {'jsonpath': [{'expression': 'status', 'value': 'UNKNOWN'},\n"
@@ -158,7 +172,7 @@ SEED_EXAMPLES = [
         "httsleep('http://myendpoint/jobs/1', until=until, alarms=alarms, max_retries=20)",
     ),
     (
-        "001 a real-world example",
+        "docs index: a real-world example",
         "until={'status_code': 200, 'json': {'status': 'SUCCESS'}},"
         " alarms=[{'status_code': 500}, {'json': {'status': 'TIMEOUT'}}],"
         " ignore_exceptions=[ConnectionError], max_retries=20)",
@@ -175,20 +189,22 @@ def _runnable_blocks() -> List[str]:
     return [_squash(block.code) for block in blocks if block.skip is None and block.error is None]
 
 
-@pytest.mark.parametrize("snippet", [snippet for _, snippet in SEED_EXAMPLES], ids=[name for name, _ in SEED_EXAMPLES])
-def test_seed_example_is_a_runnable_tutorial_block(snippet: str) -> None:
-    """The seed example is inside one python block of the tutorial that the docs harness runs."""
+@pytest.mark.parametrize(
+    "snippet", [snippet for _, snippet in EXAMPLES_OF_0_3_1], ids=[name for name, _ in EXAMPLES_OF_0_3_1]
+)
+def test_an_example_of_0_3_1_is_a_runnable_tutorial_block(snippet: str) -> None:
+    """The example is inside one python block of the tutorial that the docs harness runs."""
     wanted = _squash(snippet)
     assert any(wanted in block for block in _runnable_blocks()), "not in any runnable tutorial block:\n" + snippet
 
 
-def test_the_seed_request_example_fails_as_written_with_requests() -> None:
-    """Seed 002's ``Request(url, method='POST')`` passes the method twice; the tutorial names both arguments."""
+def test_the_request_example_of_0_3_1_fails_as_written_with_requests() -> None:
+    """0.3.1's tutorial's ``Request(url, method='POST')`` passes the method twice; ours names both arguments."""
     with pytest.raises(TypeError, match="method"):
         requests.Request("http://myendpoint/jobs/1", method="POST", data={"payload": "here"})
     assert requests.Request(url="http://myendpoint/jobs/1", method="POST").method == "POST"
 
 
 def test_the_tutorial_has_no_python2_print_statements() -> None:
-    """No ``print "..."`` statement (the seeds' Python 2 syntax) is left in a runnable block."""
+    """No ``print "..."`` statement (0.3.1's examples' Python 2 syntax) is left in a runnable block."""
     assert not any(re.search(r"\bprint\s+[\"']", block.code) for block in parse_markdown(TUTORIAL.read_text()))

@@ -1,7 +1,9 @@
-"""The examples of seed 003 (the ``poll`` 1.0 docs) run as written against a local server (must-show 1).
+"""The examples of the ``poll`` 1.0 package's documentation run as written against a local server.
 
-Each example is the seed's code verbatim except its first line: ``from poll
-import ...`` becomes ``from httsleep import ...``. Time is injected (the
+httsleep ships ``poll``'s helpers (poll/poll_, retry/retry_, circuitbreaker;
+see docs/resilience.md). Each example is the code of poll 1.0's
+documentation verbatim except its first line: ``from poll import ...``
+becomes ``from httsleep import ...``. Time is injected (the
 helpers' ``sleep``/``monotonic`` are replaced), so the 1 s intervals and the
 60 s reset timeout cost nothing.
 """
@@ -83,11 +85,11 @@ def attempt(uri):
 
 
 def run_example(source: str) -> Dict[str, object]:
-    """Execute a seed example with only its import changed to httsleep; return its namespace."""
+    """Execute an example of poll 1.0's docs with only its import changed to httsleep; return its namespace."""
     code = textwrap.dedent(source).replace("from poll import ", "from httsleep import ", 1)
     assert code.count("from httsleep import ") == 1 and "poll import" not in code.replace("httsleep import", "")
-    namespace: Dict[str, object] = {"__name__": "seed003_example"}
-    exec(compile(code, "<seed 003 example>", "exec"), namespace)
+    namespace: Dict[str, object] = {"__name__": "poll_1_0_example"}
+    exec(compile(code, "<example of poll 1.0>", "exec"), namespace)
     return namespace
 
 
@@ -133,7 +135,7 @@ def test_polling_retries_every_second_until_the_resource_exists(example, resourc
     if example is POLL:
         assert result.status_code == 200
     else:
-        assert result is None  # the seed's poll_ example has no ``return``: it only waits
+        assert result is None  # poll 1.0's poll_ example has no ``return``: it only waits
 
 
 @pytest.mark.parametrize("example", [POLL, POLL_], ids=["poll", "poll_"])
@@ -162,7 +164,7 @@ def test_retrying_until_the_response_has_a_2xx_status(example, resource, clock):
     if example is RETRY:
         assert result.status_code == 200
     else:
-        assert result is None  # the seed's retry_ example has no ``return``
+        assert result is None  # poll 1.0's retry_ example has no ``return``
 
 
 @pytest.mark.parametrize("example", [RETRY, RETRY_], ids=["retry", "retry_"])
