@@ -21,6 +21,11 @@ ASYNC_REQUIRES = ["httpx>=0.24", "sniffio>=1.3"]
 # per-request auto_decompress (httsleep reads bodies raw) needs aiohttp 3.10
 AIOHTTP_REQUIRES = ["aiohttp>=3.10"]
 
+# brotli and zstd: the codings requests, httpx and aiohttp ask servers for when these are
+# installed, and that httsleep then decodes itself, bounded (Brotli 1.2 is the first whose
+# decompressor can be limited per step; Python 3.14 has zstd in the standard library)
+COMPRESSION_REQUIRES = ["brotli>=1.2", "backports.zstd>=1.0; python_version < '3.14'"]
+
 TEST_REQUIRES = [
     "pytest>=7",
     "pytest-cov>=4",
@@ -33,6 +38,9 @@ TEST_REQUIRES = [
     # what httsleep 0.3.1's own test suite imports (tests/test_upstream_suite.py runs it)
     "httpretty>=1.1",
     "mock>=4",
+    *COMPRESSION_REQUIRES,
+    # the zstd decoder httsleep falls back to when only httpx's zstd module is installed
+    "zstandard>=0.23",
 ]
 
 setup(
@@ -59,6 +67,7 @@ setup(
     extras_require={
         "async": ASYNC_REQUIRES,
         "aiohttp": AIOHTTP_REQUIRES,
+        "compression": COMPRESSION_REQUIRES,
         "test": TEST_REQUIRES,
         "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests"],
         # autodoc imports every module it documents: the asyncio transports need httpx and aiohttp
