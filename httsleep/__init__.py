@@ -37,6 +37,7 @@ __all__ = [
     "HttSleepError",
     "HttSleeper",
     "JSONTooDeep",
+    "PollState",
     "StopPolling",
     "async_httsleep",
     "circuitbreaker",
@@ -63,7 +64,8 @@ _HOMES = {
     "StopPolling": "exceptions",
     "AsyncHttSleeper": "aio",
     "async_httsleep": "aio",
-    "Attempt": "policy",
+    "Attempt": "state",
+    "PollState": "state",
     "CircuitBreaker": "resilience",
     "circuitbreaker": "resilience",
     "exec_": "resilience",
@@ -80,7 +82,8 @@ _HOMES = {
 }
 # submodules httsleep 0.3.1 code may reach as attributes after ``import httsleep``
 _SUBMODULES = frozenset(
-    {"aio", "conditions", "exceptions", "main", "policy", "redaction", "resilience", "testing", "transient", "waits"}
+    {"aio", "conditions", "exceptions", "main", "messages", "policy", "redaction", "resilience", "state", "testing",
+     "transient", "waits"}
 )
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on first use
@@ -100,8 +103,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
         StopPolling,
     )
     from .main import HttSleeper, httsleep
-    from .policy import Attempt
     from .resilience import CircuitBreaker, circuitbreaker, exec_, poll, poll_, retry, retry_
+    from .state import Attempt, PollState
     from .transient import is_temp_network_error
     from .waits import Constant, Exponential, FullJitter
 del TYPE_CHECKING  # not a public name

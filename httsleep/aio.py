@@ -30,18 +30,20 @@ so tests may patch ``httsleep.aio.sleep`` (a coroutine function) and
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import ssl
 import time
 from asyncio import sleep  # looked up at call time: patch httsleep.aio.sleep
 from time import monotonic  # looked up at call time: patch httsleep.aio.monotonic
-from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Optional, Sequence, Type, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Collection, Iterable, Optional, Sequence, Type, Union
 
-from ._frontend import UNSET, PolicyAttributes, check_verify, shorthand_conditions
+from ._compat import PolicyAttributes
 from ._logs import log, redacting
+from ._request_checks import check_verify
 from ._validate import ArgumentTypeError, log_level, shorten
-from .conditions import ConditionSpec
+from .conditions import UNSET, ConditionSpec, shorthand_conditions
 from .exceptions import AsyncGaveUp
 from .policy import (
     DEFAULT_MAX_BODY_SIZE,
@@ -54,19 +56,20 @@ from .policy import (
     Policy,
     RequestTimeout,
 )
+from .transports import library_transport, transport_for
 from .waits import WaitLike
 
 if TYPE_CHECKING:
     import aiohttp
     import httpx
 
-    from ._aiohttp_transport import AiohttpResponse
-    from ._httpx_transport import httpx_timeout
+    from .transports.aiohttp_transport import AiohttpResponse
+    from .transports.httpx_transport import httpx_timeout
 
 __all__ = ["AiohttpResponse", "AsyncHttSleeper", "async_httsleep", "httpx_timeout", "monotonic", "sleep"]
 
 # name -> the transport module that defines it, imported on first use (each needs its HTTP library)
-_LAZY = {"AiohttpResponse": "._aiohttp_transport", "httpx_timeout": "._httpx_transport"}
+_LAZY = {"AiohttpResponse": ".transports.aiohttp_transport", "httpx_timeout": ".transports.httpx_transport"}
 
 
 def __getattr__(name: str) -> Any:
@@ -74,20 +77,6 @@ def __getattr__(name: str) -> Any:
     if home is None:
         raise AttributeError("module 'httsleep.aio' has no attribute {!r}".format(name))
     return getattr(importlib.import_module(home, __package__), name)
-
-
-def _library(client: Any) -> Optional[str]:
-    """``"httpx"`` or ``"aiohttp"``: the library of ``client`` (``None``: another kind of object)."""
-    module = type(client).__module__.split(".")[0]
-    if module == "httpx":
-        import httpx
-
-        return "httpx" if isinstance(client, httpx.AsyncClient) else None
-    if module == "aiohttp":
-        import aiohttp
-
-        return "aiohttp" if isinstance(client, aiohttp.ClientSession) else None
-    return None
 
 
 def _default_library() -> str:
@@ -99,16 +88,6 @@ def _default_library() -> str:
         "httsleep's asyncio API needs httpx or aiohttp: pip install 'httsleep[async]' (httpx) "
         "or 'httsleep[aiohttp]'"
     )
-
-
-def _transport(library: str, url_or_request: Any, headers: Any, auth: Any, client: Any) -> Any:
-    if library == "httpx":
-        from ._httpx_transport import HttpxTransport
-
-        return HttpxTransport(url_or_request, headers, auth, client)
-    from ._aiohttp_transport import AiohttpTransport
-
-    return AiohttpTransport(url_or_request, headers, auth)
 
 
 class AsyncHttSleeper(PolicyAttributes):
@@ -203,8 +182,8 @@ class AsyncHttSleeper(PolicyAttributes):
         callback: Optional[Callable[[Any], Any]] = None,
     ) -> None:
         shorthand = shorthand_conditions(status_code, text, json, jsonpath, callback)
-        library = _library(client) if client is not None else _default_library()
-        if library is None:
+        kind = transport_for(client, "async") if client is not None else library_transport(_default_library(), "async")
+        if kind is None:
             raise ArgumentTypeError(
                 "client must be an httpx.AsyncClient or an aiohttp.ClientSession, not {}".format(shorten(client))
             )
@@ -235,7 +214,7 @@ class AsyncHttSleeper(PolicyAttributes):
             max_body_size=max_body_size,
             conditional=conditional,
         )
-        self._transport = _transport(library, url_or_request, headers, auth, client)
+        self._transport = kind(url_or_request, headers, auth, client)
         self.request = self._transport.request
         self._polling_interval = polling_interval
         self.log = log
@@ -278,17 +257,23 @@ class AsyncHttSleeper(PolicyAttributes):
             wall=time.time,
             redact=secrets,
         )
+        sender = transport.start(client)
         with redacting(secrets):
             while True:
-                run.begin_attempt()
+                admitting = run.begin_attempt()
+                if admitting is not None:  # a circuit breaker that admits asynchronously (one shared on a network)
+                    await admitting
                 try:
-                    response = await transport.send(client, run)
+                    response = await sender.send(run)
                 except Exception as exc:
-                    decision = run.failed(exc, timed_out=isinstance(exc, transport.timeout_errors))
+                    timed_out = isinstance(exc, transport.timeout_errors)
+                    await _settled(run.settle(exc=exc, timed_out=timed_out))
+                    decision = run.failed(exc, timed_out=timed_out)
                 except BaseException:  # CancelledError...: free the circuit breaker's trial slot
-                    run.abandon_attempt()
+                    _in_background(run.abandon_attempt())
                     raise
                 else:
+                    await _settled(run.settle(response=response))
                     decision = run.received(response)
                 if decision.done:
                     return decision.response
@@ -297,6 +282,18 @@ class AsyncHttSleeper(PolicyAttributes):
 
     def __repr__(self) -> str:
         return "<AsyncHttSleeper {}>".format(self._transport.redact(self._transport.target))
+
+
+async def _settled(pending: Optional[Awaitable[Any]]) -> None:
+    """Await what a circuit breaker's ticket returned, if it was awaitable (a breaker doing I/O)."""
+    if pending is not None:
+        await pending
+
+
+def _in_background(pending: Optional[Awaitable[Any]]) -> None:
+    """Let a ticket's awaitable ``cancel()`` finish on its own (the attempt is being cancelled: nothing may wait)."""
+    if pending is not None:
+        asyncio.ensure_future(pending)
 
 
 async def async_httsleep(

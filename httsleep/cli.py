@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import socket
 import ssl
@@ -31,10 +32,10 @@ import requests
 import urllib3
 
 from . import __version__
-from ._frontend import check_ca_bundle, check_method, check_url
 from ._progress import LINES, LIVE, QUIET, Progress
-from ._validate import MAX_SECONDS
-from .conditions import parse_jsonpath
+from ._request_checks import check_ca_bundle, check_method, check_url
+from ._validate import MAX_SECONDS, max_retries, request_timeout, seconds
+from .conditions import compile_conditions, parse_jsonpath
 from .exceptions import Alarm, GaveUp, JSONTooDeep
 from .main import HttSleeper
 from .policy import DEFAULT_MAX_RETRIES, DEFAULT_POLLING_INTERVAL, body_excerpt, describe_response
@@ -125,66 +126,76 @@ exit codes:
 # -- argument types: each raises ArgumentTypeError, whose message argparse prints after the option name
 
 
-def _seconds(text: str) -> float:
+def _expected(what: str, text: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError("expected {}, got {!r}".format(what, text))
+
+
+def _library_message(error: Exception, name: str) -> str:
+    """A validator's message without its leading ``name: `` (argparse names the option itself)."""
+    message = str(error)
+    return message[len(name) + 2 :] if message.startswith(name + ": ") else message
+
+
+def _seconds(text: str, positive: bool = False) -> float:
+    """A number of seconds, parsed from the text, then checked by the library (:func:`._validate.seconds`)."""
     try:
-        value = float(text)
+        number = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("expected a number of seconds, got {!r}".format(text))
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError("expected a finite number of seconds >= 0, got {!r}".format(text))
-    if value > MAX_SECONDS:
-        raise argparse.ArgumentTypeError(
-            "expected at most {:g} seconds (about 31 years), got {!r}".format(MAX_SECONDS, text)
-        )
-    return value
+        raise _expected("a number of seconds", text) from None
+    try:
+        return seconds(number, "SECONDS", positive=positive)
+    except (TypeError, ValueError):
+        pass
+    # refused by the library: say what was expected, quoting the text as typed
+    if MAX_SECONDS < number < math.inf:
+        raise _expected("at most {:g} seconds (about 31 years)".format(MAX_SECONDS), text)
+    if positive and number == 0:
+        raise _expected("a number of seconds > 0", text)
+    raise _expected("a finite number of seconds >= 0", text)
 
 
 def _positive_seconds(text: str) -> float:
-    value = _seconds(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("expected a number of seconds > 0, got {!r}".format(text))
-    return value
+    return _seconds(text, positive=True)
 
 
 def _max_retries(text: str) -> Optional[int]:
+    """A whole number, or 'none' for no limit; checked by the library (:func:`._validate.max_retries`)."""
     if text.strip().lower() == "none":
         return None
     try:
-        value = int(text)
+        number = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError("expected a whole number or 'none', got {!r}".format(text))
-    if value < 0:
-        raise argparse.ArgumentTypeError("expected a number >= 0 or 'none', got {!r}".format(text))
-    return value
+        raise _expected("a whole number or 'none'", text) from None
+    try:
+        return max_retries(number)
+    except (TypeError, ValueError):
+        raise _expected("a number >= 0 or 'none'", text) from None
 
 
 def _request_timeout(text: str) -> Any:
-    if "," in text:
-        parts = text.split(",")
-        if len(parts) != 2:
-            raise argparse.ArgumentTypeError("expected SECONDS or CONNECT,READ, got {!r}".format(text))
-        return (_positive_seconds(parts[0].strip()), _positive_seconds(parts[1].strip()))
-    return _positive_seconds(text)
+    """SECONDS or CONNECT,READ; each part is a number of seconds > 0 (:func:`._validate.request_timeout`)."""
+    parts = text.split(",")
+    if len(parts) > 2:
+        raise _expected("SECONDS or CONNECT,READ", text)
+    numbers = [_positive_seconds(part.strip()) for part in parts]
+    return request_timeout(tuple(numbers) if len(numbers) == 2 else numbers[0])
 
 
 def _status_codes(text: str) -> Any:
-    """``200``, ``2xx``, or a list ``200,201,3xx``: what the library's ``status_code`` condition takes."""
-    codes: List[Any] = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        if len(part) == 3 and part[0] in "12345" and part[1:] == "xx":
-            codes.append(part)
-            continue
-        try:
-            value = int(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                "expected an HTTP status code, a class such as 2xx, or a list such as 200,201, got {!r}".format(text)
-            )
-        if not 100 <= value <= 599:
-            raise argparse.ArgumentTypeError("expected HTTP status codes from 100 to 599, got {!r}".format(text))
-        codes.append(value)
-    return codes[0] if len(codes) == 1 else codes
+    """``200``, ``2xx``, or a list ``200,201,3xx``: checked as the library's ``status_code`` condition checks them.
+
+    The library takes any whole number (a condition on 42 never matches);
+    the command line also refuses codes outside 100-599, which are typos.
+    """
+    items = [part.strip() for part in text.split(",")]
+    try:
+        (condition,) = compile_conditions({"status_code": items if len(items) > 1 else items[0]}, "--status-code")
+    except (TypeError, ValueError):
+        raise _expected("an HTTP status code, a class such as 2xx, or a list such as 200,201", text) from None
+    codes = condition.spec["status_code"]
+    if any(isinstance(code, int) and not 100 <= code <= 599 for code in (codes if len(items) > 1 else [codes])):
+        raise _expected("HTTP status codes from 100 to 599", text)
+    return codes
 
 
 def _json_value(text: str) -> Any:
@@ -274,18 +285,20 @@ def _summary(text: str) -> str:
 
 
 def _method(text: str) -> str:
+    """An HTTP token, as the library checks a Request's method (:func:`._request_checks.check_method`)."""
     try:
         check_method(text, "-X")
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error).partition(": ")[2]) from None
+    except (TypeError, ValueError) as error:
+        raise argparse.ArgumentTypeError(_library_message(error, "-X")) from None
     return text
 
 
 def _cacert(text: str) -> str:
+    """A directory, or a file of CA certificates that loads (:func:`._request_checks.check_ca_bundle`)."""
     try:
         check_ca_bundle(text, "--cacert")
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error).partition(": ")[2]) from None
+    except (TypeError, ValueError) as error:
+        raise argparse.ArgumentTypeError(_library_message(error, "--cacert")) from None
     return text
 
 

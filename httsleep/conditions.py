@@ -28,12 +28,15 @@ from .exceptions import JSONTooDeep
 
 __all__ = [
     "CONDITION_KEYS",
+    "SHORTHAND",
+    "UNSET",
     "Condition",
     "ConditionSpec",
     "Verdict",
     "compile_conditions",
     "evaluate_response",
     "parse_jsonpath",
+    "shorthand_conditions",
 ]
 
 #: The checks a condition dict may contain, in the order they are evaluated
@@ -471,3 +474,30 @@ def evaluate_response(
             return Verdict(None, True, None)
         undecided = undecided or result is None
     return Verdict(None, False, body._error if undecided else None)
+
+
+# -- the shorthand keywords (status_code=200, json=..., as one AND condition) ----------------
+
+
+class _Unset:
+    """Marks a shorthand condition keyword that was not given (``None`` is a valid JSON value)."""
+
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+UNSET: Any = _Unset()
+SHORTHAND = ("status_code", "text", "json", "jsonpath", "callback")
+
+
+def shorthand_conditions(status_code: Any, text: Any, json: Any, jsonpath: Any, callback: Any) -> dict:
+    """The shorthand condition keywords that were given, as one ``until`` dict.
+
+    ``None`` means "not given" for all but ``json``, whose ``None`` is a
+    condition (the body is JSON ``null``): it is not given when it is :data:`UNSET`.
+    """
+    given = {key: value for key, value in zip(SHORTHAND, (status_code, text, None, jsonpath, callback))
+             if value is not None}
+    if json is not UNSET:
+        given["json"] = json
+    return {key: given[key] for key in SHORTHAND if key in given}

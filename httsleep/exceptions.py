@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ._compat import AlarmAttributes
+
 __all__ = [
     "Alarm",
     "AsyncGaveUp",
@@ -58,7 +60,7 @@ def _rebuild(cls: type, args: tuple) -> BaseException:
     return error
 
 
-class Alarm(HttSleepError):
+class Alarm(AlarmAttributes, HttSleepError):
     """A response matched an alarm condition.
 
     :ivar response: the response that matched.
@@ -88,11 +90,6 @@ class Alarm(HttSleepError):
         if said:
             message += " ({})".format("; ".join(said))
         super().__init__(message)
-
-    @property
-    def mesg(self) -> str:
-        """The message (0.3.1 kept it in this attribute)."""
-        return str(self)
 
 
 class CircuitBrokenError(HttSleepError):

@@ -3,31 +3,29 @@
 This module keeps every name httsleep 0.3.1's ``httsleep.main`` offered:
 ``HttSleeper``, ``httsleep``, ``Alarm``, ``DEFAULT_POLLING_INTERVAL``,
 ``DEFAULT_MAX_RETRIES``, ``VALID_CONDITIONS``, ``DEFAULT_SESSION`` (see
-below) and ``sleep``, the function the loop calls to wait, looked up at
-every call so that tests may patch ``httsleep.main.sleep``.
+:func:`httsleep._compat.main_module_attribute`) and ``sleep``, the function
+the loop calls to wait, looked up at every call so that tests may patch
+``httsleep.main.sleep``.
 
-``DEFAULT_SESSION`` was the one ``requests.Session`` 0.3.1 sent every poll
-through, sharing cookies and connections between unrelated callers and
-threads. It is still importable (reading it warns), but no poll uses it
-unless it is passed as ``session=``: each poller has a session of its own.
+The loop is :meth:`HttSleeper._poll`: it asks the
+:class:`~httsleep.policy.PollRun` what to do and a transport
+(:mod:`httsleep.transports`) to send; requests' is the default.
 """
 
 from __future__ import annotations
 
-import logging  # noqa: F401 - httsleep.main.logging was there in 0.3.1
 import os
 import time
-import warnings
 from time import monotonic, sleep  # looked up at call time: patch httsleep.main.sleep / .monotonic
 from typing import Any, Callable, Collection, Iterable, Optional, Sequence, Type, Union
 
 import requests
 
-from ._frontend import UNSET, PolicyAttributes, check_verify, shorthand_conditions
+from ._compat import SessionAttributes, main_module_attribute
 from ._logs import log, redacting
-from ._requests_transport import RequestsTransport, build_request, new_session
-from ._validate import ArgumentTypeError, log_level, shorten
-from .conditions import CONDITION_KEYS, ConditionSpec
+from ._request_checks import check_verify
+from ._validate import ArgumentTypeError, is_coroutine_function, log_level, shorten
+from .conditions import CONDITION_KEYS, UNSET, ConditionSpec, shorthand_conditions
 from .exceptions import Alarm, StopPolling
 from .policy import (
     DEFAULT_MAX_BODY_SIZE,
@@ -40,6 +38,8 @@ from .policy import (
     Policy,
     RequestTimeout,
 )
+from .transports import transport_for
+from .transports.requests_transport import RequestsTransport, build_request, new_session
 from .waits import WaitLike
 
 __all__ = [
@@ -59,29 +59,7 @@ __all__ = [
 #: The condition keys (0.3.1 name; see :data:`httsleep.conditions.CONDITION_KEYS`).
 VALID_CONDITIONS = list(CONDITION_KEYS)
 
-_DEFAULT_SESSION: Optional[requests.Session] = None
-
-
-def __getattr__(name: str) -> Any:
-    """0.3.1 names that cost something or changed meaning, made on first use."""
-    global _DEFAULT_SESSION
-    if name == "DEFAULT_SESSION":
-        warnings.warn(
-            "httsleep.main.DEFAULT_SESSION is no longer used by every poll (httsleep 0.3.1 shared it between all "
-            "callers); each poller has a session of its own. Pass session= to share one on purpose.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        if _DEFAULT_SESSION is None:
-            _DEFAULT_SESSION = new_session()
-        return _DEFAULT_SESSION
-    if name == "string_types":  # from 0.3.1's Python 2 compatibility module
-        return (str,)
-    if name == "jsonpath_rw":  # imported by 0.3.1's main module; imported here on first use (it is slow)
-        import jsonpath_rw
-
-        return jsonpath_rw
-    raise AttributeError("module 'httsleep.main' has no attribute {!r}".format(name))
+__getattr__ = main_module_attribute  # DEFAULT_SESSION and the other 0.3.1 names made on first use
 
 
 def _verify(value: Any) -> Union[bool, str, None]:
@@ -89,7 +67,7 @@ def _verify(value: Any) -> Union[bool, str, None]:
     return os.fspath(value) if isinstance(value, os.PathLike) else value
 
 
-class HttSleeper(PolicyAttributes):
+class HttSleeper(SessionAttributes):
     """Polls an HTTP endpoint until a response matches a success condition.
 
     :param url_or_request: the URL to ``GET``, or a :class:`requests.Request`
@@ -104,7 +82,9 @@ class HttSleeper(PolicyAttributes):
     :param auth: a ``(username, password)`` tuple or a requests auth object.
     :param headers: HTTP headers, merged over the session's (these win).
     :param session: a :class:`requests.Session` to send with; it is left
-        open. Without one, see :attr:`session`.
+        open. Without one, see :attr:`session`. (A client of another
+        registered synchronous transport, such as
+        :class:`httsleep.transports.memory.MemoryClient`, works too.)
     :param verify: ``True``/``False`` or a CA bundle path; when given it
         overrides the session's setting.
     :param polling_interval: seconds between attempts (fractions are
@@ -154,7 +134,7 @@ class HttSleeper(PolicyAttributes):
     :raises ValueError: at construction, for an invalid value.
     """
 
-    _session: Optional[requests.Session]
+    _session: Any
 
     def __init__(
         self,
@@ -207,7 +187,13 @@ class HttSleeper(PolicyAttributes):
             conditional=conditional,
         )
         self._polling_interval = polling_interval
-        self._cached_transport: Optional[RequestsTransport] = None
+        self._cached_transport: Any = None
+        breaker = self._policy.circuit_breaker
+        if breaker is not None and is_coroutine_function(breaker.admit):
+            raise ArgumentTypeError(
+                "circuit_breaker: {} admits asynchronously (its admit() is a coroutine function); use it with "
+                "httsleep.AsyncHttSleeper, or give HttSleeper a breaker that does not await".format(shorten(breaker))
+            )
         self.log = log
         if loglevel is not None:
             log.setLevel(log_level(loglevel))
@@ -231,14 +217,9 @@ class HttSleeper(PolicyAttributes):
 
     @session.setter
     def session(self, value: Optional[requests.Session]) -> None:
-        if value is not None and not isinstance(value, requests.Session):
+        if value is not None and not isinstance(value, requests.Session) and transport_for(value, "sync") is None:
             raise ArgumentTypeError("session must be a requests.Session, not {}".format(shorten(value)))
         self._session = value
-
-    @property
-    def kwargs(self) -> dict:
-        """The extra arguments given to ``Session.send`` (0.3.1 name)."""
-        return {} if self.verify is None else {"verify": self.verify}
 
     # -- polling -------------------------------------------------------------------
 
@@ -254,26 +235,28 @@ class HttSleeper(PolicyAttributes):
             it is ignored.
         """
         session = self._session
+        transport = self._transport(session)
         if session is not None:
-            return self._poll(session)
-        with new_session() as own_session:
-            return self._poll(own_session)
+            return self._poll(transport, session)
+        with transport.open_client(self.verify) as own_session:
+            return self._poll(transport, own_session)
 
-    def _transport(self) -> RequestsTransport:
-        """The transport for the request and settings as they are now (0.3.1 code may reassign them)."""
+    def _transport(self, session: Any = None) -> Any:
+        """The transport for the session, request and settings as they are now (0.3.1 code may reassign them)."""
+        kind = RequestsTransport if session is None or type(session) is requests.Session else (
+            transport_for(session, "sync") or RequestsTransport)
         transport = self._cached_transport
-        if transport is None or transport.request is not self.request or transport.verify is not self.verify:
-            transport = self._cached_transport = RequestsTransport(self.request, self.verify)
+        if (type(transport) is not kind or transport.request is not self.request
+                or transport.verify is not self.verify):
+            transport = self._cached_transport = kind(self.request, self.verify)
         return transport
 
-    def _poll(self, session: requests.Session) -> requests.Response:
-        transport = self._transport()
+    def _poll(self, transport: Any, session: Any) -> requests.Response:
         secrets = transport.secrets(session)
-        request = self.request
         run = self._policy.start(
             monotonic,
             give_up=StopPolling,
-            target="{} {}".format(request.method, request.url),
+            target=transport.target,
             wall=time.time,
             redact=secrets,
         )
@@ -284,7 +267,7 @@ class HttSleeper(PolicyAttributes):
                 try:
                     response = sender.send(run)
                 except Exception as exc:
-                    decision = run.failed(exc, timed_out=isinstance(exc, requests.Timeout))
+                    decision = run.failed(exc, timed_out=isinstance(exc, transport.timeout_errors))
                 except BaseException:  # KeyboardInterrupt...: free the circuit breaker's trial slot
                     run.abandon_attempt()
                     raise
@@ -296,7 +279,7 @@ class HttSleeper(PolicyAttributes):
                     sleep(decision.sleep)
 
     def __repr__(self) -> str:
-        return "<HttSleeper {} {}>".format(self.request.method, self._transport().redact(self.request.url))
+        return "<HttSleeper {} {}>".format(self.request.method, self._transport(self._session).redact(self.request.url))
 
 
 def httsleep(

@@ -1,15 +1,14 @@
 """The polling decision, without any I/O.
 
 :class:`Policy` holds a poller's validated configuration. For each poll a
-driver (the requests loop in :mod:`httsleep.main`, the httpx loop in
-:mod:`httsleep.aio`) calls :meth:`Policy.start` to get a :class:`PollRun`,
-then loops::
+driver (the loop of :mod:`httsleep.main` or :mod:`httsleep.aio`) calls
+:meth:`Policy.start` to get a :class:`PollRun`, then loops::
 
-    run = policy.start(clock, give_up=StopPolling, target="GET http://...")
+    run = policy.start(monotonic, give_up=StopPolling, target="GET http://...")
     while True:
-        run.begin_attempt()
+        run.begin_attempt()          # asks the circuit breaker, counts the attempt
         try:
-            response = send(timeout=run.request_timeout())
+            response = send(run)     # bounded by run.request_timeout() and run.remaining()
         except Exception as exc:
             decision = run.failed(exc, timed_out=is_timeout(exc))
         else:
@@ -22,8 +21,21 @@ then loops::
 give-up error, or an exception that is not to be ignored; otherwise they
 say whether the poll is done or how long to sleep. All the rules (alarms
 before success, undecidable JSON, retry limits, deadline, wait strategy,
-``Retry-After``, transient errors, hooks, testing mode) live here, so the
-two drivers cannot drift apart.
+``Retry-After``, transient errors, conditional polling, hooks, testing
+mode) live here, so the drivers cannot drift apart.
+
+Where the poll stands is a value, :attr:`PollRun.state` (a
+:class:`~httsleep.state.PollState`): every decision makes a new one, and a
+poll can start from a saved one (``policy.start(..., state=saved)``): it
+then makes the decisions the first process would have made. Times in it
+are on the wall clock; within one process :meth:`PollRun.now` never steps
+back (it advances with the monotonic clock the driver passes).
+
+A circuit breaker may do I/O (one shared by a fleet): its ``admit()`` and
+its ticket's ``success()``/``failure()``/``cancel()`` may then return
+awaitables. :meth:`PollRun.begin_attempt` and :meth:`PollRun.settle` hand
+those to the driver to await (the asyncio front end does; the synchronous
+one refuses such breakers), so that the decision itself never blocks.
 
 Waits are measured from the *end* of one attempt (its response evaluated
 or its error handled) to the start of the next.
@@ -31,6 +43,7 @@ or its error handled) to the start of the next.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import time
@@ -38,6 +51,7 @@ from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import (
     Any,
+    Awaitable,
     Callable,
     Collection,
     Dict,
@@ -54,13 +68,16 @@ from typing import (
 
 from . import _validate as check
 from . import testing
-from ._body import text_encoding
+from ._compat import DEFAULT_MAX_RETRIES
+from ._conditional import Revalidation, keep_out_secrets, next_validators
 from ._logs import log
 from ._validate import MAX_SECONDS
 from .conditions import Condition, ConditionSpec, compile_conditions, evaluate_response
-from .exceptions import Alarm, BodyError, CircuitBrokenError, GaveUp
-from .redaction import excerpt, redact_text, scrub_exception
-from .transient import is_temp_network_error
+from .exceptions import Alarm, CircuitBrokenError, GaveUp
+from .messages import body_excerpt, describe_outcome, describe_response, excerpt, give_up_message
+from .redaction import redact_text, scrub_exception
+from .state import Attempt, PollState
+from .transient import is_service_failure, is_temp_network_error
 from .waits import WaitLike, as_wait, never_ending, wait_seconds
 
 __all__ = [
@@ -71,9 +88,12 @@ __all__ = [
     "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_RETRY_AFTER_STATUSES",
     "Attempt",
+    "BreakerLike",
     "Decision",
     "Policy",
     "PollRun",
+    "PollState",
+    "TicketLike",
     "body_excerpt",
     "connect_and_read",
     "describe_response",
@@ -84,28 +104,6 @@ __all__ = [
 
 #: Seconds between attempts when nothing else is said (as in 0.3.1).
 DEFAULT_POLLING_INTERVAL = 2
-class _DefaultMaxRetries(int):
-    """50, and a marker: ``max_retries`` was not given (then ``timeout=`` alone limits the poll)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "50"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        return (_default_max_retries, ())
-
-
-def _default_max_retries() -> int:
-    return DEFAULT_MAX_RETRIES
-
-
-#: Requests made before giving up when nothing else is said (as in 0.3.1). When
-#: ``timeout=`` is given and ``max_retries`` is not, there is no such limit: the
-#: deadline ends the poll.
-DEFAULT_MAX_RETRIES: int = _DefaultMaxRetries(50)
 #: Timeout of each request: 10 s to connect, 30 s between bytes of the answer.
 DEFAULT_REQUEST_TIMEOUT: Tuple[float, float] = (10.0, 30.0)
 #: Statuses whose ``Retry-After`` header is honoured by default.
@@ -122,102 +120,47 @@ _MIN_REQUEST_TIMEOUT = 0.01
 _DEADLINE_SLACK = 0.05
 
 RequestTimeout = Union[float, Tuple[float, float]]
-Hook = Callable[["Attempt"], Any]
+Hook = Callable[[Attempt], Any]
 
 
 class TicketLike(Protocol):
-    """What a circuit breaker's :meth:`admit` returns (see :class:`httsleep.resilience.Ticket`)."""
+    """What a circuit breaker's ``admit()`` gives (see :class:`httsleep.resilience.Ticket`).
 
-    def success(self) -> None: ...
+    Each method may return an awaitable (a breaker that does I/O); the
+    asyncio front end awaits it.
+    """
 
-    def failure(self, exc: Union[BaseException, str, None] = None) -> int: ...
+    def success(self) -> Any: ...
 
-    def cancel(self) -> None: ...
+    def failure(self, exc: Union[BaseException, str, None] = None) -> Any: ...
+
+    def cancel(self) -> Any: ...
 
 
 class BreakerLike(Protocol):
-    """What a poll needs of ``circuit_breaker=`` (see :class:`httsleep.CircuitBreaker`)."""
+    """What a poll needs of ``circuit_breaker=`` (see :class:`httsleep.CircuitBreaker`).
+
+    ``admit()`` returns a :class:`TicketLike`, or an awaitable of one (only
+    on the asyncio front end); it raises
+    :class:`~httsleep.exceptions.CircuitBrokenError` when the call must not
+    be made. ``time_remaining`` must not do I/O (a cached value).
+    """
 
     name: str
 
     @property
     def time_remaining(self) -> float: ...
 
-    def admit(self) -> TicketLike: ...
-
-
-class Attempt:
-    """What hooks (``on_attempt=``) are told after every attempt. Immutable.
-
-    :ivar number: 1 for the first request.
-    :ivar elapsed: seconds since the poll started.
-    :ivar response: the response, or ``None`` if the attempt raised.
-    :ivar exception: the exception of the attempt, or ``None``.
-    :ivar outcome: ``"success"``, ``"alarm"``, ``"retry"`` (another attempt
-        follows after ``wait``), ``"gave_up"`` or ``"error"`` (an exception
-        that is not ignored is about to propagate).
-    :ivar wait: seconds until the next attempt (only for ``"retry"``).
-    :ivar wait_reason: ``"interval"`` or ``"Retry-After"`` (only for ``"retry"``).
-    """
-
-    # A plain slotted class, not a dataclass: importing dataclasses (and the
-    # inspect module it pulls in) would cost every ``import httsleep`` ~3 ms.
-    __slots__ = ("number", "elapsed", "response", "exception", "outcome", "wait", "wait_reason")
-
-    number: int
-    elapsed: float
-    response: Any
-    exception: Optional[BaseException]
-    outcome: str
-    wait: Optional[float]
-    wait_reason: Optional[str]
-
-    def __init__(
-        self,
-        number: int,
-        elapsed: float,
-        response: Any,
-        exception: Optional[BaseException],
-        outcome: str,
-        wait: Optional[float] = None,
-        wait_reason: Optional[str] = None,
-    ) -> None:
-        for name, value in zip(self.__slots__, (number, elapsed, response, exception, outcome, wait, wait_reason)):
-            object.__setattr__(self, name, value)
-
-    def _fields(self) -> Tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Attempt is immutable: cannot set {!r}".format(name))
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("Attempt is immutable: cannot delete {!r}".format(name))
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __reduce__(self) -> Tuple[Any, ...]:
-        # copy, deepcopy and pickle would otherwise set the slots one by one, which __setattr__ refuses
-        return (self.__class__, self._fields())
-
-    def __repr__(self) -> str:
-        return "Attempt({})".format(
-            ", ".join("{}={!r}".format(name, value) for name, value in zip(self.__slots__, self._fields()))
-        )
+    def admit(self) -> Any: ...
 
 
 class Decision(NamedTuple):
-    """What a driver does next: return ``response`` (``done``) or sleep ``sleep`` seconds."""
+    """What a driver does next: return ``response`` (``done``) or sleep ``sleep`` seconds; ``state`` is the poll's."""
 
     done: bool
     response: Any = None
     sleep: float = 0.0
+    state: Optional[PollState] = None
 
 
 def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
@@ -257,75 +200,6 @@ def connect_and_read(timeout: RequestTimeout) -> Tuple[float, float]:
     ((5, 5), (3.05, 27))
     """
     return timeout if isinstance(timeout, tuple) else (timeout, timeout)
-
-
-# Errors that are the caller's fault, not the service's: never a breaker failure.
-_CALLER_FAULTS = frozenset(
-    {"InvalidURL", "InvalidSchema", "MissingSchema", "InvalidHeader", "URLRequired", "UnsupportedProtocol"}
-)
-# httpx's transport errors are not OSErrors (requests' are); matched by name, httpx need not be installed.
-_SERVICE_FAILURES = frozenset({"TransportError", "TimeoutException", "RequestError"})
-
-
-def is_service_failure(response: Any = None, exc: Optional[BaseException] = None, timed_out: bool = False) -> bool:
-    """Whether an attempt's outcome counts as a failure for a circuit breaker.
-
-    Failures: a response with a 5xx status; a timeout; a connection failure
-    or other error of the transport (refused, reset, DNS, TLS, broken body).
-    Not failures: any other response (a 2xx or 4xx that is merely not what
-    the poll waits for), an error raised by the caller's own code (a
-    callback), and a request the transport rejects before sending it (an
-    invalid URL).
-    """
-    if response is not None:
-        status = getattr(response, "status_code", None)
-        return isinstance(status, int) and status >= 500
-    if exc is None or isinstance(exc, BodyError):  # the service answered; the body was the problem
-        return False
-    if timed_out:
-        return True
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & _CALLER_FAULTS:
-        return False
-    return isinstance(exc, OSError) or bool(names & _SERVICE_FAILURES) or is_temp_network_error(exc)
-
-
-def describe_response(response: Any) -> str:
-    """``HTTP 503 Service Unavailable`` for a requests or httpx response (the reason made printable, cut short)."""
-    reason = getattr(response, "reason", None) or getattr(response, "reason_phrase", None) or ""
-    if not isinstance(reason, str):
-        reason = str(reason)
-    return "HTTP {} {}".format(getattr(response, "status_code", "?"), excerpt(reason, 100)).rstrip()
-
-
-def body_excerpt(response: Any, limit: int = 200, redact: Callable[[str], str] = redact_text) -> str:
-    """The start of a response's body, as text on one line: redacted, made printable, at most ``limit`` characters.
-
-    Only the first few hundred bytes are decoded, with the charset of the
-    ``Content-Type`` (UTF-8 otherwise): no charset detection on megabytes.
-    Runs of whitespace (the line breaks and indents of pretty-printed JSON)
-    become one space.
-
-    >>> class Response: content = b'{"status": "RUNNING", "token": "t0k3n"}'; headers = {}
-    >>> body_excerpt(Response())
-    '{"status": "RUNNING", "token": "***"}'
-    """
-    content = getattr(response, "content", None)
-    if not isinstance(content, (bytes, bytearray)) or not content:
-        return ""
-    window = bytes(content[: limit * 4 + 256])
-    text = window.decode(text_encoding(getattr(response, "headers", None)), "replace")
-    return excerpt(" ".join(text.split()), limit, redact, cut=len(window) < len(content))
-
-
-def _strong_date(modified: str, date: Optional[str]) -> bool:
-    """Whether a ``Last-Modified`` is at least a second older than the response's ``Date`` (both HTTP dates)."""
-    if not date:
-        return False
-    try:
-        return (parsedate_to_datetime(date) - parsedate_to_datetime(modified)).total_seconds() >= 1
-    except (TypeError, ValueError, IndexError, OverflowError):  # unreadable, or naive against aware
-        return False
 
 
 class Policy:
@@ -397,18 +271,27 @@ class Policy:
         target: str = "",
         wall: Callable[[], float] = time.time,
         redact: Callable[[str], str] = redact_text,
+        state: Optional[PollState] = None,
     ) -> PollRun:
-        """Begin one poll; all its state lives in the returned :class:`PollRun`.
+        """Begin one poll, or go on with one from its saved ``state``; it lives in the returned :class:`PollRun`.
 
-        ``redact`` is applied to everything the poll says (messages, logs,
-        the transport's errors); a driver passes one that knows the poll's
-        own credentials (:class:`httsleep.redaction.Secrets`).
+        ``clock`` is a monotonic clock (seconds) and ``wall`` the time since
+        the epoch: the poll's times are on the wall clock, advanced by
+        ``clock``. ``redact`` is applied to everything the poll says
+        (messages, logs, the transport's errors); a driver passes one that
+        knows the poll's own credentials (:class:`httsleep.redaction.Secrets`).
         """
-        return PollRun(self, clock, give_up, target, wall, redact)
+        return PollRun(self, clock, give_up, target, wall, redact, state)
 
 
 class PollRun:
-    """The state of one poll: attempts made, start time, last outcome."""
+    """One poll: its :class:`~httsleep.state.PollState`, and the objects of this process (last response, ticket).
+
+    :ivar state: where the poll stands (a value; each attempt and decision
+        replaces it).
+    :ivar last_response: the last response received in this process, or ``None``.
+    :ivar last_exception: the exception of the last attempt, or ``None``.
+    """
 
     def __init__(
         self,
@@ -418,6 +301,7 @@ class PollRun:
         target: str,
         wall: Callable[[], float],
         redact: Callable[[str], str] = redact_text,
+        state: Optional[PollState] = None,
     ) -> None:
         self.policy = policy
         self._clock = clock
@@ -428,15 +312,12 @@ class PollRun:
         self._shown_target: Optional[str] = None
         self._testing = testing.is_testing()
         self._skipped = 0.0  # waits not slept in testing mode, added to the clock
-        self.started = clock()
-        self.deadline = None if policy.timeout is None else self.started + policy.timeout
-        self.attempts = 0
+        self._epoch = wall() - clock()  # now() = this + clock(): wall time that never steps back within the run
+        self.state = state if state is not None else PollState.start(self.now(), policy.timeout)
         self.last_response: Any = None
         self.last_exception: Optional[BaseException] = None
-        self._ticket: Optional[TicketLike] = None  # the circuit breaker's permission for the attempt in flight
-        self._validators: Dict[str, str] = {}  # conditional polling: the headers of the next request
-        self._unchanged: Any = None  # the 304 of the last attempt, which repeats _repeated
-        self._repeated: Any = None  # the full response the validators came from
+        self._ticket: Any = None  # the circuit breaker's permission for the attempt in flight
+        self._revalidation = Revalidation()
 
     @property
     def target(self) -> str:
@@ -448,48 +329,120 @@ class PollRun:
     # -- time ----------------------------------------------------------------
 
     def now(self) -> float:
-        return self._clock() + self._skipped
+        """Seconds since the epoch, as this poll counts them (waits skipped in testing mode included)."""
+        return self._epoch + self._clock() + self._skipped
+
+    @property
+    def attempts(self) -> int:
+        """Requests made so far (``state.attempts``)."""
+        return self.state.attempts
+
+    @property
+    def started(self) -> float:
+        """When the poll started, in seconds since the epoch."""
+        return self.state.started_at
+
+    @property
+    def deadline(self) -> Optional[float]:
+        """When ``timeout`` runs out, in seconds since the epoch (``None`` without one)."""
+        return self.state.deadline_at
 
     def elapsed(self) -> float:
-        return self.now() - self.started
+        """Seconds since the poll started."""
+        return self.now() - self.state.started_at
 
     def remaining(self) -> Optional[float]:
         """Seconds left before the deadline (``None`` without one)."""
-        return None if self.deadline is None else self.deadline - self.now()
+        deadline = self.state.deadline_at
+        return None if deadline is None else deadline - self.now()
 
     # -- the attempt ------------------------------------------------------------
 
-    def begin_attempt(self) -> None:
+    def begin_attempt(self) -> Optional[Awaitable[None]]:
         """Count an attempt; call it just before sending the request.
 
         With a circuit breaker, ask it first: when it is open (or half-open
         with its trial calls taken) this raises
         :class:`~httsleep.exceptions.CircuitBrokenError` and the request
         must not be sent. The outcome is reported to the breaker by
-        :meth:`received` or :meth:`failed`.
+        :meth:`settle` (or :meth:`received` / :meth:`failed`).
+
+        Returns ``None``, or, when the breaker's ``admit()`` is awaitable,
+        an awaitable that does the above once awaited (asyncio only).
         """
         breaker = self.policy.circuit_breaker
         if breaker is not None:
-            self._settle_ticket()  # a previous attempt that never reported: forget it
+            self._cancel_ticket()  # a previous attempt that never reported: forget it
             try:
-                self._ticket = breaker.admit()
+                ticket = breaker.admit()
             except CircuitBrokenError as refused:
-                message = "{}: attempt {} not sent: {}".format(
-                    self.target or "the endpoint", self.attempts + 1, refused
-                )
-                log.info("%s", message)
-                raise CircuitBrokenError(message, refused.time_remaining) from self.last_exception
-        self.attempts += 1
+                raise self._refused(refused) from self.last_exception
+            if inspect.isawaitable(ticket):
+                return self._admitted(ticket)
+            self._ticket = ticket
+        self._count()
+        return None
 
-    def abandon_attempt(self) -> None:
+    async def _admitted(self, admitting: Awaitable[Any]) -> None:
+        try:
+            self._ticket = await admitting
+        except CircuitBrokenError as refused:
+            raise self._refused(refused) from self.last_exception
+        self._count()
+
+    def _count(self) -> None:
+        self.state = self.state.evolve(attempts=self.state.attempts + 1)
+
+    def _refused(self, refused: CircuitBrokenError) -> CircuitBrokenError:
+        message = "{}: attempt {} not sent: {}".format(self.target or "the endpoint", self.attempts + 1, refused)
+        log.info("%s", message)
+        return CircuitBrokenError(message, refused.time_remaining)
+
+    def abandon_attempt(self) -> Optional[Awaitable[Any]]:
         """The attempt ends without an outcome (the driver was interrupted or cancelled).
 
         Frees the circuit breaker's permission at once, so that a half-open
         trial slot is not kept until it expires. Drivers call it when
         something other than an ``Exception`` (``KeyboardInterrupt``,
         ``asyncio.CancelledError``) leaves the attempt; harmless otherwise.
+        Returns what the ticket's ``cancel()`` returned when it is awaitable.
         """
-        self._settle_ticket()
+        return self._cancel_ticket()
+
+    def _cancel_ticket(self) -> Optional[Awaitable[Any]]:
+        ticket, self._ticket = self._ticket, None
+        if ticket is None:
+            return None
+        result = ticket.cancel()
+        return result if inspect.isawaitable(result) else None
+
+    def settle(
+        self, response: Any = None, exc: Optional[BaseException] = None, timed_out: bool = False
+    ) -> Optional[Awaitable[Any]]:
+        """Tell the circuit breaker the attempt's outcome (a 5xx, a timeout or a network failure count against it).
+
+        :meth:`received` and :meth:`failed` do it themselves; a driver whose
+        breaker may return awaitables calls this first and awaits what it
+        returns (``None`` otherwise, or when there is nothing to tell).
+        """
+        ticket, self._ticket = self._ticket, None
+        if ticket is None:
+            return None
+        if response is None and exc is None:
+            result = ticket.cancel()
+        elif is_service_failure(response, exc, timed_out):
+            result = ticket.failure(describe_response(response) if response is not None else exc)
+        else:
+            result = ticket.success()
+        return result if inspect.isawaitable(result) else None
+
+    def _settle_now(self, response: Any = None, exc: Optional[BaseException] = None, timed_out: bool = False) -> None:
+        pending = self.settle(response, exc, timed_out)
+        if pending is not None:  # pragma: no cover - the asyncio driver settles (and awaits) first
+            close = getattr(pending, "close", None)
+            if close is not None:
+                close()
+            raise RuntimeError("the circuit breaker's ticket is awaitable: await PollRun.settle() first")
 
     def request_timeout(self) -> RequestTimeout:
         """The timeout for the request about to be sent, cut to the time left."""
@@ -510,7 +463,7 @@ class PollRun:
         last full response carried an ``ETag`` or a ``Last-Modified``. A
         transport adds them to every request it sends.
         """
-        return self._validators
+        return dict(self.state.validators)
 
     def received(self, response: Any) -> Decision:
         """Judge a response: raise :class:`Alarm`, finish, or say how long to wait.
@@ -521,15 +474,16 @@ class PollRun:
         is evaluated on the empty body, hooks are told, and the poll waits
         and tries again. :attr:`last_response` stays the response it repeats.
         """
-        self._settle_ticket(response=response)
+        self._settle_now(response=response)
         self.last_exception = None
-        if self._validators and response.status_code == 304:
-            self._unchanged = response
-            self.last_response = self._repeated  # what the 304 stands for (an error since does not change it)
-            self._remember_validators(response, unchanged=True)
+        state = self.state
+        if self.policy.conditional and self._revalidation.answers(state.validators, response):
+            self.last_response = self._revalidation.not_modified(response)
+            self._record(response, None, next_validators(state.validators, response.headers, unchanged=True))
             return self._retry(response, None)
-        self._unchanged = None
+        self._revalidation.failed()
         self.last_response = response
+        self._record(response, None)
         try:
             verdict = evaluate_response(response, self.policy.alarms, self.policy.until)
         except Exception as exc:  # a callback raised
@@ -543,37 +497,25 @@ class PollRun:
             self._notify("success", response, None)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: attempt %d matched: %s", self.target, self.attempts, describe_response(response))
-            return Decision(True, response)
+            return Decision(True, response, 0.0, self.state)
         if verdict.undecided is not None and self._retry_after(response) is None:
             return self.failed(verdict.undecided, response=response)
         # not matched; or a JSON condition met a 429/503 page (HTML, say) that asks to come back later
         if self.policy.conditional:
-            self._repeated = response
-            self._remember_validators(response)
+            self._revalidation.full_response(response)
+            self._record(response, None, next_validators((), response.headers, unchanged=False))
         return self._retry(response, None)
 
-    def _remember_validators(self, response: Any, unchanged: bool = False) -> None:
-        """Take the next request's conditional headers from ``response``.
-
-        ``If-None-Match`` from an ``ETag``. ``If-Modified-Since`` from a
-        ``Last-Modified`` only without an ETag, and only when it is at least
-        a second older than the response's ``Date`` (RFC 9110 8.8.2.2: a
-        date has a one-second resolution, so a document changed again in the
-        same second would be "not modified" for ever). A full response
-        without validators makes the next request unconditional; a 304
-        updates the validators it repeats and keeps the others.
-        """
-        headers = response.headers
-        validators = dict(self._validators) if unchanged else {}
-        etag = headers.get("ETag")
-        if etag:
-            validators["If-None-Match"] = etag
-            validators.pop("If-Modified-Since", None)
-        elif "If-None-Match" not in validators:
-            modified = headers.get("Last-Modified")
-            if modified and _strong_date(modified, headers.get("Date")):
-                validators["If-Modified-Since"] = modified
-        self._validators = validators
+    def _record(self, response: Any, exc: Optional[BaseException], validators: Any = None) -> None:
+        """The summary of the outcome (and the next validators, if given) into the state."""
+        status = getattr(response, "status_code", None) if response is not None else None
+        changes: Dict[str, Any] = {
+            "last_status": status if isinstance(status, int) and not isinstance(status, bool) else None,
+            "last_error": None if exc is None else type(exc).__name__,
+        }
+        if validators is not None:
+            changes["validators"] = keep_out_secrets(validators, self.redact) if validators else ()
+        self.state = self.state.evolve(**changes)
 
     def body_optional(self, response: Any) -> bool:
         """Whether the poll can do without ``response``'s body: it asks to come back later.
@@ -596,12 +538,13 @@ class PollRun:
         than the deadline, while only the read timeout was cut) is the
         request's own and is handled like any other error.
         """
-        self._settle_ticket(response=response, exc=exc, timed_out=timed_out)
+        self._settle_now(response=response, exc=exc, timed_out=timed_out)
         if response is None:  # the transport's error: it may quote the URL with its password
             scrub_exception(exc, self.redact)
-        self._unchanged = None
+        self._revalidation.failed()
         self.last_response = response
         self.last_exception = exc
+        self._record(response, exc)
         remaining = self.remaining()
         if timed_out and remaining is not None and remaining <= _DEADLINE_SLACK:
             self._give_up_now(
@@ -615,19 +558,6 @@ class PollRun:
         return self._retry(response, exc)
 
     # -- internals ---------------------------------------------------------------
-
-    def _settle_ticket(
-        self, response: Any = None, exc: Optional[BaseException] = None, timed_out: bool = False
-    ) -> None:
-        ticket, self._ticket = self._ticket, None
-        if ticket is None:
-            return
-        if response is None and exc is None:
-            ticket.cancel()
-        elif is_service_failure(response, exc, timed_out):
-            ticket.failure(describe_response(response) if response is not None else exc)
-        else:
-            ticket.success()
 
     def _ignorable(self, exc: BaseException) -> bool:
         if isinstance(exc, self.policy.ignore_exceptions):
@@ -654,7 +584,8 @@ class PollRun:
         if math.isinf(wait) and self.deadline is None:
             self._notify("error", response, exc)
             raise never_ending(self.policy.wait, self.attempts) from exc
-        if self.deadline is not None and self.now() + wait > self.deadline:
+        now = self.now()
+        if self.deadline is not None and now + wait > self.deadline:
             self._give_up_now(
                 "timeout",
                 "timeout={:g}s would pass during the next wait of {:g}s ({})".format(
@@ -672,49 +603,44 @@ class PollRun:
                 self._notify("error", response, refused)
                 log.info("%s", message)
                 raise refused from exc
+        self.state = self.state.evolve(next_attempt_at=now + wait)
         self._notify("retry", response, exc, wait, reason)
         if log.isEnabledFor(logging.INFO):  # the excerpt is redacted: not for a record nobody reads
             log.info(
                 "%s: not ready after attempt %d (%s), waiting %gs",
                 self.target,
                 self.attempts,
-                self._describe(response) if response is not None else excerpt(repr(exc), 200, self.redact),
+                describe_outcome(self._revalidation.shown(response), exc, self.redact, self._unchanged_of(response)),
                 wait,
             )
         if self._testing:
             self._skipped += wait
-            return Decision(False, None, 0.0)
-        return Decision(False, None, wait)
+            return Decision(False, None, 0.0, self.state)
+        return Decision(False, None, wait, self.state)
 
-    def _describe(self, response: Any) -> str:
-        """``HTTP 200 OK; body: {...}``: the status and what the server said."""
-        if response is self._unchanged and self.last_response is not None:
-            return "{} (unchanged: {})".format(describe_response(response), self._describe(self.last_response))
-        body = body_excerpt(response, redact=self.redact)
-        return "{}; body: {}".format(describe_response(response), body) if body else describe_response(response)
+    def _unchanged_of(self, response: Any) -> Any:
+        """The full response a 304 ``response`` repeats (``None`` for any other response)."""
+        if response is not None and response is self._revalidation.unchanged:
+            return self.last_response
+        return None
 
     def _give_up_now(self, limit: str, why: str) -> None:
         elapsed = self.elapsed()
+        shown = self._revalidation.shown(self.last_response)
         if self.last_exception is not None:
-            last = "last error: {}".format(excerpt(repr(self.last_exception), 300, self.redact))
-        elif self.last_response is not None:
+            last = "last error: {}".format(describe_outcome(None, self.last_exception, self.redact))
+        elif shown is not None:
             last = "last response: {}, which matched no condition".format(
-                self._describe(self._unchanged if self._unchanged is not None else self.last_response)
+                describe_outcome(shown, None, self.redact, self._unchanged_of(shown))
             )
+        elif self.state.last_outcome:  # resumed in this process: what the saved state says
+            last = "last outcome: {}".format(self.state.last_outcome)
         else:  # pragma: no cover - an attempt always precedes giving up
             last = "no attempt finished"
-        waiting_for = " or ".join(repr(condition) for condition in self.policy.until)
-        message = "gave up polling {} after {} attempt{} in {:.2f}s: {}; {} (waiting for {})".format(
-            self.target or "the endpoint",
-            self.attempts,
-            "" if self.attempts == 1 else "s",
-            elapsed,
-            why,
-            last,
-            excerpt(waiting_for, 300, self.redact),
+        message = give_up_message(
+            self.target, self.attempts, elapsed, why, last, self.policy.until, self.redact
         )
-        self._notify("gave_up", self._unchanged if self._unchanged is not None else self.last_response,
-                     self.last_exception)
+        self._notify("gave_up", shown, self.last_exception)
         log.info("%s", message)
         raise self._give_up(
             message,
@@ -735,6 +661,6 @@ class PollRun:
     ) -> None:
         if not self.policy.hooks:
             return
-        attempt = Attempt(self.attempts, self.elapsed(), response, exc, outcome, wait, reason)
+        attempt = Attempt(self.attempts, self.elapsed(), response, exc, outcome, wait, reason, self.state)
         for hook in self.policy.hooks:
             hook(attempt)

@@ -24,7 +24,6 @@ import base64
 import bisect
 import functools
 import re
-import unicodedata
 from typing import Any, Callable, Iterable, List, Mapping, Optional, Set, Tuple
 from urllib.parse import quote, unquote
 
@@ -38,10 +37,8 @@ __all__ = [
     "SENSITIVE_PARAMETER_WORDS",
     "DeferredSecrets",
     "Secrets",
-    "excerpt",
     "is_sensitive_header",
     "is_sensitive_parameter",
-    "printable",
     "redact_text",
     "redact_url",
     "scrub_exception",
@@ -555,57 +552,10 @@ class DeferredSecrets:
         return "<DeferredSecrets: {}>".format("not worked out yet" if self._secrets is None else self._secrets)
 
 
-# -- showing server text -----------------------------------------------------------------
+def __getattr__(name: str) -> Any:
+    """``printable`` and ``excerpt``, which moved to :mod:`httsleep.messages` (httsleep 1.1), still importable here."""
+    if name in ("printable", "excerpt"):
+        from . import messages
 
-
-def printable(text: str) -> str:
-    """``text`` with control and format characters escaped (``\\x1b``, ``\\u202e``...).
-
-    Server text (a reason phrase, a body) goes through this before it is
-    written to a terminal or a log, so that it cannot move the cursor,
-    change colours or reorder what is shown. Newlines and tabs become
-    ``\\n`` and ``\\t``: what is quoted stays on one line.
-
-    >>> printable("ok\\x1b[2J\\n")
-    'ok\\\\x1b[2J\\\\n'
-    """
-    if text.isprintable():
-        return text
-    return "".join(char if char.isprintable() else _escape(char) for char in text)
-
-
-def _escape(char: str) -> str:
-    if char in _NAMED_ESCAPES:
-        return _NAMED_ESCAPES[char]
-    if unicodedata.category(char) == "Zs":  # a no-break space and the like: shown as a space
-        return " "
-    code = ord(char)
-    if code < 0x100:
-        return "\\x{:02x}".format(code)
-    return "\\u{:04x}".format(code) if code < 0x10000 else "\\U{:08x}".format(code)
-
-
-_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_TOKEN_DELIMITERS = " \t\r\n'\"<>`"
-
-
-def excerpt(text: str, limit: int = 200, redact: Callable[[str], str] = redact_text, *, cut: bool = False) -> str:
-    """At most ``limit`` characters of ``text``: redacted, made printable, with ``...`` when cut.
-
-    The work is bounded by ``limit`` however long ``text`` is: only a window
-    of it is redacted. When the window cuts a token that may be a URL with
-    a userinfo (it holds ``@`` or ``://``), the window ends before that
-    token instead, so that a password is never shown for lack of its ``@``.
-    ``cut``: ``text`` is itself the start of something longer.
-    """
-    window = text[: limit * 4 + 256]
-    cut = cut or len(window) < len(text)
-    if cut:
-        boundary = max(window.rfind(char) for char in _TOKEN_DELIMITERS)
-        last = window[boundary + 1 :]
-        if "@" in last or "://" in last:
-            window = window[: boundary + 1]
-    shown = printable(redact(window))
-    if len(shown) > limit:
-        return shown[: max(limit - 3, 0)] + "..."
-    return shown + "..." if cut else shown
+        return getattr(messages, name)
+    raise AttributeError("module 'httsleep.redaction' has no attribute {!r}".format(name))

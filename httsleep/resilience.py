@@ -66,7 +66,7 @@ from ._validate import (
     sync_function,
 )
 from .exceptions import CircuitBrokenError, GaveUp
-from .redaction import excerpt
+from .messages import excerpt
 from .waits import WaitLike, WaitStrategy, as_wait, never_ending, wait_seconds
 
 if sys.version_info >= (3, 10):

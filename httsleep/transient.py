@@ -1,4 +1,4 @@
-"""Which failures are temporary network trouble, worth trying again.
+"""Which failures are which: temporary network trouble worth trying again, and failures of the service.
 
 The classification follows dugong's ``is_temp_network_error`` (seed 004):
 timeouts, connection resets, refusals and aborts, broken pipes, the errno
@@ -11,6 +11,10 @@ again", ``EAI_AGAIN``), invalid or unsupported URLs, certificate errors, a
 server that answers something that is not HTTP (or more headers than HTTP
 clients accept), and a body that cannot be used (too large, undecodable):
 trying again would get the same.
+
+:func:`is_service_failure` says which outcomes count against a circuit
+breaker. Both match the HTTP libraries' exception classes by name, along
+the MRO, so that none of the libraries has to be imported here.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ import errno
 import http.client
 import socket
 import ssl
-from typing import Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 from .exceptions import BodyError
 
-__all__ = ["TEMPORARY_ERRNOS", "exception_chain", "is_temp_network_error"]
+__all__ = ["TEMPORARY_ERRNOS", "exception_chain", "is_service_failure", "is_temp_network_error"]
 
 #: errno codes that mean "the network, not the request, is the problem".
 TEMPORARY_ERRNOS = frozenset(
@@ -221,3 +225,36 @@ def is_temp_network_error(exc: BaseException) -> bool:
             return verdict
         wrapped = wrapped or any(name in _WRAPPER_NAMES for name in _names(current))
     return wrapped
+
+
+# -- what counts against a circuit breaker ------------------------------------------------------
+
+# Errors that are the caller's fault, not the service's: never a breaker failure.
+_CALLER_FAULTS = frozenset(
+    {"InvalidURL", "InvalidSchema", "MissingSchema", "InvalidHeader", "URLRequired", "UnsupportedProtocol"}
+)
+# httpx's transport errors are not OSErrors (requests' are); matched by name, httpx need not be installed.
+_SERVICE_FAILURES = frozenset({"TransportError", "TimeoutException", "RequestError"})
+
+
+def is_service_failure(response: Any = None, exc: Optional[BaseException] = None, timed_out: bool = False) -> bool:
+    """Whether an attempt's outcome counts as a failure for a circuit breaker.
+
+    Failures: a response with a 5xx status; a timeout; a connection failure
+    or other error of the transport (refused, reset, DNS, TLS, broken body).
+    Not failures: any other response (a 2xx or 4xx that is merely not what
+    the poll waits for), an error raised by the caller's own code (a
+    callback), and a request the transport rejects before sending it (an
+    invalid URL).
+    """
+    if response is not None:
+        status = getattr(response, "status_code", None)
+        return isinstance(status, int) and status >= 500
+    if exc is None or isinstance(exc, BodyError):  # the service answered; the body was the problem
+        return False
+    if timed_out:
+        return True
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & _CALLER_FAULTS:
+        return False
+    return isinstance(exc, OSError) or bool(names & _SERVICE_FAILURES) or is_temp_network_error(exc)

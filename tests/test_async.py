@@ -26,8 +26,8 @@ import pytest
 from werkzeug import Request, Response
 
 import httsleep
-import httsleep._httpx_transport
 import httsleep.aio
+import httsleep.transports.httpx_transport
 from httsleep import AsyncGaveUp, AsyncHttSleeper, CircuitBreaker, GaveUp, async_httsleep
 from httsleep.exceptions import Alarm, CircuitBrokenError
 from httsleep.testing import no_waiting
@@ -62,7 +62,7 @@ class RecordingClient(httpx.AsyncClient):
 @pytest.fixture
 def recording_client(monkeypatch: pytest.MonkeyPatch) -> List[httpx.AsyncClient]:
     RecordingClient.instances = []
-    monkeypatch.setattr(httsleep._httpx_transport.httpx, "AsyncClient", RecordingClient)
+    monkeypatch.setattr(httsleep.transports.httpx_transport.httpx, "AsyncClient", RecordingClient)
     return RecordingClient.instances
 
 

@@ -12,12 +12,12 @@ def test_hooks_get_attempts_that_compare_hash_and_print_by_value(httpserver, fak
     seen = []
     httsleep(httpserver.url_for("/job"), {"status_code": 200}, on_attempt=seen.append)
     (attempt,) = seen
-    copy = Attempt(attempt.number, attempt.elapsed, attempt.response, None, "success")
+    copy = Attempt(attempt.number, attempt.elapsed, attempt.response, None, "success", state=attempt.state)
     assert attempt == copy and hash(attempt) == hash(copy)
-    assert attempt != Attempt(2, attempt.elapsed, attempt.response, None, "success")
+    assert attempt != Attempt(2, attempt.elapsed, attempt.response, None, "success", state=attempt.state)
     assert attempt != (1, attempt.elapsed)  # not a tuple
     assert repr(attempt).startswith("Attempt(number=1, elapsed=")
-    assert repr(attempt).endswith("outcome='success', wait=None, wait_reason=None)")
+    assert "outcome='success', wait=None, wait_reason=None, state=PollState(attempts=1, " in repr(attempt)
 
 
 def test_an_attempt_cannot_be_changed():

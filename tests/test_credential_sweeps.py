@@ -83,11 +83,16 @@ class Sweep:
         self.raised: Dict[str, str] = {}
 
     def sleeper(self, url: str, **options: Any) -> Any:
-        options.setdefault("on_attempt", lambda attempt: self.texts.append(repr(attempt)))
+        options.setdefault("on_attempt", self.attempted)
         cls = HttSleeper if self.front == "sync" else AsyncHttSleeper
         sleeper = cls(url, **options)
         self.texts.append(repr(sleeper))
         return sleeper
+
+    def attempted(self, attempt: Any) -> None:
+        """A hook: what it is told, and the saved state of the poll (a job engine would store that JSON)."""
+        self.texts.append(repr(attempt))
+        self.texts.append(attempt.state.to_json())
 
     def run(self, name: str, scenario: Callable[[], Any]) -> None:
         try:
@@ -187,6 +192,10 @@ def run_scenarios(sweep: Sweep) -> None:
             assert not any(name in landed.headers for name in ("authorization", "proxy-authorization",
                                                                "x-api-key", "cookie"))
 
+    echo = {"ETag": '"{}"'.format(QUERY_TOKEN), "Last-Modified": "Thu, 01 Jan 2015 00:00:00 GMT"}
+    with ScriptedServer([Reply(json={"status": "BUSY"}, headers=echo)]) as server:  # a token echoed as the ETag
+        sweep.run("validators", lambda: sweep.poll(with_userinfo(server.url) + QUERY, json={"status": "DONE"},
+                                                   conditional=True, max_retries=2, **everything))
     with ScriptedServer([Reply(302, headers={"Location": "http://127.0.0.1:99999/x" + QUERY})]) as server:
         sweep.run("redirect to a bad URL", lambda: sweep.poll(server.url, status_code=200))
     with garbage(b"XTTP/1.1 200 " + CLIENT_PASSWORD.encode() + b"\r\n\r\n") as server:  # echoes what it was sent
@@ -209,6 +218,7 @@ def run_scenarios(sweep: Sweep) -> None:
 EXPECTED = {
     "sync": {
         "gives up": "StopPolling",
+        "validators": "StopPolling",
         "alarm": "Alarm",
         "refused": "ConnectionError",
         "refused, retried": "StopPolling",
@@ -225,6 +235,7 @@ EXPECTED = {
     },
     "async": {
         "gives up": "AsyncGaveUp",
+        "validators": "AsyncGaveUp",
         "alarm": "Alarm",
         "refused": "ConnectError",
         "refused, retried": "AsyncGaveUp",
@@ -241,12 +252,13 @@ EXPECTED = {
     },
     "aiohttp": {
         "gives up": "AsyncGaveUp",
+        "validators": "AsyncGaveUp",
         "alarm": "Alarm",
         "refused": "ClientConnectorError",
         "refused, retried": "AsyncGaveUp",
         "reset": "ClientOSError",
         "deadline": "AsyncGaveUp",
-        "read timeout": "ServerTimeoutError",
+        "read timeout": "SocketTimeoutError",  # aiohttp's own read timer: a ServerTimeoutError
         "too large": "BodyTooLarge",
         "callback raises": "RuntimeError",
         "invalid URL": "ValueError",

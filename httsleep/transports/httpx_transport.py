@@ -33,19 +33,23 @@ from typing import Any, List, Optional, Tuple, Union
 
 import httpx
 
-from ._async_bounds import DeadlinePassed, bound, timed_out, within
-from ._body import ACCEPT_ENCODING, BodyReader, is_text_codec
-from ._cookies import limit_cookies
-from ._frontend import check_auth, check_headers, check_method, check_url, same_origin
-from ._validate import ArgumentTypeError, shorten
-from .exceptions import BodyDecodingError
-from .policy import PollRun, RequestTimeout, connect_and_read
-from .redaction import DeferredSecrets, Secrets, is_sensitive_header
+from .._body import is_text_codec
+from .._cookies import limit_cookies
+from .._request_checks import check_auth, check_headers, check_method, check_url
+from .._validate import ArgumentTypeError, shorten
+from ..exceptions import BodyDecodingError
+from ..policy import PollRun, RequestTimeout
+from ..redaction import DeferredSecrets, Secrets, is_sensitive_header
+from . import OnClient
+from ._async_bounds import bounded
+from .rules import AttemptRules, RedirectLimit, accept_encoding, is_worded, reworded
 
 __all__ = ["HttpxBodyDecodingError", "HttpxTransport", "httpx_timeout", "new_client"]
 
-# httpx's default Accept-Encoding (it depends on the decoders installed); replaced by what httsleep decodes
+# httpx's default Accept-Encoding (it depends on the decoders installed); sent unless httsleep cannot decode it all
 _DEFAULT_ACCEPT_ENCODING = getattr(getattr(httpx, "_client", None), "ACCEPT_ENCODING", "gzip, deflate")
+_ACCEPT_ENCODING = accept_encoding(_DEFAULT_ACCEPT_ENCODING)
+_DEFAULT_MAX_REDIRECTS = 20  # httpx's: a client that says otherwise is heard
 
 
 class HttpxBodyDecodingError(BodyDecodingError, httpx.DecodingError):
@@ -177,9 +181,15 @@ class HttpxTransport:
                 extensions={**original.extensions, "timeout": timeout.as_dict()},
             )
             request.stream = original.stream
-        if request.headers.get("Accept-Encoding") == _DEFAULT_ACCEPT_ENCODING:
-            request.headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what httsleep decodes itself
+        if _ACCEPT_ENCODING != _DEFAULT_ACCEPT_ENCODING and request.headers.get("Accept-Encoding") == (
+            _DEFAULT_ACCEPT_ENCODING
+        ):
+            request.headers["Accept-Encoding"] = _ACCEPT_ENCODING  # only what httsleep decodes itself
         return request
+
+    def start(self, client: httpx.AsyncClient) -> OnClient:
+        """The sender of one poll on ``client``."""
+        return OnClient(self, client)
 
     async def send(self, client: httpx.AsyncClient, run: PollRun) -> httpx.Response:
         """Send one attempt; return the final response with its body read, or raise."""
@@ -188,44 +198,42 @@ class HttpxTransport:
         conditional = run.conditional_headers()
         if conditional:
             request.headers.update(conditional)
-        origin = str(request.url)
-        reading = _Reading(run)
+        limit = client.max_redirects if client.max_redirects != _DEFAULT_MAX_REDIRECTS else None
+        rules = AttemptRules(run, request.method, str(request.url), limit, _shown(self.request.url, request.url))
+        reading = _Reading(rules)
         auth = self._auth(client, reading)
         hops: List[httpx.Response] = []
-        while True:
-            response = await self._head(client, request, run, auth)
-            await reading.read(response)  # closes the response, whatever happens
-            following = response.next_request
-            if following is None or not client.follow_redirects:
-                break
-            if len(hops) >= client.max_redirects:
-                raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
-            try:
-                check_url(str(following.url), "the redirect of {}".format(request.method))
-            except ValueError as error:
-                raise httpx.InvalidURL(str(error)) from None
-            if not same_origin(str(request.url), str(following.url)):
-                _strip_credentials(following, client)
-            if not same_origin(origin, str(following.url)):
-                auth = None  # the auth flow would sign the request for another host again
-            hops.append(response)
-            request = following
+        try:
+            while True:
+                reading.phase = "head"
+                response = await self._head(client, request, rules, auth)
+                reading.phase = "body"
+                await reading.read(response)  # closes the response, whatever happens
+                following = response.next_request if client.follow_redirects else None
+                hop = _next_hop(rules, response, following)
+                if hop is None or following is None:
+                    break
+                if not hop.credentials:
+                    _strip_credentials(following, client)
+                    auth = None  # the auth flow would sign the request for another host again
+                hops.append(response)
+                request = following
+        except httpx.TimeoutException as error:
+            if is_worded(error):
+                raise
+            phase = "connect" if isinstance(error, (httpx.ConnectTimeout, httpx.PoolTimeout)) else reading.phase
+            raise reworded(error, rules.timeout_message(phase)) from error
+        except httpx.NetworkError as error:
+            raise reworded(error, rules.connection_message(error)) from error
         if hops:  # each hop after what came before it (an auth flow's first response, say)
             response.history = [*(earlier for hop in hops for earlier in (*hop.history, hop)), *response.history]
         return response
 
-    async def _head(self, client: httpx.AsyncClient, request: httpx.Request, run: PollRun, auth: Any) -> httpx.Response:
-        connect, read = connect_and_read(run.request_timeout())
-        limit, by_deadline = bound(connect + read, run)
+    async def _head(
+        self, client: httpx.AsyncClient, request: httpx.Request, rules: AttemptRules, auth: Any
+    ) -> httpx.Response:
         sending = client.send(request, stream=True, follow_redirects=False, auth=auth)
-        try:
-            return await within(sending, limit)
-        except DeadlinePassed:
-            raise httpx.ReadTimeout(
-                timed_out(by_deadline, run, "no complete response head within {:g}s (the connect plus the read timeout)"
-                     .format(limit)),
-                request=request,
-            ) from None
+        return await bounded(sending, rules, "head", lambda: httpx.ReadTimeout("", request=request))
 
     def _auth(self, client: httpx.AsyncClient, reading: _Reading) -> Any:
         """The auth of this attempt (the poller's, else the client's), its flow's bodies read bounded."""
@@ -246,12 +254,29 @@ def _basic_pair(auth: Any) -> Optional[Tuple[str, str]]:
     return (user, password) if scheme.lower() == "basic" else None
 
 
-class _Reading:
-    """How one attempt reads its bodies: bounded in time and memory, the redirects' bodies counted."""
+def _shown(given: httpx.URL, sent: httpx.URL) -> str:
+    """The URL to name in messages: as given (its userinfo, moved to auth, shown hidden), once a base URL applies."""
+    return str(sent.copy_with(userinfo=given.userinfo)) if given.userinfo else str(sent)
 
-    def __init__(self, run: PollRun) -> None:
-        self.run = run
-        self.earlier = 0  # decoded bytes of the bodies read so far
+
+def _next_hop(rules: AttemptRules, response: httpx.Response, following: Optional[httpx.Request]) -> Any:
+    """The rules' verdict on where ``response`` leads (``following``: httpx's own next request)."""
+    try:
+        return rules.next_hop(
+            response.status_code, response.headers.get("Location"), None if following is None else str(following.url)
+        )
+    except RedirectLimit as error:
+        raise httpx.TooManyRedirects(str(error), request=response.request) from None
+    except ValueError as error:
+        raise httpx.InvalidURL(str(error)) from None
+
+
+class _Reading:
+    """How one attempt reads its bodies, by the rules: bounded in time and memory, the redirects' bodies counted."""
+
+    def __init__(self, rules: AttemptRules) -> None:
+        self.rules = rules
+        self.phase = "head"  # or "body": what the attempt is waiting for
 
     async def read(self, response: httpx.Response) -> None:
         """Read ``response``'s body into it (as ``aread()`` would), unless it has been read already.
@@ -267,7 +292,7 @@ class _Reading:
         except httpx.TimeoutException:
             raise
         except Exception:
-            if not self.run.body_optional(response):
+            if not self.rules.body_optional(response):
                 raise
             body = b""
         finally:
@@ -276,31 +301,24 @@ class _Reading:
         charset = response.charset_encoding
         if charset and not is_text_codec(charset):  # charset=undefined, base64...: .text would raise or garble
             response.encoding = "utf-8"  # as without a charset (httpx's default)
-        self.earlier += len(body)
+        self.rules.body_read(body)
 
     async def _read(self, response: httpx.Response) -> bytes:
-        run = self.run
-        reader = BodyReader(
+        rules = self.rules
+        reader = rules.body_reader(
             response.headers.get("Content-Encoding"),
-            run.policy.max_body_size,
             response,
-            decoding_error=lambda message: HttpxBodyDecodingError(message, request=response.request),
-            earlier=self.earlier,
+            lambda message: HttpxBodyDecodingError(message, request=response.request),
         )
         chunks = response.aiter_raw()
         while True:
             # each wait for data (the chunked trailers included) within the read timeout and the deadline
-            limit, by_deadline = bound(connect_and_read(run.request_timeout())[1], run)
             try:
-                chunk = await within(chunks.__anext__(), limit)
+                chunk = await bounded(
+                    chunks.__anext__(), rules, "body", lambda: httpx.ReadTimeout("", request=response.request)
+                )
             except StopAsyncIteration:
                 break
-            except DeadlinePassed:
-                raise httpx.ReadTimeout(
-                    timed_out(by_deadline, run, "no data for the response body within {:g}s (the read timeout)".format(
-                        limit)),
-                    request=response.request,
-                ) from None
             reader.feed(chunk)
         return reader.finish()
 
@@ -401,12 +419,13 @@ def _strip_credentials(request: httpx.Request, client: httpx.AsyncClient) -> Non
     httpx has removed ``Authorization`` already and rebuilt ``Cookie`` from
     every cookie of the client's jar that matches, including those set
     without a domain (``AsyncClient(cookies={...})``), which match any host:
-    only cookies the jar holds for this host's domain stay.
+    only cookies the jar holds for a domain (set by a server, or by the
+    caller with a domain) stay, as the jar matches them.
     """
     for name in [name for name in request.headers if is_sensitive_header(name)]:
         del request.headers[name]
     scoped = httpx.Cookies()
     for cookie in client.cookies.jar:
-        if cookie.domain_specified:
+        if cookie.domain:
             scoped.jar.set_cookie(cookie)
     scoped.set_cookie_header(request)

@@ -42,19 +42,18 @@ import aiohttp.abc
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from ._async_bounds import DeadlinePassed, bound, timed_out, within
-from ._body import ACCEPT_ENCODING, BodyReader, text_encoding
-from ._cookies import admits
-from ._frontend import check_headers, check_method, check_url, same_origin
-from ._validate import ArgumentTypeError, shorten
-from .exceptions import BodyDecodingError
-from .policy import PollRun, connect_and_read
-from .redaction import DeferredSecrets, Secrets, is_sensitive_header, redact_url
+from .._body import text_encoding
+from .._cookies import admits
+from .._request_checks import check_headers, check_method, check_url
+from .._validate import ArgumentTypeError, shorten
+from ..exceptions import BodyDecodingError
+from ..policy import PollRun
+from ..redaction import DeferredSecrets, Secrets, is_sensitive_header, redact_url
+from . import OnClient
+from ._async_bounds import bounded
+from .rules import REDIRECT_STATUSES, AttemptRules, RedirectLimit, accept_encoding, is_worded, reworded
 
 __all__ = ["AiohttpBodyDecodingError", "AiohttpResponse", "AiohttpTransport", "new_session"]
-
-#: Redirects followed at most (aiohttp's own default).
-MAX_REDIRECTS = 10
 
 _CHUNK = 64 * 1024
 
@@ -204,6 +203,13 @@ def _ssl_context(cafile: str) -> ssl.SSLContext:
     return context
 
 
+# aiohttp's default Accept-Encoding (it depends on the decoders installed); sent unless httsleep cannot decode it all
+_DEFAULT_ACCEPT_ENCODING = getattr(
+    getattr(aiohttp, "client_reqrep", None), "_gen_default_accept_encoding", lambda: "gzip, deflate"
+)()
+_ACCEPT_ENCODING = accept_encoding(_DEFAULT_ACCEPT_ENCODING)
+
+
 class AiohttpTransport:
     """Sends a poll's request through an :class:`aiohttp.ClientSession`; one per poller.
 
@@ -217,17 +223,19 @@ class AiohttpTransport:
     #: what the transport raises when a bound runs out (a timeout, not a failure of the server)
     timeout_errors: Tuple[type, ...] = (aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError)
 
-    def __init__(self, url_or_request: Any, headers: Any, auth: Any) -> None:
+    def __init__(self, url_or_request: Any, headers: Any, auth: Any, client: Any = None) -> None:
         self.headers: CIMultiDict[str] = CIMultiDict(check_headers(headers) or {})
         self.method, url, own_headers, self.body = _describe(url_or_request)
         self.headers.update(own_headers)  # the request's own headers win, as with httpx
         check_url(str(url))  # absolute: a session's base_url is not applied
         self.request = url_or_request
         self.url = url.with_user(None) if url.user is not None or url.password is not None else url
+        self.shown_url = str(url)  # as given: its userinfo is sent as auth, and shown hidden in messages
         authorization = _authorization(auth, url)
         if authorization is not None:  # auth= wins over an Authorization header, as with requests and httpx
             self.headers["Authorization"] = authorization
-        self.headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)  # only what httsleep decodes itself
+        if _ACCEPT_ENCODING != _DEFAULT_ACCEPT_ENCODING:  # only what httsleep decodes itself
+            self.headers.setdefault("Accept-Encoding", _ACCEPT_ENCODING)
         self._secrets = DeferredSecrets(self._request_secrets, url, auth)
 
     @property
@@ -257,6 +265,10 @@ class AiohttpTransport:
         pair = (auth.login, auth.password) if auth is not None else None
         return self._secrets.resolve() + Secrets.of_request(headers=dict(session.headers), cookies=cookies, auth=pair)
 
+    def start(self, session: aiohttp.ClientSession) -> OnClient:
+        """The sender of one poll on ``session``."""
+        return OnClient(self, session)
+
     def open_client(self, verify: Any) -> aiohttp.ClientSession:
         """The session a poll opens when it is given none (see :func:`new_session`)."""
         return new_session(verify)
@@ -281,34 +293,45 @@ class AiohttpTransport:
         raise aiohttp.InvalidURL(redact(redact_url(str(invalid.url))), description)
 
     async def _send(self, session: aiohttp.ClientSession, run: PollRun) -> AiohttpResponse:
-        reading = _Reading(run)
         method, url, body = self.method, self.url, self.body
+        rules = AttemptRules(run, method, str(url), shown_url=self.shown_url)
+        reading = _Reading(rules)
         headers = self.headers  # aiohttp copies what it is given
         conditional = run.conditional_headers()
         if conditional:
             headers = CIMultiDict(headers)
             headers.update(conditional)
-        origin = str(url)
         hops: List[AiohttpResponse] = []
         sender = session
         try:
             while True:
-                raw = await self._head(sender, method, url, headers, body, run)
+                reading.phase = "head"
+                if sender is not session:  # the cookies the jar holds for this host's domain, and no others
+                    headers = _with_scoped_cookies(headers, session.cookie_jar, url)
+                raw = await self._head(sender, method, url, headers, body, rules)
+                if sender is not session:  # what the host sets is kept, as on every hop
+                    session.cookie_jar.update_cookies(raw.cookies, raw.url)
+                reading.phase = "body"
                 response = AiohttpResponse(raw, await reading.read(raw))
-                location = raw.headers.get("Location") if raw.status in _REDIRECTS else None
-                if location is None:
+                location = raw.headers.get("Location") if raw.status in REDIRECT_STATUSES else None
+                following = _join(raw.url, location, method) if location is not None else None
+                hop = _next_hop(rules, raw, hops, location, following)
+                if hop is None or following is None:
                     break
-                if len(hops) >= MAX_REDIRECTS:
-                    raise aiohttp.TooManyRedirects(raw.request_info, tuple(hop.raw for hop in hops))
-                following = _join(raw.url, location, method)
-                method, body = _redirected_method(raw.status, method, body)
-                if not same_origin(origin, str(following)):
+                method, body = hop.method, body if hop.keeps_body else None
+                if not hop.credentials and sender is session:
                     headers = CIMultiDict((name, value) for name, value in headers.items()
                                           if not is_sensitive_header(name))
-                    if sender is session:
-                        sender = _stranger(session)
+                    sender = _stranger(session)
                 hops.append(response)
                 url = following
+        except aiohttp.ServerTimeoutError as error:
+            if is_worded(error):
+                raise
+            phase = "connect" if isinstance(error, getattr(aiohttp, "ConnectionTimeoutError", ())) else reading.phase
+            raise reworded(error, rules.timeout_message(phase)) from error
+        except aiohttp.ClientConnectionError as error:
+            raise reworded(error, rules.connection_message(error)) from error
         finally:
             if sender is not session:
                 await sender.close()
@@ -317,59 +340,65 @@ class AiohttpTransport:
 
     async def _head(
         self, session: aiohttp.ClientSession, method: str, url: URL, headers: CIMultiDict[str], body: Optional[bytes],
-        run: PollRun,
+        rules: AttemptRules,
     ) -> aiohttp.ClientResponse:
-        connect, read = connect_and_read(run.request_timeout())
-        limit, by_deadline = bound(connect + read, run)
         sending = session.request(
             method, url, headers=headers, data=body, allow_redirects=False, auto_decompress=False,
-            timeout=_connect_timeout(connect),  # the other bounds are httsleep's (within)
+            timeout=_timeouts(*rules.timeouts()),  # the head as a whole and the body: bounded below
         )
-        try:
-            return await within(sending, limit)
-        except DeadlinePassed:
-            raise aiohttp.ServerTimeoutError(
-                timed_out(by_deadline, run, "no complete response head within {:g}s (the connect plus the read "
-                          "timeout)".format(limit))
-            ) from None
+        return await bounded(sending, rules, "head", aiohttp.ServerTimeoutError)
 
 
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+def _next_hop(
+    rules: AttemptRules, raw: aiohttp.ClientResponse, hops: List[AiohttpResponse], location: Optional[str],
+    following: Optional[URL],
+) -> Any:
+    """The rules' verdict on where ``raw`` leads (``following``: its ``Location`` joined to its URL by yarl)."""
+    try:
+        return rules.next_hop(raw.status, location, None if following is None else str(following))
+    except RedirectLimit as error:
+        raise reworded(aiohttp.TooManyRedirects(raw.request_info, tuple(hop.raw for hop in hops)), str(error)) from None
+    except ValueError as error:
+        raise aiohttp.InvalidURL(str(following), str(error)) from None
 
 
 @functools.lru_cache(maxsize=64)
-def _connect_timeout(connect: float) -> aiohttp.ClientTimeout:
-    """aiohttp's own timeouts for a request: only the socket's connect (a timer set once per new connection).
+def _timeouts(connect: float, read: float) -> aiohttp.ClientTimeout:
+    """aiohttp's own timeouts for a request: the socket's connect, and each wait for data (as on the other fronts).
 
-    The head and each wait for the body are bounded by :func:`within`;
-    aiohttp's read timer, re-armed on every read, would double them (at
-    10,000 polls its timers cost more than parsing the responses).
+    The head as a whole and each wait for body data are bounded by
+    :func:`within` too, within the deadline.
     """
-    return aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=connect)
+    return aiohttp.ClientTimeout(total=None, connect=None, sock_read=read, sock_connect=connect)
 
 
 def _join(base: URL, location: str, method: str) -> URL:
-    """The URL a redirect leads to; an :class:`aiohttp.InvalidURL` if it cannot be sent (redacted by :meth:`send`)."""
+    """The URL a redirect leads to, as yarl resolves it; an :class:`aiohttp.InvalidURL` if it cannot."""
     try:
-        following = base.join(URL(location))
+        return base.join(URL(location))
     except ValueError as error:
         raise aiohttp.InvalidURL(location, "the redirect of {}: {}".format(method, error)) from None
-    try:
-        check_url(str(following), "the redirect of {}".format(method))
-    except ValueError as error:
-        raise aiohttp.InvalidURL(following, str(error)) from None
-    return following
 
 
-def _redirected_method(status: int, method: str, body: Optional[bytes]) -> Tuple[str, Optional[bytes]]:
-    """The method and body of the request that follows a redirect (as requests and httpx do)."""
-    if (status == 303 and method != "HEAD") or (status in (301, 302) and method == "POST"):
-        return "GET", None
-    return method, body
+def _with_scoped_cookies(headers: CIMultiDict[str], jar: Any, url: URL) -> CIMultiDict[str]:
+    """``headers`` with a ``Cookie`` of the cookies ``jar`` holds for ``url``'s domain (none set without a domain).
+
+    aiohttp sends its jar's "shared" cookies, set without a domain, to every
+    host: those are the caller's, and stay with the origin the poll was given.
+    """
+    shared = {morsel.key for morsel in jar if not morsel["domain"]}
+    scoped = [(name, morsel.coded_value) for name, morsel in jar.filter_cookies(url).items() if name not in shared]
+    headers = CIMultiDict((name, value) for name, value in headers.items() if name.lower() != "cookie")
+    if scoped:
+        headers["Cookie"] = "; ".join("{}={}".format(name, value) for name, value in scoped)
+    return headers
 
 
 def _stranger(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
-    """A session for a hop to another origin: the same connections and settings, none of the credentials or cookies.
+    """A session for a hop to another origin: the same connections and settings, none of the credentials.
+
+    Its own jar is empty: the cookies of the caller's session that are
+    scoped to a domain are added per hop by :func:`_with_scoped_cookies`.
 
     The settings are those aiohttp shows: ``trust_env`` (so ``HTTP(S)_PROXY``
     applies as on the first hop), ``skip_auto_headers`` and
@@ -400,11 +429,11 @@ def _hide_request(error: aiohttp.ClientResponseError, redact: Callable[[str], st
 
 
 class _Reading:
-    """How one attempt reads its bodies: bounded in time and memory, the redirects' bodies counted."""
+    """How one attempt reads its bodies, by the rules: bounded in time and memory, the redirects' bodies counted."""
 
-    def __init__(self, run: PollRun) -> None:
-        self.run = run
-        self.earlier = 0
+    def __init__(self, rules: AttemptRules) -> None:
+        self.rules = rules
+        self.phase = "head"  # or "body": what the attempt is waiting for
 
     async def read(self, raw: aiohttp.ClientResponse) -> bytes:
         """Read ``raw``'s body and release it; see :meth:`PollRun.body_optional` for bodies that cannot be read."""
@@ -413,23 +442,18 @@ class _Reading:
         except aiohttp.ServerTimeoutError:
             raise
         except Exception:
-            if not self.run.body_optional(_Head(raw)):
+            if not self.rules.body_optional(_Head(raw)):
                 raise
             body = b""
             raw.close()
         finally:
             raw.release()
-        self.earlier += len(body)
+        self.rules.body_read(body)
         return body
 
     async def _read(self, raw: aiohttp.ClientResponse) -> bytes:
-        run = self.run
-        reader = BodyReader(
-            raw.headers.get("Content-Encoding"),
-            run.policy.max_body_size,
-            _Head(raw),
-            decoding_error=lambda message: AiohttpBodyDecodingError(message),
-            earlier=self.earlier,
+        reader = self.rules.body_reader(
+            raw.headers.get("Content-Encoding"), _Head(raw), lambda message: AiohttpBodyDecodingError(message)
         )
         content = raw.content
         while True:
@@ -450,16 +474,8 @@ class _Reading:
 
     async def _next(self, raw: aiohttp.ClientResponse) -> bytes:
         """The next piece of ``raw``'s body, within the read timeout and the deadline."""
-        run = self.run
-        limit, by_deadline = bound(connect_and_read(run.request_timeout())[1], run)
         try:
-            return await within(raw.content.read(_CHUNK), limit)
-        except DeadlinePassed:
-            raw.close()
-            raise aiohttp.ServerTimeoutError(
-                timed_out(by_deadline, run, "no data for the response body within {:g}s (the read timeout)"
-                          .format(limit))
-            ) from None
+            return await bounded(raw.content.read(_CHUNK), self.rules, "body", aiohttp.ServerTimeoutError)
         except BaseException:
             raw.close()
             raise

@@ -1,17 +1,10 @@
-"""What the synchronous and the asyncio front ends share, besides the polling core.
+"""Checks of a request's parts, made when a poller is built. No I/O.
 
-- :class:`PolicyAttributes`: the configuration attributes httsleep 0.3.1
-  offered on ``HttSleeper`` (``until``, ``alarms``, ``max_retries``...),
-  read from and written to the compiled :class:`~httsleep.policy.Policy`.
-- :data:`UNSET` and :func:`shorthand_conditions`: the keyword shorthand
-  (``status_code=200, json=...``).
-- :func:`same_origin`: whether a redirect leaves the origin (the
-  transports strip credentials when it does).
-- :func:`check_headers`, :func:`check_auth`, :func:`check_method`,
-  :func:`check_url` and :func:`check_verify`: the checks of a request's
-  parts made at construction, so that a bad header, method, URL or CA
-  bundle is reported then, naming the argument, and never quoting a
-  credential.
+:func:`check_url`, :func:`check_headers`, :func:`check_method`,
+:func:`check_auth`, :func:`check_verify`: the checks of a request's parts
+made at construction, so that a bad header, method, URL or CA bundle is
+reported then, naming the argument, and never quoting a credential. Every
+front end (and the CLI) uses them.
 """
 
 from __future__ import annotations
@@ -21,115 +14,20 @@ import ipaddress
 import os
 import re
 import ssl
-from typing import Any, Collection, Dict, List, Optional, Tuple, Type
+from typing import Any, Collection, Dict, Optional, Tuple, Type
 from urllib.parse import SplitResult, urlsplit
 
-from ._validate import ArgumentTypeError, exception_types, shorten
-from .conditions import ConditionSpec, compile_conditions
-from .policy import Policy
+from ._validate import ArgumentTypeError, shorten
 from .redaction import Secrets, is_sensitive_header
-from .waits import WaitLike, as_wait
 
 __all__ = [
-    "SHORTHAND",
-    "UNSET",
-    "PolicyAttributes",
     "check_auth",
     "check_ca_bundle",
     "check_headers",
     "check_method",
     "check_url",
     "check_verify",
-    "same_origin",
-    "shorthand_conditions",
 ]
-
-
-class _Unset:
-    """Marks a shorthand condition keyword that was not given (``None`` is a valid JSON value)."""
-
-    def __repr__(self) -> str:
-        return "<not given>"
-
-
-UNSET: Any = _Unset()
-SHORTHAND = ("status_code", "text", "json", "jsonpath", "callback")
-
-
-def shorthand_conditions(status_code: Any, text: Any, json: Any, jsonpath: Any, callback: Any) -> dict:
-    """The shorthand condition keywords that were given, as one ``until`` dict.
-
-    ``None`` means "not given" for all but ``json``, whose ``None`` is a
-    condition (the body is JSON ``null``): it is not given when it is :data:`UNSET`.
-    """
-    given = {key: value for key, value in zip(SHORTHAND, (status_code, text, None, jsonpath, callback))
-             if value is not None}
-    if json is not UNSET:
-        given["json"] = json
-    return {key: given[key] for key in SHORTHAND if key in given}
-
-
-class PolicyAttributes:
-    """The 0.3.1 configuration attributes, read from and written to ``self._policy``."""
-
-    _policy: Policy
-    _polling_interval: WaitLike
-
-    @property
-    def until(self) -> List[dict]:
-        """The success conditions, normalised copies in dict form."""
-        return [condition.spec for condition in self._policy.until]
-
-    @until.setter
-    def until(self, value: ConditionSpec) -> None:
-        compiled = compile_conditions(value, "until")
-        if not compiled:
-            raise ValueError("no success conditions given")
-        self._policy.until = compiled
-
-    @property
-    def alarms(self) -> List[dict]:
-        """The alarm conditions, normalised copies in dict form."""
-        return [condition.spec for condition in self._policy.alarms]
-
-    @alarms.setter
-    def alarms(self, value: ConditionSpec) -> None:
-        self._policy.alarms = compile_conditions(value, "alarms")
-
-    @property
-    def max_retries(self) -> Optional[int]:
-        """See the ``max_retries`` parameter. Runs never change it (0.3.1 counted it down)."""
-        return self._policy.max_retries
-
-    @max_retries.setter
-    def max_retries(self, value: Optional[int]) -> None:
-        from ._validate import max_retries
-
-        self._policy.max_retries = max_retries(value)
-
-    @property
-    def polling_interval(self) -> WaitLike:
-        """See the ``polling_interval`` parameter."""
-        return self._polling_interval
-
-    @polling_interval.setter
-    def polling_interval(self, value: WaitLike) -> None:
-        self._policy.wait = as_wait(value)
-        self._polling_interval = value
-
-    @property
-    def ignore_exceptions(self) -> Tuple[Type[BaseException], ...]:
-        """See the ``ignore_exceptions`` parameter (always a tuple)."""
-        return self._policy.ignore_exceptions
-
-    @ignore_exceptions.setter
-    def ignore_exceptions(self, value: Any) -> None:
-        self._policy.ignore_exceptions = exception_types(value, "ignore_exceptions")
-
-    @property
-    def policy(self) -> Policy:
-        """The compiled configuration (shared with every run)."""
-        return self._policy
 
 
 # -- request parts ------------------------------------------------------------------
@@ -286,22 +184,6 @@ def _ca_bundle_problem(path: str, mtime: int) -> Optional[str]:
     except (ssl.SSLError, OSError, ValueError) as error:
         return str(error) or type(error).__name__
     return None
-
-
-def same_origin(old: str, new: str) -> bool:
-    """Whether ``new`` has the scheme, host and port of ``old`` (an upgrade from http to https counts as same)."""
-    before, after = urlsplit(old), urlsplit(new)
-    ports = {"http": 80, "https": 443}
-    if (before.hostname or "").lower() != (after.hostname or "").lower():
-        return False
-    try:
-        old_port = before.port or ports.get(before.scheme.lower())
-        new_port = after.port or ports.get(after.scheme.lower())
-    except ValueError:
-        return False
-    if before.scheme.lower() == after.scheme.lower():
-        return old_port == new_port
-    return before.scheme.lower() == "http" and after.scheme.lower() == "https" and (old_port, new_port) == (80, 443)
 
 
 _BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")

@@ -2,18 +2,19 @@
 
 On an event loop a deadline needs no watchdog: the awaitable is cancelled
 when its time is up, wherever it is waiting (connecting, TLS, the head, a
-1xx response, the body), and :class:`DeadlinePassed` is raised in its place.
+1xx response, the body), and :class:`DeadlinePassed` is raised in its place;
+:func:`bounded` waits by the bounds of :class:`~httsleep.transports.rules.AttemptRules`
+and raises the transport's timeout in the rules' words.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Awaitable, Optional, Tuple, TypeVar
+from typing import Awaitable, Callable, Optional, TypeVar
 
-if TYPE_CHECKING:
-    from .policy import PollRun
+from .rules import AttemptRules, reworded
 
-__all__ = ["MIN_BOUND", "DeadlinePassed", "bound", "timed_out", "within"]
+__all__ = ["MIN_BOUND", "DeadlinePassed", "bounded", "within"]
 
 _T = TypeVar("_T")
 
@@ -50,16 +51,16 @@ async def within(awaitable: Awaitable[_T], seconds: Optional[float]) -> _T:
         raise
 
 
-def bound(seconds: float, run: PollRun) -> Tuple[float, bool]:
-    """``seconds``, or what remains of ``run``'s deadline if that is shorter; and whether it was."""
-    remaining = run.remaining()
-    if remaining is not None and remaining <= seconds:
-        return max(remaining, 0.0), True
-    return seconds, False
+async def bounded(
+    awaitable: Awaitable[_T], rules: AttemptRules, phase: str, timeout_error: Callable[[], BaseException]
+) -> _T:
+    """Await ``awaitable`` within the rules' bound for ``phase`` (``"head"``: the whole head; ``"body"``: one read).
 
-
-def timed_out(by_deadline: bool, run: PollRun, otherwise: str) -> str:
-    """The message of a bound that ran out: the deadline's, or ``otherwise`` (the request timeout's)."""
-    if by_deadline:
-        return "no complete response before the deadline (timeout={:g}s)".format(run.policy.timeout or 0)
-    return otherwise
+    Past the bound, ``timeout_error()`` (the transport's timeout class) is
+    raised in the rules' words.
+    """
+    bound = rules.head_bound() if phase == "head" else rules.read_bound()
+    try:
+        return await within(awaitable, bound.seconds)
+    except DeadlinePassed:
+        raise reworded(timeout_error(), rules.timeout_message(phase, bound)) from None

@@ -39,7 +39,7 @@ import socket
 import sys
 import time
 import weakref
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 import requests
 import urllib3.connection
@@ -57,14 +57,15 @@ from requests.exceptions import (
 from requests.utils import default_headers, get_environ_proxies
 from urllib3.util import Timeout
 
-from ._body import ACCEPT_ENCODING, BodyReader, is_text_codec
-from ._cookies import limit_cookies
-from ._frontend import check_auth, check_headers, check_method, check_url, same_origin
-from ._validate import ArgumentTypeError, shorten
-from ._watchdog import Watch, watch
-from .exceptions import BodyDecodingError, BodyError
-from .policy import PollRun, connect_and_read
-from .redaction import DeferredSecrets, Secrets, is_sensitive_header, redact_url
+from .._body import is_text_codec
+from .._cookies import limit_cookies
+from .._request_checks import check_auth, check_headers, check_method, check_url
+from .._validate import ArgumentTypeError, shorten
+from .._watchdog import Watch, watch
+from ..exceptions import BodyDecodingError, BodyError
+from ..policy import PollRun
+from ..redaction import DeferredSecrets, Secrets, is_sensitive_header, redact_url
+from .rules import AttemptRules, Bound, RedirectLimit, accept_encoding, is_worded, reworded
 
 __all__ = [
     "RequestsBodyDecodingError",
@@ -78,6 +79,9 @@ __all__ = [
 _CHUNK = 64 * 1024
 _BASIC_AUTH_ENCODING = "latin-1"  # what requests encodes a (username, password) pair in
 _DEFAULT_ACCEPT_ENCODING = default_headers()["Accept-Encoding"]
+#: what is asked for instead of requests' default, when httsleep cannot decode all of that default
+_ACCEPT_ENCODING = accept_encoding(_DEFAULT_ACCEPT_ENCODING)
+_DEFAULT_MAX_REDIRECTS = requests.Session().max_redirects  # 30: a session that says otherwise is heard
 
 
 class RequestsBodyDecodingError(BodyDecodingError, ContentDecodingError):
@@ -140,7 +144,7 @@ def build_request(
     has an adapter for). A ``requests.Request``, or a URL that is not plain
     (see :func:`_plain`), is prepared once here, so that whatever requests would
     refuse on the first attempt is refused now instead; a plain URL string
-    is checked by :func:`~httsleep._frontend.check_url` alone (preparing it
+    is checked by :func:`~httsleep._request_checks.check_url` alone (preparing it
     only to validate it was a tenth of a one-attempt poll).
     """
     headers = check_headers(headers)
@@ -222,7 +226,7 @@ def _with_defaults(request: requests.Request, auth: Any, headers: Optional[dict]
 
 def _schemes(url: str, session: Optional[requests.Session]) -> Tuple[str, ...]:
     """http and https, and the URL's own scheme when ``session`` has an adapter mounted for it."""
-    if session is not None:
+    if isinstance(session, requests.Session):
         try:
             session.get_adapter(url)
         except requests.exceptions.InvalidSchema:
@@ -281,6 +285,18 @@ class RequestsTransport:
             headers=session.headers, auth=session.auth, cookies=session.cookies, proxies=session.proxies
         )
 
+    #: what the transport raises when a bound runs out (a timeout, not a failure of the server)
+    timeout_errors: Tuple[type, ...] = (requests.Timeout,)
+
+    @property
+    def target(self) -> str:
+        """``METHOD URL`` of the request, for messages (redact it before showing it)."""
+        return "{} {}".format(self.request.method, self.request.url)
+
+    def open_client(self, verify: Any) -> requests.Session:
+        """The session a poll opens when it is given none (see :func:`new_session`; ``verify`` applies per request)."""
+        return new_session()
+
     def start(self, session: requests.Session) -> _Sender:
         """The sender for one poll on ``session``."""
         return _Sender(self, session)
@@ -316,8 +332,10 @@ class _Sender:
             if self._prepared is not None and isinstance(self._prepared._body_position, int):  # type: ignore[attr-defined]
                 requests.utils.rewind_body(self._prepared)  # the same stream: back to where it started
             prepared = self.session.prepare_request(self.transport.request)
-            if prepared.headers.get("Accept-Encoding") == _DEFAULT_ACCEPT_ENCODING:
-                prepared.headers["Accept-Encoding"] = ACCEPT_ENCODING  # only what httsleep decodes itself
+            if _ACCEPT_ENCODING != _DEFAULT_ACCEPT_ENCODING and (
+                prepared.headers.get("Accept-Encoding") == _DEFAULT_ACCEPT_ENCODING
+            ):
+                prepared.headers["Accept-Encoding"] = _ACCEPT_ENCODING  # only what httsleep decodes itself
             self._prepared, self._state = prepared, state
             copy = prepared.copy()
         else:
@@ -340,31 +358,40 @@ class _Sender:
         """Send one attempt; return the final response with its body read, or raise."""
         session = self.session
         prepared = self.prepared(run)
-        attempt = _Attempt(run)
+        limit = session.max_redirects if session.max_redirects != _DEFAULT_MAX_REDIRECTS else None
+        attempt = _Attempt(AttemptRules(run, str(prepared.method), str(prepared.url), limit))
         others = prepared.hooks.get("response") or []
         # every hop's request shares this dict (PreparedRequest.copy): restored below, so that no
         # response keeps a reference to the attempt (a response must stay picklable, for one)
         ours = [attempt.read_body, *([others] if callable(others) else others)]
         hooks = prepared.hooks = dict(prepared.hooks, response=ours)
+        own_hooks: Dict[str, Any] = {"response": [attempt.read_body]}  # the hops that carry no credentials
         current = prepared
         try:
             response = self._send_one(current, attempt)
             hops: List[requests.Response] = []
-            while response.is_redirect and response.next is not None:
-                if len(hops) >= session.max_redirects:
-                    raise TooManyRedirects(
-                        "Exceeded {} redirects.".format(session.max_redirects), response=response
-                    )
-                following = response.next
-                _check_redirect(str(following.url), response)
-                if not same_origin(str(current.url), str(following.url)):
+            while True:
+                following = response.next if response.is_redirect else None
+                hop = attempt.next_hop(response, following)
+                if hop is None or following is None:
+                    break
+                if not hop.credentials:
                     _strip_credentials(following, session)
+                    # an auth's hooks (digest answers a 401) stay behind too: only the caller's own go on
+                    own_hooks["response"] = [attempt.read_body, *self._own_hooks()]
+                    following.hooks = own_hooks
                 hops.append(response)
                 current = following
                 response = self._send_one(current, attempt)
             if hops:  # each hop after what came before it (an auth hook's first response, say)
                 response.history = [*(earlier for hop in hops for earlier in (*hop.history, hop)), *response.history]
             return response
+        except (requests.Timeout, requests.ConnectionError) as error:
+            if is_worded(error):
+                raise
+            if attempt.watch.fired:
+                raise attempt.timeout_error(current) from error
+            raise attempt.reworded(error) from error
         except Exception as error:
             if not attempt.watch.fired:
                 raise
@@ -372,6 +399,15 @@ class _Sender:
         finally:
             attempt.watch.disarm()
             hooks["response"] = others
+            own_hooks["response"] = own_hooks["response"][1:]
+
+    def _own_hooks(self) -> List[Any]:
+        """The response hooks of the caller's request and session (an auth's own are not among them)."""
+        found: List[Any] = []
+        for source in (self.transport.request.hooks, self.session.hooks):
+            hooks = (source or {}).get("response") or []
+            found.extend([hooks] if callable(hooks) else hooks)
+        return found
 
     def _send_one(self, prepared: requests.PreparedRequest, attempt: _Attempt) -> requests.Response:
         response = self.session.send(
@@ -502,27 +538,20 @@ def environment_settings(session: requests.Session, url: str, verify: Any) -> Di
     return {"proxies": proxies, "verify": verify, "cert": session.cert}
 
 
-def _check_redirect(url: str, response: requests.Response) -> None:
-    """Refuse a redirect to a URL that cannot be requested (no host, a 64 KB host name...), as requests would."""
-    try:
-        check_url(url, "the redirect of {}".format(response.request.method))
-    except ValueError as error:
-        raise requests.exceptions.InvalidURL(str(error), response=response) from None
-
-
 def _strip_credentials(request: requests.PreparedRequest, session: requests.Session) -> None:
     """Remove what must not go to another origin: sensitive headers, and cookies not set for it.
 
     requests has removed ``Authorization`` already and rebuilt ``Cookie``
     from every cookie that matches, including those set without a domain
     (``Request(cookies=...)``, ``session.cookies.set(name, value)``), which
-    match any host: only cookies the jar holds for this host's domain stay.
+    match any host: only cookies the jar holds for a domain (set by a
+    server, or by the caller with a domain) stay, as the jar matches them.
     """
     for name in [name for name in request.headers if is_sensitive_header(name)]:
         del request.headers[name]
     jar = requests.cookies.RequestsCookieJar()
     for cookie in session.cookies:
-        if cookie.domain_specified:
+        if cookie.domain:
             jar.set_cookie(cookie)
     header = requests.cookies.get_cookie_header(jar, request)
     if header:
@@ -533,27 +562,22 @@ def _strip_credentials(request: requests.PreparedRequest, session: requests.Sess
 
 
 class _Attempt:
-    """The bounds of one attempt: its watch, its phase, how its bodies are read."""
+    """One attempt through requests: its rules, its watch, its phase."""
 
-    def __init__(self, run: PollRun) -> None:
-        self.run = run
+    def __init__(self, rules: AttemptRules) -> None:
+        self.rules = rules
+        self.run = rules.run
         self.watch: Watch = watch()
         self.phase = "connect"  # then "head" once the request is sent, "body" while a body is read
-        self.limit = 0.0  # the limit last armed, for the error message
-        self.by_deadline = False  # whether that limit was the poll's deadline
-        self.earlier = 0  # decoded bytes of the bodies read so far (redirects, auth challenges)
+        self.bound = Bound(0.0, False)  # the limit last armed, for the error message
 
     def timeouts(self) -> Tuple[float, float]:
         """The (connect, read) timeouts for a request starting now, cut to the deadline."""
-        return connect_and_read(self.run.request_timeout())
+        return self.rules.timeouts()
 
-    def _arm(self, seconds: float) -> None:
-        remaining = self.run.remaining()
-        self.by_deadline = remaining is not None and remaining <= seconds
-        if remaining is not None:
-            seconds = min(seconds, max(remaining, 0.0))
-        self.limit = seconds
-        self.watch.arm(seconds)
+    def _arm(self, bound: Bound) -> None:
+        self.bound = bound
+        self.watch.arm(bound.seconds)
 
     def on_request(self, connection: Any) -> None:
         """urllib3 starts a request on ``connection``: bound its head by the connect plus the read timeout.
@@ -566,23 +590,34 @@ class _Attempt:
         self.watch.fired = False
         self.phase = "connect"
         self.watch.target = lambda: connection.sock
-        connect, read = self.timeouts()
-        self._arm(connect + read)
+        self._arm(self.rules.head_bound())
+
+    def next_hop(self, response: requests.Response, following: Optional[requests.PreparedRequest]) -> Any:
+        """The rules' verdict on where ``response`` leads (``following``: requests' own next request)."""
+        try:
+            return self.rules.next_hop(
+                response.status_code,
+                response.headers.get("Location"),
+                None if following is None else str(following.url),
+            )
+        except RedirectLimit as error:
+            raise TooManyRedirects(str(error), response=response) from None
+        except ValueError as error:
+            raise requests.exceptions.InvalidURL(str(error), response=response) from None
 
     def timeout_error(self, request: Any, response: Any = None) -> requests.Timeout:
         """The timeout to raise once the watchdog has cut the connection."""
-        if self.by_deadline:
-            what = {"connect": "no connection", "head": "no complete response head"}.get(
-                self.phase, "the response body did not arrive"
-            )
-            why = "{} before the deadline (timeout={:g}s)".format(what, self.run.policy.timeout or 0)
-        elif self.phase == "body":
-            why = "no data for the response body within {:g}s (the read timeout)".format(self.limit)
-        else:
-            why = "no complete response head within {:g}s (the connect plus the read timeout)".format(self.limit)
-        if self.phase == "connect":
-            return ConnectTimeout(why, request=request, response=response)
-        return ReadTimeout(why, request=request, response=response)
+        why = self.rules.timeout_message(self.phase, self.bound)
+        kind = ConnectTimeout if self.phase == "connect" else ReadTimeout
+        return cast(requests.Timeout, reworded(kind(request=request, response=response), why))
+
+    def reworded(self, error: BaseException) -> BaseException:
+        """requests' own timeout or connection error, in the words of the rules (same class)."""
+        if isinstance(error, ConnectTimeout):
+            return reworded(error, self.rules.timeout_message("connect"))
+        if isinstance(error, requests.Timeout):
+            return reworded(error, self.rules.timeout_message(self.phase if self.phase != "connect" else "head"))
+        return reworded(error, self.rules.connection_message(error))
 
     # -- the body ------------------------------------------------------------------------
 
@@ -600,7 +635,7 @@ class _Attempt:
         except (ReadTimeout, ConnectTimeout):
             raise
         except Exception:
-            if not self.run.body_optional(response):
+            if not self.rules.body_optional(response):
                 raise
             body = b""
         response._content = body
@@ -609,7 +644,7 @@ class _Attempt:
             # charset=undefined: requests' .text and .json() would raise UnicodeError (an unknown charset
             # they survive); without it, they decode as when no charset is given
             response.encoding = None
-        self.earlier += len(body or b"")
+        self.rules.body_read(body or b"")
 
     def _read(self, response: requests.Response) -> bytes:
         raw = response.raw
@@ -620,25 +655,14 @@ class _Attempt:
         connection = getattr(raw, "_connection", None)
         if connection is not None:
             self.watch.target = lambda: connection.sock
-        reader = BodyReader(
-            response.headers.get("Content-Encoding"),
-            self.run.policy.max_body_size,
-            response,
-            decoding_error=RequestsBodyDecodingError,
-            earlier=self.earlier,
-        )
+        reader = self.rules.body_reader(response.headers.get("Content-Encoding"), response, RequestsBodyDecodingError)
         self.phase = "body"
         try:
             while True:
-                remaining = self.run.remaining()
-                if remaining is not None and remaining <= 0:
-                    raise ReadTimeout(
-                        "the response body did not arrive before the deadline (timeout={:g}s)".format(
-                            self.run.policy.timeout or 0
-                        ),
-                        response=response,
-                    )
-                self._arm(self.timeouts()[1])
+                bound = self.rules.read_bound()
+                if bound.by_deadline and bound.seconds <= 0:
+                    raise reworded(ReadTimeout(response=response), self.rules.timeout_message("body", bound))
+                self._arm(bound)
                 try:
                     chunk = read(_CHUNK)
                 finally:

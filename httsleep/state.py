@@ -1,0 +1,273 @@
+"""The values of a poll: :class:`PollState` (where a poll stands) and :class:`Attempt` (what hooks see). No I/O.
+
+A :class:`PollState` is everything a poll must remember between two
+attempts, as a value: immutable, comparable, and JSON-serialisable, so that
+it can be saved by a job engine and resumed in another process, shared, or
+checked in a unit test without a socket. Its times are on the wall clock
+(seconds since the epoch), never a process's monotonic clock; it holds no
+credential, no body, no callable and no exception text: only counts, times,
+the conditional-request validators and a summary of the last outcome (a
+status code, an exception's class name).
+
+:class:`httsleep.policy.PollRun` decides from a state and makes the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Dict, Optional, Tuple
+
+__all__ = ["STATE_VERSION", "Attempt", "PollState"]
+
+#: The version of :meth:`PollState.to_json`'s format; :meth:`PollState.from_json` refuses others.
+STATE_VERSION = 1
+
+
+class _Value:
+    """An immutable value made of its slots: compared, hashed, copied, pickled and shown by them.
+
+    A plain slotted class rather than a dataclass: importing dataclasses
+    (and the inspect module it pulls in) would cost every poll's first
+    import ~3 ms.
+    """
+
+    __slots__: Tuple[str, ...] = ()
+
+    def __init__(self, *values: Any) -> None:
+        for name, value in zip(self.__slots__, values):
+            object.__setattr__(self, name, value)
+
+    def _fields(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("{} is immutable: cannot set {!r}".format(type(self).__name__, name))
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("{} is immutable: cannot delete {!r}".format(type(self).__name__, name))
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # copy, deepcopy and pickle would otherwise set the slots one by one, which __setattr__ refuses
+        return (self.__class__, self._fields())
+
+    def __repr__(self) -> str:
+        return "{}({})".format(
+            type(self).__name__,
+            ", ".join("{}={!r}".format(name, value) for name, value in zip(self.__slots__, self._fields())),
+        )
+
+
+class Attempt(_Value):
+    """What hooks (``on_attempt=``) are told after every attempt. Immutable.
+
+    :ivar number: 1 for the first request.
+    :ivar elapsed: seconds since the poll started.
+    :ivar response: the response, or ``None`` if the attempt raised.
+    :ivar exception: the exception of the attempt, or ``None``.
+    :ivar outcome: ``"success"``, ``"alarm"``, ``"retry"`` (another attempt
+        follows after ``wait``), ``"gave_up"`` or ``"error"`` (an exception
+        that is not ignored is about to propagate).
+    :ivar wait: seconds until the next attempt (only for ``"retry"``).
+    :ivar wait_reason: ``"interval"`` or ``"Retry-After"`` (only for ``"retry"``).
+    :ivar state: the poll's :class:`PollState` after this attempt (``None``
+        when made by hand): what a hook saves to resume the poll elsewhere.
+    """
+
+    __slots__ = ("number", "elapsed", "response", "exception", "outcome", "wait", "wait_reason", "state")
+
+    number: int
+    elapsed: float
+    response: Any
+    exception: Optional[BaseException]
+    outcome: str
+    wait: Optional[float]
+    wait_reason: Optional[str]
+    state: Optional[PollState]
+
+    def __init__(
+        self,
+        number: int,
+        elapsed: float,
+        response: Any,
+        exception: Optional[BaseException],
+        outcome: str,
+        wait: Optional[float] = None,
+        wait_reason: Optional[str] = None,
+        state: Optional[PollState] = None,
+    ) -> None:
+        super().__init__(number, elapsed, response, exception, outcome, wait, wait_reason, state)
+
+
+class PollState(_Value):
+    """Where one poll stands, as a value: what a resumed poll needs, and nothing secret.
+
+    :ivar attempts: requests made so far (an attempt counts from the moment
+        it is decided to send it).
+    :ivar started_at: when the poll started, in seconds since the epoch.
+    :ivar deadline_at: when its ``timeout`` runs out (epoch seconds), or
+        ``None`` without one. Fixed at the start: resuming never moves it.
+    :ivar next_attempt_at: when the next attempt is due (epoch seconds),
+        once an attempt has asked to wait; ``None`` before the first.
+    :ivar validators: the conditional-request headers for the next request
+        (``If-None-Match``, ``If-Modified-Since``), as ``(name, value)``
+        pairs; empty unless the poll is conditional.
+    :ivar last_status: the status code of the last response, or ``None``.
+    :ivar last_error: the class name of the last attempt's exception
+        (``"ReadTimeout"``), or ``None`` when it gave a response.
+
+    Make a new one with :meth:`start`, change one with :meth:`replace`
+    (which returns a new state), save it with :meth:`to_json` and load it
+    with :meth:`from_json`.
+    """
+
+    __slots__ = (
+        "attempts",
+        "started_at",
+        "deadline_at",
+        "next_attempt_at",
+        "validators",
+        "last_status",
+        "last_error",
+    )
+
+    attempts: int
+    started_at: float
+    deadline_at: Optional[float]
+    next_attempt_at: Optional[float]
+    validators: Tuple[Tuple[str, str], ...]
+    last_status: Optional[int]
+    last_error: Optional[str]
+
+    def __init__(
+        self,
+        attempts: int,
+        started_at: float,
+        deadline_at: Optional[float] = None,
+        next_attempt_at: Optional[float] = None,
+        validators: Tuple[Tuple[str, str], ...] = (),
+        last_status: Optional[int] = None,
+        last_error: Optional[str] = None,
+    ) -> None:
+        super().__init__(
+            _count(attempts),
+            _time(started_at, "started_at"),
+            None if deadline_at is None else _time(deadline_at, "deadline_at"),
+            None if next_attempt_at is None else _time(next_attempt_at, "next_attempt_at"),
+            _validators(validators),
+            _status(last_status),
+            _error_name(last_error),
+        )
+
+    @classmethod
+    def start(cls, now: float, timeout: Optional[float] = None) -> PollState:
+        """The state of a poll starting at ``now`` (epoch seconds), with ``timeout`` seconds to run, if any."""
+        deadline = None if timeout is None or math.isinf(timeout) else now + timeout
+        return cls(0, now, deadline)
+
+    def replace(self, **changes: Any) -> PollState:
+        """A new state with ``changes`` applied (the names of the attributes); this one is unchanged."""
+        unknown = set(changes) - set(self.__slots__)
+        if unknown:
+            raise TypeError("PollState has no field {}".format(", ".join(sorted(unknown))))
+        fields = dict(zip(self.__slots__, self._fields()))
+        fields.update(changes)
+        return PollState(**fields)
+
+    def evolve(self, **changes: Any) -> PollState:
+        """:meth:`replace` without checking the values again: for the poll's own decisions (a hot path)."""
+        state: PollState = object.__new__(PollState)
+        for name, value in zip(self.__slots__, self._fields()):
+            object.__setattr__(state, name, changes.get(name, value))
+        return state
+
+    def to_json(self) -> str:
+        """The state as a JSON object (under 1 KB; see :meth:`from_json`)."""
+        document: Dict[str, Any] = {"httsleep_poll_state": STATE_VERSION}
+        document.update(zip(self.__slots__, self._fields()))
+        document["validators"] = [list(pair) for pair in self.validators]
+        return json.dumps(document, separators=(",", ":"), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> PollState:
+        """Load a state saved by :meth:`to_json`.
+
+        :raises ValueError: ``text`` is not such a state, or one of another
+            version, or a field has the wrong type or an impossible value.
+        """
+        try:
+            document = json.loads(text)
+        except (TypeError, ValueError) as error:
+            raise ValueError("not a saved PollState: {}".format(error)) from None
+        if not isinstance(document, dict) or "httsleep_poll_state" not in document:
+            raise ValueError("not a saved PollState (no 'httsleep_poll_state' version field)")
+        version = document.pop("httsleep_poll_state")
+        if version != STATE_VERSION:
+            raise ValueError(
+                "a PollState of version {!r}; this httsleep reads version {}".format(version, STATE_VERSION)
+            )
+        missing = [name for name in ("attempts", "started_at") if name not in document]
+        unknown = sorted(set(document) - set(cls.__slots__))
+        if missing or unknown:
+            raise ValueError("not a saved PollState: {}".format(
+                "; ".join(filter(None, ("missing " + ", ".join(missing) if missing else "",
+                                        "unknown " + ", ".join(unknown) if unknown else "")))))
+        pairs = document.get("validators", [])
+        if not isinstance(pairs, list) or not all(isinstance(pair, list) and len(pair) == 2 for pair in pairs):
+            raise ValueError("PollState: validators must be a list of [name, value] pairs")
+        document["validators"] = tuple(tuple(pair) for pair in pairs)
+        return cls(**document)
+
+    @property
+    def last_outcome(self) -> str:
+        """The last outcome in a few words (``"HTTP 202"``, ``"ReadTimeout"``), or ``""`` before any."""
+        if self.last_error is not None:
+            return self.last_error
+        if self.last_status is not None:
+            return "HTTP {}".format(self.last_status)
+        return ""
+
+
+# -- checks of a state's fields (a state may come from a file: it is checked like an argument) ----------
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("PollState: attempts must be a whole number >= 0, not {!r}".format(value))
+    return value
+
+
+def _time(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError("PollState: {} must be a time in seconds since the epoch, not {!r}".format(name, value))
+    return float(value)
+
+
+def _status(value: Any) -> Optional[int]:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 999):
+        raise ValueError("PollState: last_status must be a status code or None, not {!r}".format(value))
+    return value
+
+
+def _error_name(value: Any) -> Optional[str]:
+    if value is not None and (not isinstance(value, str) or not value.replace(".", "").replace("_", "").isalnum()
+                              or len(value) > 100):
+        raise ValueError("PollState: last_error must be an exception's class name or None, not {!r}".format(value))
+    return value
+
+
+def _validators(value: Any) -> Tuple[Tuple[str, str], ...]:
+    pairs = tuple(tuple(pair) for pair in value)
+    for pair in pairs:
+        if len(pair) != 2 or pair[0] not in ("If-None-Match", "If-Modified-Since") or not isinstance(pair[1], str):
+            raise ValueError("PollState: validators must be (If-None-Match or If-Modified-Since, value) pairs, "
+                             "not {!r}".format(pair))
+    return pairs

@@ -1,0 +1,82 @@
+"""A timeout or a refused connection reads the same on every front end: the request, what did not happen, the bound.
+
+The words come from one place (:mod:`httsleep.transports.rules`); the
+exception keeps its HTTP library's class, so that ``except`` clauses written
+for requests, httpx or aiohttp still match, and it is raised from the
+library's own error.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import aiohttp
+import httpx
+import pytest
+import requests
+from faultservers import silent
+from fronts import FRONTS, run
+
+#: the URL's credentials, which no message may show
+SECRETS = ("pw-WORDING", "tok-WORDING")
+
+LIBRARY_ERRORS = {
+    "refused": {"sync": requests.ConnectionError, "async": httpx.ConnectError, "aiohttp": aiohttp.ClientConnectorError},
+    "silent": {"sync": requests.ReadTimeout, "async": httpx.ReadTimeout, "aiohttp": aiohttp.ServerTimeoutError},
+}
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _message(front: str, url: str, **options: Any) -> BaseException:
+    with pytest.raises(Exception) as caught:
+        run(front, url.replace("://", "://alice:pw-WORDING@") + "job?token=tok-WORDING", status_code=200, **options)
+    return caught.value
+
+
+def _general(text: str, port: int) -> str:
+    """The message with what differs between runs (the port) taken out."""
+    return text.replace(str(port), "PORT")
+
+
+def test_a_refused_connection_reads_the_same_on_every_front_end():
+    port = _closed_port()
+    texts = {}
+    for front in FRONTS:
+        error = _message(front, "http://127.0.0.1:{}/".format(port))
+        assert isinstance(error, LIBRARY_ERRORS["refused"][front])  # the library's own class, still
+        assert error.__cause__ is not None  # raised from the library's own error
+        text = str(error)
+        assert not any(secret in text for secret in SECRETS)
+        texts[front] = _general(text, port)
+    assert texts["sync"].startswith("GET http://***@127.0.0.1:PORT/job?token=***: connection to 127.0.0.1:PORT refused")
+    assert {text.split(" (")[0] for text in texts.values()} == {texts["sync"].split(" (")[0]}, texts
+
+
+@pytest.mark.slow
+def test_a_silent_server_reads_the_same_on_every_front_end_and_names_the_read_timeout():
+    texts = {}
+    with silent() as server:
+        for front in FRONTS:
+            error = _message(front, server.url, request_timeout=(0.4, 0.3))
+            assert isinstance(error, LIBRARY_ERRORS["silent"][front])
+            assert not any(secret in str(error) for secret in SECRETS)
+            texts[front] = _general(str(error), server.port)
+    expected = "GET http://***@127.0.0.1:PORT/job?token=***: no response within 0.3s (the read timeout)"
+    assert set(texts.values()) == {expected}, texts
+
+
+@pytest.mark.slow
+def test_the_deadline_reads_the_same_on_every_front_end():
+    texts = {}
+    with silent() as server:
+        for front in FRONTS:
+            error = _message(front, server.url, timeout=0.3, max_retries=1)
+            texts[front] = _general(str(error.__cause__ or error), server.port)
+    assert len(set(texts.values())) == 1, texts
+    assert "before the deadline (timeout=0.3s)" in texts["sync"]
