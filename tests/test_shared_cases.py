@@ -2,14 +2,17 @@
 
 The synchronous front is :func:`httsleep.httsleep` on requests, the asyncio
 front :func:`httsleep.async_httsleep` on httpx and on aiohttp (run with
-``asyncio.run``); all poll a pytest-httpserver on loopback in testing mode
-(no real waits).
+``asyncio.run``); they poll a pytest-httpserver on loopback in testing mode
+(no real waits). The same cases also run on both fronts through the
+in-memory transport (:mod:`httsleep.transports.memory`) with every socket
+refused: the transport contract is all a poll needs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any, Callable, Dict, List
 
 import pytest
@@ -20,6 +23,7 @@ from httsleep import GaveUp as GaveUpError
 from httsleep import async_httsleep, httsleep
 from httsleep.exceptions import Alarm, AsyncGaveUp, StopPolling
 from httsleep.testing import no_waiting
+from httsleep.transports.memory import MemoryClient, MemoryResponse
 
 
 def _sync(url: str, kwargs: Dict[str, Any]) -> Any:
@@ -41,7 +45,48 @@ def _aiohttp(url: str, kwargs: Dict[str, Any]) -> Any:
 
 
 FRONTS: Dict[str, Callable[[str, Dict[str, Any]], Any]] = {"sync": _sync, "async": _async, "aiohttp": _aiohttp}
-GIVE_UP_ERROR = {"sync": StopPolling, "async": AsyncGaveUp, "aiohttp": AsyncGaveUp}
+GIVE_UP_ERROR = {"sync": StopPolling, "async": AsyncGaveUp, "aiohttp": AsyncGaveUp,
+                 "memory-sync": StopPolling, "memory-async": AsyncGaveUp}
+
+
+def _memory_responses(script: List[Dict[str, Any]]) -> List[MemoryResponse]:
+    """The script as the in-memory server's responses (the same bodies and headers as _serve's)."""
+    responses = []
+    for item in script:
+        headers = dict(item.get("headers", {}))
+        if "json" in item:
+            body, content_type = json.dumps(item["json"]).encode(), "application/json"
+        else:
+            body, content_type = item.get("text", "").encode(), "text/plain"
+        headers["Content-Type"] = item.get("content_type", content_type)
+        responses.append(MemoryResponse(item.get("status", 200), content=body, headers=headers))
+    return responses
+
+
+def _no_sockets(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("the in-memory transport opened a socket")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+@pytest.mark.parametrize("front", ["memory-sync", "memory-async"])
+def test_case_through_the_memory_transport(front: str, case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same outcome, request count and waits with no socket at all."""
+    server = MemoryClient(_memory_responses(case.responses))
+    monkeypatch.setattr(socket.socket, "connect", _no_sockets)
+    monkeypatch.setattr(socket, "create_connection", _no_sockets)
+    waits: List[float] = []
+    kwargs = dict(case.kwargs, on_attempt=lambda attempt: waits.append(attempt.wait) if attempt.wait else None)
+    url = "http://jobs.example/job"
+
+    def poll() -> Any:
+        if front == "memory-sync":
+            return httsleep(url, session=server, **kwargs)
+        return asyncio.run(async_httsleep(url, client=server, **kwargs))
+
+    _check(front, case, poll, lambda: len(server.requests))
+    assert len(server.requests) == case.requests
+    if case.waits is not None:
+        assert waits == case.waits
 
 
 def _serve(httpserver: Any, script: List[Dict[str, Any]]) -> List[int]:
@@ -74,31 +119,35 @@ def test_case(front: str, case: Case, httpserver: Any) -> None:
     waits: List[float] = []
     kwargs = dict(case.kwargs, on_attempt=lambda attempt: waits.append(attempt.wait) if attempt.wait else None)
     url = httpserver.url_for("/job")
-    expected = case.expected
-
-    with no_waiting():
-        if isinstance(expected, Returned):
-            response = FRONTS[front](url, kwargs)
-            assert (response.status_code, response.text) == (expected.status, expected.text)
-        elif isinstance(expected, Alarmed):
-            with pytest.raises(Alarm) as alarm:
-                FRONTS[front](url, kwargs)
-            assert alarm.value.response.status_code == expected.status
-        elif isinstance(expected, GaveUp):
-            with pytest.raises(GIVE_UP_ERROR[front]) as gave_up:
-                FRONTS[front](url, kwargs)
-            assert isinstance(gave_up.value, GaveUpError)
-            assert gave_up.value.limit == expected.limit
-            assert gave_up.value.attempts == len(served)
-        else:
-            assert isinstance(expected, Raised)
-            with pytest.raises(expected.error):
-                FRONTS[front](url, kwargs)
+    _check(front, case, lambda: FRONTS[front](url, kwargs), lambda: len(served))
 
     assert case.requests is not None, "every case says how many requests it makes"
     assert len(served) == case.requests
     if case.waits is not None:
         assert waits == case.waits
+
+
+def _check(front: str, case: Case, poll: Callable[[], Any], requests_made: Callable[[], int]) -> None:
+    """Run ``poll`` in testing mode and check the outcome a user observes against ``case.expected``."""
+    expected = case.expected
+    with no_waiting():
+        if isinstance(expected, Returned):
+            response = poll()
+            assert (response.status_code, response.text) == (expected.status, expected.text)
+        elif isinstance(expected, Alarmed):
+            with pytest.raises(Alarm) as alarm:
+                poll()
+            assert alarm.value.response.status_code == expected.status
+        elif isinstance(expected, GaveUp):
+            with pytest.raises(GIVE_UP_ERROR[front]) as gave_up:
+                poll()
+            assert isinstance(gave_up.value, GaveUpError)
+            assert gave_up.value.limit == expected.limit
+            assert gave_up.value.attempts == requests_made()
+        else:
+            assert isinstance(expected, Raised)
+            with pytest.raises(expected.error):
+                poll()
 
 
 def test_async_give_up_is_not_a_stopiteration() -> None:
