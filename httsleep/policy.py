@@ -356,6 +356,11 @@ class PollRun:
         deadline = self.state.deadline_at
         return None if deadline is None else deadline - self.now()
 
+    def deadline_reached(self) -> bool:
+        """Whether the deadline has passed (or is too close for anything more: a timer may fire a tick early)."""
+        remaining = self.remaining()
+        return remaining is not None and remaining <= _DEADLINE_SLACK
+
     # -- the attempt ------------------------------------------------------------
 
     def begin_attempt(self) -> Optional[Awaitable[None]]:
@@ -545,8 +550,7 @@ class PollRun:
         self.last_response = response
         self.last_exception = exc
         self._record(response, exc)
-        remaining = self.remaining()
-        if timed_out and remaining is not None and remaining <= _DEADLINE_SLACK:
+        if timed_out and self.deadline_reached():
             self._give_up_now(
                 "timeout", "timeout={:g}s ran out during attempt {}".format(self.policy.timeout or 0, self.attempts)
             )

@@ -131,7 +131,7 @@ class AttemptRules:
         messages (a transport may have moved its userinfo to an auth header).
     """
 
-    __slots__ = ("run", "method", "url", "shown_url", "origin", "limit", "hops", "left_origin", "earlier")
+    __slots__ = ("run", "method", "url", "shown_url", "origin", "limit", "hops", "left_origin", "earlier", "given")
 
     def __init__(
         self, run: PollRun, method: str, url: str, max_redirects: Optional[int] = None, shown_url: Optional[str] = None
@@ -145,6 +145,7 @@ class AttemptRules:
         self.hops = 0
         self.left_origin = False
         self.earlier = 0  # decoded bytes of the bodies read so far (the redirects before this hop)
+        self.given = connect_and_read(run.request_timeout())  # the timeouts last handed to the library
 
     # -- redirects -------------------------------------------------------------------
 
@@ -172,11 +173,6 @@ class AttemptRules:
         self.shown_url = url
         return Hop(url, method, keeps_body, not self.left_origin)
 
-    @property
-    def credentials(self) -> bool:
-        """Whether the hop being sent may carry the caller's credentials."""
-        return not self.left_origin
-
     # -- bounds ------------------------------------------------------------------------
 
     def _bound(self, seconds: float) -> Bound:
@@ -186,8 +182,9 @@ class AttemptRules:
         return Bound(seconds, False)
 
     def timeouts(self) -> Tuple[float, float]:
-        """The (connect, read) timeouts for a request starting now, cut to the deadline."""
-        return connect_and_read(self.run.request_timeout())
+        """The (connect, read) timeouts for a request starting now, cut to the deadline (hand these to the library)."""
+        self.given = connect_and_read(self.run.request_timeout())
+        return self.given
 
     def head_bound(self) -> Bound:
         """How long the head of the hop may take: the connect plus the read timeout, within the deadline."""
@@ -197,10 +194,6 @@ class AttemptRules:
     def read_bound(self) -> Bound:
         """How long one wait for body data may take: the read timeout, within the deadline."""
         return self._bound(self.timeouts()[1])
-
-    def connect_bound(self) -> Bound:
-        """How long connecting may take: the connect timeout, within the deadline."""
-        return self._bound(self.timeouts()[0])
 
     # -- wording -------------------------------------------------------------------------
 
@@ -213,9 +206,12 @@ class AttemptRules:
 
         Without ``bound``, the library's own timer ran out (a socket timeout):
         the read timeout for the head and the body, the connect timeout for
-        connecting.
+        connecting, as last handed to the library (:meth:`timeouts`); the
+        deadline's, when it has passed.
         """
-        connect, read = connect_and_read(self.run.policy.request_timeout)
+        connect, read = self.given
+        if bound is None and self.run.deadline_reached():
+            bound = Bound(0.0, True)
         if bound is not None and bound.by_deadline:
             what = {"connect": "no connection", "head": "no complete response head"}.get(
                 phase, "the response body did not arrive"
