@@ -13,9 +13,10 @@ from conftest import ManualClock, run_in_threads
 from faultservers import RawServer, read_head
 
 from httsleep import CircuitBreaker, CircuitBrokenError, HttSleeper, StopPolling, httsleep
-from httsleep.policy import Policy, is_service_failure
+from httsleep.policy import Policy
 from httsleep.resilience import CLOSED, HALF_OPEN, OPEN
 from httsleep.testing import no_waiting
+from httsleep.transient import is_service_failure
 
 
 class Service(RawServer):

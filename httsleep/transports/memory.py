@@ -33,6 +33,8 @@ import json as jsonlib
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urljoin
 
+from requests.structures import CaseInsensitiveDict
+
 from .._body import text_encoding
 from ..exceptions import BodyDecodingError
 from ..policy import PollRun
@@ -58,32 +60,6 @@ class MemoryRedirectError(ValueError):
     """A redirect that cannot be followed: too many, or to a URL that cannot be requested."""
 
 
-class _Headers(Dict[str, str]):
-    """Header names compared case-insensitively (stored as given first)."""
-
-    def _key(self, name: str) -> str:
-        lowered = name.lower()
-        for key in self:
-            if key.lower() == lowered:
-                return key
-        return name
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return super().get(self._key(name), default)
-
-    def __getitem__(self, name: str) -> str:
-        return super().__getitem__(self._key(name))
-
-    def __setitem__(self, name: str, value: str) -> None:
-        super().__setitem__(self._key(name), value)
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and super().__contains__(self._key(name))
-
-    def __delitem__(self, name: str) -> None:
-        super().__delitem__(self._key(name))
-
-
 class MemoryRequest:
     """A request as the pretend server sees it: ``method``, ``url``, ``headers``, ``content`` (bytes)."""
 
@@ -92,7 +68,7 @@ class MemoryRequest:
     def __init__(self, method: str, url: str, headers: Mapping[str, str], content: bytes = b"") -> None:
         self.method = method
         self.url = url
-        self.headers = _Headers(headers)
+        self.headers = CaseInsensitiveDict(headers)
         self.content = content
 
     def __repr__(self) -> str:
@@ -123,7 +99,7 @@ class MemoryResponse:
     ) -> None:
         self.status_code = status
         self.reason = reason
-        self.headers = _Headers(headers or {})
+        self.headers = CaseInsensitiveDict(headers or {})
         if json is not None:
             content = jsonlib.dumps(json).encode("utf-8")
             self.headers.setdefault("Content-Type", "application/json")
@@ -237,7 +213,7 @@ class _MemoryTransport:
         """One attempt, by the rules: the request, its redirects, each body read bounded."""
         rules = AttemptRules(run, self.method, self.url)
         method, url, body = self.method, self.url, self.body
-        headers = _Headers(self.headers)
+        headers = CaseInsensitiveDict(self.headers)
         headers.update(run.conditional_headers())
         hops: List[MemoryResponse] = []
         while True:
@@ -252,7 +228,9 @@ class _MemoryTransport:
                 break
             method, url, body = hop.method, hop.url, body if hop.keeps_body else b""
             if not hop.credentials:
-                headers = _Headers({name: value for name, value in headers.items() if not is_sensitive_header(name)})
+                headers = CaseInsensitiveDict(
+                    {name: value for name, value in headers.items() if not is_sensitive_header(name)}
+                )
             hops.append(response)
         response.history = hops
         return response
