@@ -16,7 +16,9 @@ from __future__ import annotations
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Dict, Optional, Tuple
 
-__all__ = ["Revalidation", "next_validators"]
+from .state import sendable_validator
+
+__all__ = ["Revalidation", "keep_out_secrets", "next_validators"]
 
 Validators = Tuple[Tuple[str, str], ...]
 
@@ -94,7 +96,8 @@ class Revalidation:
 def keep_out_secrets(validators: Validators, redact: Callable[[str], str]) -> Validators:
     """``validators`` without any whose value holds a credential of the poll (a server may echo one in an ETag).
 
-    A poll's state never holds a credential; a validator dropped here only
+    A poll's state never holds a credential, nor a value that cannot be sent
+    back as a header (too long, a line break): a validator dropped here only
     makes the next request unconditional.
     """
-    return tuple(pair for pair in validators if redact(pair[1]) == pair[1])
+    return tuple(pair for pair in validators if sendable_validator(pair[1]) and redact(pair[1]) == pair[1])

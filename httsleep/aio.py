@@ -37,7 +37,7 @@ import ssl
 import time
 from asyncio import sleep  # looked up at call time: patch httsleep.aio.sleep
 from time import monotonic  # looked up at call time: patch httsleep.aio.monotonic
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Collection, Iterable, Optional, Sequence, Type, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Collection, Iterable, Optional, Sequence, Set, Type, Union
 
 from ._compat import PolicyAttributes
 from ._logs import log, redacting
@@ -114,7 +114,7 @@ class AsyncHttSleeper(PolicyAttributes):
     :param client: an :class:`httpx.AsyncClient` or an
         :class:`aiohttp.ClientSession` to send with; it is left open, and
         its settings apply (httpx's ``follow_redirects`` included; on
-        aiohttp, httsleep follows redirects itself, up to 10). Without
+        aiohttp, httsleep follows redirects itself, up to 20). Without
         one, each :meth:`run` opens its own client (httpx's if httpx is
         installed, else aiohttp's; it follows redirects, as requests does)
         and closes it, even when cancelled. Polls that share one client
@@ -260,7 +260,7 @@ class AsyncHttSleeper(PolicyAttributes):
         sender = transport.start(client)
         with redacting(secrets):
             while True:
-                admitting = run.begin_attempt()
+                admitting = run.begin_attempt(asynchronous=True)
                 if admitting is not None:  # a circuit breaker that admits asynchronously (one shared on a network)
                     await admitting
                 try:
@@ -270,7 +270,7 @@ class AsyncHttSleeper(PolicyAttributes):
                     await _settled(run.settle(exc=exc, timed_out=timed_out))
                     decision = run.failed(exc, timed_out=timed_out)
                 except BaseException:  # CancelledError...: free the circuit breaker's trial slot
-                    _in_background(run.abandon_attempt())
+                    await _finish(run.abandon_attempt())
                     raise
                 else:
                     await _settled(run.settle(response=response))
@@ -290,10 +290,32 @@ async def _settled(pending: Optional[Awaitable[Any]]) -> None:
         await pending
 
 
-def _in_background(pending: Optional[Awaitable[Any]]) -> None:
-    """Let a ticket's awaitable ``cancel()`` finish on its own (the attempt is being cancelled: nothing may wait)."""
-    if pending is not None:
-        asyncio.ensure_future(pending)
+#: a ticket's cancel() still running after the attempt it frees was cancelled (a reference keeps it alive)
+_FINISHING: Set[Any] = set()
+
+
+async def _finish(pending: Optional[Awaitable[Any]]) -> None:
+    """Let a ticket's awaitable ``cancel()`` finish, even though the attempt itself is being cancelled.
+
+    It is shielded: cancelling the poll again does not cut it short (it goes
+    on as a task of its own, kept until it ends). Its own failure is logged,
+    never raised over the cancellation.
+    """
+    if pending is None:
+        return
+    task = asyncio.ensure_future(pending)
+    _FINISHING.add(task)
+    task.add_done_callback(_finished)
+    try:
+        await asyncio.shield(task)
+    except BaseException:  # noqa: BLE001 - cancelled again, or cancel() failed: logged by _finished
+        pass
+
+
+def _finished(task: Any) -> None:
+    _FINISHING.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("the circuit breaker's cancel() failed: %r", task.exception())
 
 
 async def async_httsleep(

@@ -99,6 +99,7 @@ __all__ = [
     "describe_response",
     "is_service_failure",
     "parse_retry_after",
+    "refuse_awaitable",
 ]
 
 
@@ -121,6 +122,23 @@ _DEADLINE_SLACK = 0.05
 
 RequestTimeout = Union[float, Tuple[float, float]]
 Hook = Callable[[Attempt], Any]
+
+
+def refuse_awaitable(pending: Optional[Awaitable[Any]], what: str) -> None:
+    """Where nothing may be awaited (the synchronous front end): close ``pending``, if any, and say why.
+
+    :raises TypeError: ``pending`` is an awaitable (a circuit breaker whose
+        ``what`` awaits).
+    """
+    if pending is None:
+        return
+    close = getattr(pending, "close", None)
+    if close is not None:
+        close()
+    raise TypeError(
+        "the circuit breaker's {} is awaitable (it does asynchronous I/O): use it with httsleep.AsyncHttSleeper, "
+        "or give HttSleeper a breaker that does not await".format(what)
+    )
 
 
 class TicketLike(Protocol):
@@ -155,12 +173,14 @@ class BreakerLike(Protocol):
 
 
 class Decision(NamedTuple):
-    """What a driver does next: return ``response`` (``done``) or sleep ``sleep`` seconds; ``state`` is the poll's."""
+    """What a driver does next: return ``response`` (``done``) or sleep ``sleep`` seconds.
+
+    The poll's new state is :attr:`PollRun.state`.
+    """
 
     done: bool
     response: Any = None
     sleep: float = 0.0
-    state: Optional[PollState] = None
 
 
 def parse_retry_after(value: Optional[str], now: float) -> Optional[float]:
@@ -258,6 +278,26 @@ class Policy:
         self.max_body_size = check.max_body_size(max_body_size)
         self.conditional = check.flag(conditional, "conditional")
 
+    def check_state(self, state: PollState) -> None:
+        """Refuse a saved state that this policy cannot go on with (one made under other limits).
+
+        :raises ValueError: the state has no deadline and this policy a
+            ``timeout`` (or the other way round), a deadline that is not
+            this ``timeout`` after its start, or conditional-request
+            validators while this policy is not conditional.
+        """
+        if (state.deadline_at is None) != (self.timeout is None or math.isinf(self.timeout)):
+            raise ValueError("this state was saved by a poll {} a timeout, and this one has {}".format(
+                "without" if state.deadline_at is None else "with",
+                "timeout={:g}s".format(self.timeout) if self.timeout is not None else "none"))
+        if state.deadline_at is not None and self.timeout is not None and (
+            abs(state.deadline_at - state.started_at - self.timeout) > 1e-3
+        ):
+            raise ValueError("this state was saved by a poll with timeout={:g}s, and this one has timeout={:g}s".format(
+                state.deadline_at - state.started_at, self.timeout))
+        if state.validators and not self.conditional:
+            raise ValueError("this state holds conditional-request validators, and this poll is not conditional")
+
     @property
     def max_attempts(self) -> Optional[int]:
         """Requests made at most: ``max_retries``, at least 1 (as in 0.3.1); ``None`` for no limit."""
@@ -313,6 +353,8 @@ class PollRun:
         self._testing = testing.is_testing()
         self._skipped = 0.0  # waits not slept in testing mode, added to the clock
         self._epoch = wall() - clock()  # now() = this + clock(): wall time that never steps back within the run
+        if state is not None:
+            policy.check_state(state)
         self.state = state if state is not None else PollState.start(self.now(), policy.timeout)
         self.last_response: Any = None
         self.last_exception: Optional[BaseException] = None
@@ -363,7 +405,7 @@ class PollRun:
 
     # -- the attempt ------------------------------------------------------------
 
-    def begin_attempt(self) -> Optional[Awaitable[None]]:
+    def begin_attempt(self, asynchronous: bool = False) -> Optional[Awaitable[None]]:
         """Count an attempt; call it just before sending the request.
 
         With a circuit breaker, ask it first: when it is open (or half-open
@@ -372,9 +414,15 @@ class PollRun:
         must not be sent. The outcome is reported to the breaker by
         :meth:`settle` (or :meth:`received` / :meth:`failed`).
 
-        Returns ``None``, or, when the breaker's ``admit()`` is awaitable,
-        an awaitable that does the above once awaited (asyncio only).
+        Returns ``None``, or, when the breaker's ``admit()`` is awaitable and
+        the driver is ``asynchronous``, an awaitable that does the above once
+        awaited; a synchronous driver gets a ``TypeError`` for such a breaker
+        instead, before anything is sent.
         """
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:  # a poll resumed after its deadline: nothing is sent
+            self._give_up_now("timeout", "timeout={:g}s had run out before attempt {} was sent".format(
+                self.policy.timeout or 0, self.attempts + 1))
         breaker = self.policy.circuit_breaker
         if breaker is not None:
             self._cancel_ticket()  # a previous attempt that never reported: forget it
@@ -383,7 +431,9 @@ class PollRun:
             except CircuitBrokenError as refused:
                 raise self._refused(refused) from self.last_exception
             if inspect.isawaitable(ticket):
-                return self._admitted(ticket)
+                if asynchronous:
+                    return self._admitted(ticket)
+                refuse_awaitable(ticket, "admit()")
             self._ticket = ticket
         self._count()
         return None
@@ -442,12 +492,7 @@ class PollRun:
         return result if inspect.isawaitable(result) else None
 
     def _settle_now(self, response: Any = None, exc: Optional[BaseException] = None, timed_out: bool = False) -> None:
-        pending = self.settle(response, exc, timed_out)
-        if pending is not None:  # pragma: no cover - the asyncio driver settles (and awaits) first
-            close = getattr(pending, "close", None)
-            if close is not None:
-                close()
-            raise RuntimeError("the circuit breaker's ticket is awaitable: await PollRun.settle() first")
+        refuse_awaitable(self.settle(response, exc, timed_out), "ticket (its outcome)")
 
     def request_timeout(self) -> RequestTimeout:
         """The timeout for the request about to be sent, cut to the time left."""
@@ -502,7 +547,7 @@ class PollRun:
             self._notify("success", response, None)
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s: attempt %d matched: %s", self.target, self.attempts, describe_response(response))
-            return Decision(True, response, 0.0, self.state)
+            return Decision(True, response, 0.0)
         if verdict.undecided is not None and self._retry_after(response) is None:
             return self.failed(verdict.undecided, response=response)
         # not matched; or a JSON condition met a 429/503 page (HTML, say) that asks to come back later
@@ -619,8 +664,8 @@ class PollRun:
             )
         if self._testing:
             self._skipped += wait
-            return Decision(False, None, 0.0, self.state)
-        return Decision(False, None, wait, self.state)
+            return Decision(False, None, 0.0)
+        return Decision(False, None, wait)
 
     def _unchanged_of(self, response: Any) -> Any:
         """The full response a 304 ``response`` repeats (``None`` for any other response)."""

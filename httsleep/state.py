@@ -18,7 +18,7 @@ import json
 import math
 from typing import Any, Dict, Optional, Tuple
 
-__all__ = ["STATE_VERSION", "Attempt", "PollState"]
+__all__ = ["MAX_VALIDATOR", "STATE_VERSION", "Attempt", "PollState", "sendable_validator"]
 
 #: The version of :meth:`PollState.to_json`'s format; :meth:`PollState.from_json` refuses others.
 STATE_VERSION = 1
@@ -184,6 +184,8 @@ class PollState(_Value):
 
     def evolve(self, **changes: Any) -> PollState:
         """:meth:`replace` without checking the values again: for the poll's own decisions (a hot path)."""
+        if not changes.keys() <= _FIELDS:
+            raise TypeError("PollState has no field {}".format(", ".join(sorted(changes.keys() - _FIELDS))))
         state: PollState = object.__new__(PollState)
         for name, value in zip(self.__slots__, self._fields()):
             object.__setattr__(state, name, changes.get(name, value))
@@ -205,12 +207,13 @@ class PollState(_Value):
         """
         try:
             document = json.loads(text)
-        except (TypeError, ValueError) as error:
-            raise ValueError("not a saved PollState: {}".format(error)) from None
+        except (TypeError, ValueError, RecursionError) as error:
+            raise ValueError("not a saved PollState: {}".format(
+                error if not isinstance(error, RecursionError) else "nested too deeply")) from None
         if not isinstance(document, dict) or "httsleep_poll_state" not in document:
             raise ValueError("not a saved PollState (no 'httsleep_poll_state' version field)")
         version = document.pop("httsleep_poll_state")
-        if version != STATE_VERSION:
+        if type(version) is not int or version != STATE_VERSION:
             raise ValueError(
                 "a PollState of version {!r}; this httsleep reads version {}".format(version, STATE_VERSION)
             )
@@ -224,7 +227,10 @@ class PollState(_Value):
         if not isinstance(pairs, list) or not all(isinstance(pair, list) and len(pair) == 2 for pair in pairs):
             raise ValueError("PollState: validators must be a list of [name, value] pairs")
         document["validators"] = tuple(tuple(pair) for pair in pairs)
-        return cls(**document)
+        state = cls(**document)
+        if state.deadline_at is not None and state.deadline_at < state.started_at:
+            raise ValueError("PollState: deadline_at is before started_at")
+        return state
 
     @property
     def last_outcome(self) -> str:
@@ -234,6 +240,9 @@ class PollState(_Value):
         if self.last_status is not None:
             return "HTTP {}".format(self.last_status)
         return ""
+
+
+_FIELDS = frozenset(PollState.__slots__)
 
 
 # -- checks of a state's fields (a state may come from a file: it is checked like an argument) ----------
@@ -264,10 +273,26 @@ def _error_name(value: Any) -> Optional[str]:
     return value
 
 
+#: The longest validator value a state holds (a longer ETag is not kept: the next request is unconditional).
+MAX_VALIDATOR = 512
+
+
+def sendable_validator(value: Any) -> bool:
+    """Whether ``value`` can be sent back as a header: printable Latin-1 text of at most :data:`MAX_VALIDATOR`."""
+    if not isinstance(value, str) or len(value) > MAX_VALIDATOR or not value.isprintable():
+        return False
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _validators(value: Any) -> Tuple[Tuple[str, str], ...]:
     pairs = tuple(tuple(pair) for pair in value)
     for pair in pairs:
-        if len(pair) != 2 or pair[0] not in ("If-None-Match", "If-Modified-Since") or not isinstance(pair[1], str):
-            raise ValueError("PollState: validators must be (If-None-Match or If-Modified-Since, value) pairs, "
-                             "not {!r}".format(pair))
+        if len(pair) != 2 or pair[0] not in ("If-None-Match", "If-Modified-Since") or not sendable_validator(pair[1]):
+            raise ValueError("PollState: validators must be (If-None-Match or If-Modified-Since, value) pairs of "
+                             "printable Latin-1 text of at most {} characters, not {}".format(
+                                 MAX_VALIDATOR, repr(pair)[:100]))
     return pairs

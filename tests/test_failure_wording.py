@@ -8,6 +8,8 @@ library's own error.
 
 from __future__ import annotations
 
+import errno
+import pickle
 import socket
 from typing import Any
 
@@ -15,7 +17,7 @@ import aiohttp
 import httpx
 import pytest
 import requests
-from faultservers import silent
+from faultservers import hang_up, silent
 from fronts import FRONTS, run
 
 #: the URL's credentials, which no message may show
@@ -80,3 +82,23 @@ def test_the_deadline_reads_the_same_on_every_front_end():
             texts[front] = _general(str(error.__cause__ or error), server.port)
     assert len(set(texts.values())) == 1, texts
     assert "before the deadline (timeout=0.3s)" in texts["sync"]
+
+
+def test_a_server_that_hangs_up_reads_the_same_on_every_front_end():
+    texts = {}
+    with hang_up() as server:
+        for front in FRONTS:
+            texts[front] = _general(str(_message(front, server.url)), server.port).split(" (")[0]
+    assert set(texts.values()) == {
+        "GET http://***@127.0.0.1:PORT/job?token=***: 127.0.0.1:PORT closed the connection without answering"}, texts
+
+
+def test_a_reworded_connection_error_keeps_its_errno_and_pickles_with_it():
+    port = _closed_port()
+    for front in FRONTS:
+        error = _message(front, "http://127.0.0.1:{}/".format(port))
+        if isinstance(error, OSError):  # aiohttp's ClientConnectorError is an OSError (requests' is an IOError too)
+            again = pickle.loads(pickle.dumps(error))
+            assert (again.errno, str(again)) == (error.errno, str(error))
+            if front == "aiohttp":
+                assert error.errno == errno.ECONNREFUSED

@@ -145,3 +145,22 @@ def test_the_registry_finds_the_transport_of_a_client_and_takes_another_library(
 def test_a_sync_poller_refuses_a_session_no_transport_takes():
     with pytest.raises(TypeError, match="session must be a requests.Session"):
         HttSleeper(URL, status_code=200, session=object())
+
+
+def test_a_subclass_of_a_libraries_client_finds_that_librarys_transport():
+    from httsleep.transports.httpx_transport import HttpxTransport
+    from httsleep.transports.requests_transport import RequestsTransport
+
+    class Traced(httpx.AsyncClient):
+        pass
+
+    class Mine(requests.Session):
+        pass
+
+    client = Traced()
+    try:
+        assert transport_for(client, "async") is HttpxTransport
+    finally:
+        asyncio.run(client.aclose())
+    with Mine() as session:
+        assert transport_for(session, "sync") is RequestsTransport

@@ -26,6 +26,7 @@ from httsleep.policy import Policy
 from httsleep.transports.memory import MemoryClient, MemoryResponse, MemoryTransport
 
 DONE = {"expression": "status", "value": "DONE"}
+URL_1 = "http://jobs.example/1"
 EPOCH = 1_800_000_000.0  # a wall-clock start, seconds since the epoch
 
 
@@ -131,7 +132,7 @@ def _decide(policy: Policy, clock: Clock, answers: List[Any]) -> List[Tuple[Any,
             decision = run.failed(answer)
         else:
             decision = run.received(answer)
-        decisions.append((decision.done, decision.sleep, decision.state.attempts))
+        decisions.append((decision.done, decision.sleep, run.state.attempts))
         if decision.done:
             break
         clock.sleep(decision.sleep)
@@ -150,14 +151,15 @@ def test_the_state_records_the_next_attempt_and_a_summary_of_the_last_outcome_on
     policy = _policy(status_code=200, ignore_exceptions=[ConnectionResetError], polling_interval=3)
     run = _start(policy, clock)
     run.begin_attempt()
-    decision = run.failed(ConnectionResetError("reset by 10.0.0.1 with token abc"))
-    state = decision.state
+    run.failed(ConnectionResetError("reset by 10.0.0.1 with token abc"))
+    state = run.state
     assert (state.attempts, state.next_attempt_at, state.last_status, state.last_error) == (
         1, EPOCH + 3, None, "ConnectionResetError")
     assert "abc" not in state.to_json() and "10.0.0.1" not in state.to_json()
     clock.sleep(3)
     run.begin_attempt()
-    state = run.received(MemoryResponse(503, text="busy")).state
+    run.received(MemoryResponse(503, text="busy"))
+    state = run.state
     assert (state.attempts, state.last_status, state.last_error) == (2, 503, None)
 
 
@@ -186,12 +188,12 @@ def test_a_conditional_poll_keeps_its_validators_in_the_state_and_a_304_repeats_
     clock = Clock()
     run = _start(_policy(jsonpath=[DONE], conditional=True, polling_interval=1), clock)
     run.begin_attempt()
-    state = run.received(MemoryResponse(json={"status": "RUNNING"}, headers={"ETag": '"v1"'})).state
-    assert state.validators == (("If-None-Match", '"v1"'),)
+    run.received(MemoryResponse(json={"status": "RUNNING"}, headers={"ETag": '"v1"'}))
+    assert run.state.validators == (("If-None-Match", '"v1"'),)
     assert run.conditional_headers() == {"If-None-Match": '"v1"'}
     run.begin_attempt()
     decision = run.received(MemoryResponse(304, headers={"ETag": '"v1"'}))
-    assert not decision.done and decision.state.last_status == 304
+    assert not decision.done and run.state.last_status == 304
 
 
 def test_a_validator_that_holds_a_credential_of_the_poll_is_not_kept():
@@ -202,8 +204,8 @@ def test_a_validator_that_holds_a_credential_of_the_poll_is_not_kept():
     run = policy.start(Clock().monotonic, give_up=StopPolling, wall=Clock().wall,
                        redact=Secrets.of_request("http://jobs.example/1?token=tok-in-etag-SECRET"))
     run.begin_attempt()
-    state = run.received(MemoryResponse(json={"status": "RUNNING"}, headers={"ETag": '"tok-in-etag-SECRET"'})).state
-    assert state.validators == () and "SECRET" not in state.to_json()
+    run.received(MemoryResponse(json={"status": "RUNNING"}, headers={"ETag": '"tok-in-etag-SECRET"'}))
+    assert run.state.validators == () and "SECRET" not in run.state.to_json()
 
 
 def test_a_resumed_state_keeps_its_deadline_and_counts_on():
@@ -211,7 +213,8 @@ def test_a_resumed_state_keeps_its_deadline_and_counts_on():
     policy = _policy(status_code=200, timeout=20, max_retries=3, polling_interval=5)
     first = _start(policy, clock)
     first.begin_attempt()
-    saved = first.received(MemoryResponse(503)).state.to_json()
+    first.received(MemoryResponse(503))
+    saved = first.state.to_json()
     clock.sleep(5)
     resumed = _start(policy, clock, PollState.from_json(saved))
     assert (resumed.attempts, resumed.deadline, resumed.remaining()) == (1, EPOCH + 20, 15)
@@ -293,7 +296,7 @@ def test_a_poll_resumed_from_json_after_every_attempt_decides_as_run_does(monkey
             resumed_outcome = decision.response.json()
             break
         clock.sleep(decision.sleep)
-        saved = decision.state.to_json()
+        saved = run.state.to_json()
     assert (outcome, len(by_run)) == expected
     assert resumed_outcome == outcome
     assert [_summary(attempt) for attempt in resumed] == by_run
@@ -377,3 +380,71 @@ def test_a_local_circuit_breaker_works_on_both_front_ends_through_the_memory_tra
         asyncio.run(AsyncHttSleeper("http://jobs.example/1", status_code=200, client=failing,
                                     circuit_breaker=breaker, polling_interval=0).run())
     assert len(failing.requests) == 2
+
+
+# -- what a resumed state and a breaker may not do -----------------------------------------------------------
+
+
+def test_a_decision_still_unpacks_into_three_and_the_new_state_is_the_runs():
+    run = _start(_policy(status_code=200, polling_interval=1), Clock())
+    run.begin_attempt()
+    done, response, sleep = run.received(MemoryResponse(503))
+    assert (done, response, sleep) == (False, None, 1.0) and run.state.attempts == 1
+
+
+def test_a_breaker_whose_plain_admit_returns_an_awaitable_is_refused_before_anything_is_sent(recwarn):
+    class Sneaky(AwaitingBreaker):
+        def admit(self) -> Any:  # type: ignore[override]  # a plain function handing back a coroutine
+            return AwaitingBreaker.admit(self)
+
+    server = MemoryClient([MemoryResponse(503)])
+    with pytest.raises(TypeError, match=r"admit\(\) is awaitable"):
+        HttSleeper(URL_1, status_code=200, session=server, circuit_breaker=Sneaky(0), max_retries=3).run()
+    assert server.requests == []
+    assert not [warning for warning in recwarn.list if "never awaited" in str(warning.message)]
+
+
+@pytest.mark.parametrize("saved, options, problem", [
+    (PollState(1, EPOCH), dict(timeout=60), "without a timeout"),
+    (PollState(1, EPOCH, EPOCH + 60), dict(), "with a timeout"),
+    (PollState(1, EPOCH, EPOCH + 60), dict(timeout=30), "timeout=60s, and this one has timeout=30s"),
+    (PollState(1, EPOCH, validators=(("If-None-Match", '"v1"'),)), dict(), "not conditional"),
+])
+def test_a_state_saved_under_other_limits_is_refused(saved, options, problem):
+    with pytest.raises(ValueError, match=problem):
+        _start(_policy(status_code=200, **options), Clock(), saved)
+
+
+def test_a_state_resumed_after_its_deadline_gives_up_without_sending():
+    clock = Clock()
+    clock.sleep(100)
+    state = PollState(4, EPOCH, EPOCH + 60, EPOCH + 50, (), 202, None)
+    server = MemoryClient([MemoryResponse(json={"status": "DONE"})])
+    run = _start(_policy(jsonpath=[DONE], timeout=60), clock, state)
+    with pytest.raises(StopPolling, match=r"had run out before attempt 5 was sent; last outcome: HTTP 202") as gave_up:
+        run.begin_attempt()
+        MemoryTransport(URL_1).start(server).send(run)  # pragma: no cover - never reached
+    assert gave_up.value.limit == "timeout" and gave_up.value.attempts == 4 and server.requests == []
+
+
+@pytest.mark.parametrize("text", [
+    '{"httsleep_poll_state": 1, "attempts": 0, "started_at": 1, "validators": [["If-None-Match", "a\\r\\nX-Evil: 1"]]}',
+    '{"httsleep_poll_state": 1, "attempts": 0, "started_at": 1, "validators": [["If-None-Match", "\\u0000"]]}',
+    '{"httsleep_poll_state": 1, "attempts": 0, "started_at": 1, "validators": [["If-None-Match", "\\u20ac"]]}',
+    '{"httsleep_poll_state": 1, "attempts": 0, "started_at": 1, "validators": [["If-None-Match", "%s"]]}' % ("x" * 600),
+    '{"httsleep_poll_state": true, "attempts": 0, "started_at": 1}',
+    '{"httsleep_poll_state": 1, "attempts": 0, "started_at": 100, "deadline_at": 50}',
+    "[" * 100_000 + "]" * 100_000,
+])
+def test_a_hostile_saved_state_is_a_value_error_never_a_header_sent(text):
+    with pytest.raises(ValueError):
+        PollState.from_json(text)
+
+
+def test_a_validator_no_header_could_carry_is_not_kept_in_the_state():
+    run = _start(_policy(jsonpath=[DONE], conditional=True), Clock())
+    run.begin_attempt()
+    run.received(MemoryResponse(json={"status": "RUNNING"}, headers={"ETag": '"' + "v" * 1000 + '"'}))
+    assert run.state.validators == () and len(run.state.to_json()) < 1024
+    with pytest.raises(TypeError, match="no field"):
+        run.state.evolve(token="x")

@@ -230,3 +230,67 @@ def test_a_hop_back_to_the_origin_after_another_host_carries_no_credential_eithe
     assert (start.path, b.requests[-1].path, home.path) == ("/round-trip", "/back", "/home")
     assert _secrets_in(start) == set(SWEEP_SECRETS)
     assert _secrets_in(b.requests[-1]) == set() and _secrets_in(home) == set()
+
+
+# -- what the review of the one set of rules found: proxies, netrc, the loop's message --------------------------
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_every_hop_goes_through_the_clients_proxy_even_to_another_host(front):
+    """A session's or client's own proxy carries every hop, the one to another host included (its credentials too)."""
+
+    def proxy_replies(request: Any, index: int) -> Reply:
+        if request.path.endswith("/start"):
+            return Reply(302, headers={"Location": "http://127.0.0.2:9/landed"})  # nobody listens there: only the proxy
+        return Reply(json={"status": "SUCCESS"})
+
+    with ScriptedServer(proxy_replies, host="127.0.0.3") as proxy:
+        proxy_url = "http://pu:proxy-pw@127.0.0.3:{}".format(proxy.port)
+
+        async def run_async() -> Any:
+            if front == "aiohttp":
+                async with aiohttp.ClientSession(proxy=proxy_url) as session:
+                    return await AsyncHttSleeper("http://127.0.0.1:9/start", client=session, status_code=200).run()
+            async with httpx.AsyncClient(proxy=proxy_url, follow_redirects=True) as client:
+                return await AsyncHttSleeper("http://127.0.0.1:9/start", client=client, status_code=200).run()
+
+        if front == "sync":
+            with requests.Session() as session:
+                session.proxies = {"http": proxy_url}
+                HttSleeper("http://127.0.0.1:9/start", session=session, status_code=200).run()
+        else:
+            asyncio.run(run_async())
+    assert [request.path for request in proxy.requests] == ["http://127.0.0.1:9/start", "http://127.0.0.2:9/landed"]
+    assert all("proxy-authorization" in request.headers for request in proxy.requests)
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_netrc_credentials_do_not_follow_a_hop_away_from_the_origin_either(two_hop_hosts, front, tmp_path, monkeypatch):
+    a, b = two_hop_hosts
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login na password netrc-A\nmachine 127.0.0.2 login nb password netrc-B\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    if front == "aiohttp":
+
+        async def trusting() -> Any:
+            async with aiohttp.ClientSession(trust_env=True) as session:
+                return await AsyncHttSleeper(a.url + "round-trip", client=session, status_code=200).run()
+
+        asyncio.run(trusting())
+    else:
+        poll(front, a.url + "round-trip")
+    assert "authorization" not in b.requests[-1].headers
+    assert "authorization" not in a.requests[-1].headers  # /home, after B
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_redirect_loop_says_which_request_and_which_limit_and_pickles(front):
+    import pickle
+
+    with ScriptedServer([Reply(302, headers={"Location": "/again?token=loop-SECRET"})]) as server:
+        with pytest.raises((requests.TooManyRedirects, httpx.TooManyRedirects, aiohttp.TooManyRedirects)) as caught:
+            poll(front, server.url)
+    assert str(caught.value).startswith("GET http://127.0.0.1:{}/again?token=***: more than 20 redirects".format(
+        server.port))
+    assert str(pickle.loads(pickle.dumps(caught.value))) == str(caught.value)

@@ -29,6 +29,7 @@ both; :func:`register` adds another library. See docs/architecture.md.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any, Callable, ContextManager, List, Optional, Protocol, Tuple
 
 __all__ = ["OnClient", "Sender", "Transport", "library_transport", "register", "transport_for"]
@@ -101,11 +102,16 @@ def _load(path: str) -> Any:
 def transport_for(client: Any, front: str) -> Optional[Any]:
     """The transport class for ``client`` on ``front`` (``"sync"`` or ``"async"``), or ``None`` if none fits.
 
-    Only libraries the client's class comes from are imported.
+    A subclass of a registered client class fits too. Nothing is imported
+    to find out: a client is an instance of a library's class only if that
+    library is imported already.
     """
-    top = type(client).__module__.split(".")[0]
-    for entry_front, library, client_class, transport_class in _TRANSPORTS:
-        if entry_front == front and library == top and isinstance(client, _load(client_class)):
+    for entry_front, _, client_class, transport_class in _TRANSPORTS:
+        if entry_front != front:
+            continue
+        module, _, name = client_class.partition(":")
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(client, cls):
             return _load(transport_class)
     return None
 

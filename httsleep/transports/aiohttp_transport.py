@@ -39,6 +39,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 import aiohttp
 import aiohttp.abc
+import aiohttp.helpers
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
@@ -236,7 +237,9 @@ class AiohttpTransport:
             self.headers["Authorization"] = authorization
         if _ACCEPT_ENCODING != _DEFAULT_ACCEPT_ENCODING:  # only what httsleep decodes itself
             self.headers.setdefault("Accept-Encoding", _ACCEPT_ENCODING)
-        self._secrets = DeferredSecrets(self._request_secrets, url, auth)
+        # the URL as given: yarl re-encodes it, and a server may echo a token in the caller's own encoding
+        given = url_or_request if isinstance(url_or_request, str) else str(url)
+        self._secrets = DeferredSecrets(self._request_secrets, given, auth)
 
     @property
     def target(self) -> str:
@@ -256,7 +259,7 @@ class AiohttpTransport:
             return self._secrets  # a session with no credentials of its own
         return DeferredSecrets(self._session_secrets, session)
 
-    def _request_secrets(self, url: URL, auth: Any) -> Secrets:
+    def _request_secrets(self, url: str, auth: Any) -> Secrets:
         return Secrets.of_request(str(url), headers=self.headers, auth=auth)
 
     def _session_secrets(self, session: aiohttp.ClientSession) -> Secrets:
@@ -306,9 +309,11 @@ class AiohttpTransport:
         try:
             while True:
                 reading.phase = "head"
+                proxy: Dict[str, Any] = {}
                 if sender is not session:  # the cookies the jar holds for this host's domain, and no others
                     headers = _with_scoped_cookies(headers, session.cookie_jar, url)
-                raw = await self._head(sender, method, url, headers, body, rules)
+                    proxy = _proxy_for(session, url)
+                raw = await self._head(sender, method, url, headers, body, rules, proxy)
                 if sender is not session:  # what the host sets is kept, as on every hop
                     session.cookie_jar.update_cookies(raw.cookies, raw.url)
                 reading.phase = "body"
@@ -340,11 +345,12 @@ class AiohttpTransport:
 
     async def _head(
         self, session: aiohttp.ClientSession, method: str, url: URL, headers: CIMultiDict[str], body: Optional[bytes],
-        rules: AttemptRules,
+        rules: AttemptRules, proxy: Dict[str, Any],
     ) -> aiohttp.ClientResponse:
         sending = session.request(
             method, url, headers=headers, data=body, allow_redirects=False, auto_decompress=False,
             timeout=_timeouts(*rules.timeouts()),  # the head as a whole and the body: bounded below
+            **proxy,
         )
         return await bounded(sending, rules, "head", aiohttp.ServerTimeoutError)
 
@@ -399,18 +405,37 @@ def _stranger(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
 
     Its own jar is empty: the cookies of the caller's session that are
     scoped to a domain are added per hop by :func:`_with_scoped_cookies`.
-
-    The settings are those aiohttp shows: ``trust_env`` (so ``HTTP(S)_PROXY``
-    applies as on the first hop), ``skip_auto_headers`` and
-    ``requote_redirect_url``; a ``proxy=`` given to the session itself is not
-    (aiohttp does not show it).
+    It does not trust the environment (aiohttp would read ``~/.netrc`` for
+    credentials); the proxy it goes through is given per hop
+    (:func:`_proxy_for`). The other settings are those aiohttp shows:
+    ``skip_auto_headers`` and ``requote_redirect_url``.
     """
     headers = {name: value for name, value in session.headers.items() if not is_sensitive_header(name)}
     return aiohttp.ClientSession(
         connector=session.connector, connector_owner=False, headers=headers,
-        cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False, trust_env=session.trust_env,
+        cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False, trust_env=False,
         skip_auto_headers=session.skip_auto_headers, requote_redirect_url=session.requote_redirect_url,
     )
+
+
+def _proxy_for(session: aiohttp.ClientSession, url: URL) -> Dict[str, Any]:
+    """The proxy a hop of ``session``'s to ``url`` goes through: the session's own, else the environment's.
+
+    The session's ``proxy=`` (and its ``proxy_auth``, the proxy's
+    credentials, not the polled origin's) is read where aiohttp keeps it;
+    ``HTTP(S)_PROXY`` / ``NO_PROXY`` apply when the session trusts the
+    environment, as aiohttp applies them.
+    """
+    proxy = getattr(session, "_default_proxy", None)
+    if proxy is not None:
+        return {"proxy": proxy, "proxy_auth": getattr(session, "_default_proxy_auth", None)}
+    if session.trust_env:
+        try:
+            proxy, proxy_auth = aiohttp.helpers.get_env_proxy_for_url(url)
+        except LookupError:
+            return {}
+        return {"proxy": proxy, "proxy_auth": proxy_auth}
+    return {}
 
 
 def _hide_request(error: aiohttp.ClientResponseError, redact: Callable[[str], str]) -> None:
@@ -425,7 +450,8 @@ def _hide_request(error: aiohttp.ClientResponseError, redact: Callable[[str], st
             URL(redact(redact_url(str(info.real_url)))),
         )
     error.history = ()
-    error.args = (error.request_info, error.history)  # repr() shows the args: the request as it was, unredacted
+    if not is_worded(error):  # repr() shows the args: the request as it was, unredacted
+        error.args = (error.request_info, error.history)
 
 
 class _Reading:

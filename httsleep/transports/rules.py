@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import errno
 import http.client
+import pickle
 import socket
 import ssl
 from typing import Any, Dict, NamedTuple, Optional, Tuple, cast
@@ -288,7 +289,11 @@ def _connection_problem(error: BaseException, url: str) -> str:
             return "cannot resolve the host name {}{}".format(parts.hostname or "?", detail)
         if isinstance(inner, ssl.SSLCertVerificationError):
             return "the TLS certificate of {} did not verify{}".format(where, detail)
-        if isinstance(inner, http.client.RemoteDisconnected):
+        if isinstance(inner, http.client.RemoteDisconnected) or type(inner).__name__ == "ServerDisconnectedError" or (
+            type(inner).__name__ == "RemoteProtocolError" and "disconnected" in str(inner).lower()
+        ):
+            if cause is None or cause is inner:
+                detail = " ({}: {})".format(type(inner).__name__, excerpt(str(inner) or "no response", 200))
             return "{} closed the connection without answering{}".format(where, detail)
         if isinstance(inner, (http.client.BadStatusLine, http.client.LineTooLong)):
             return "{} did not answer in HTTP{}".format(where, detail)
@@ -335,6 +340,9 @@ def reworded(error: BaseException, message: str) -> BaseException:
         })
     copy: BaseException = cast(Any, cls).__new__(cls)  # no __init__: the library's may want other arguments
     copy.__dict__.update(error.__dict__)
+    if isinstance(error, OSError):  # kept outside __dict__: errno == ECONNREFUSED must still hold
+        for name in ("errno", "strerror", "filename", "filename2"):
+            setattr(copy, name, getattr(error, name))
     copy.__class__ = subclass
     copy.args = (message,)
     copy.__traceback__ = None
@@ -355,11 +363,28 @@ def _message_repr(self: BaseException) -> str:
 
 
 def _message_reduce(self: BaseException) -> Any:
-    return (_rebuild, (type(self).__mro__[1], _message_str(self), dict(self.__dict__)))
+    os_error = None
+    if isinstance(self, OSError):
+        os_error = (self.errno, self.strerror, self.filename, self.filename2)
+    return (_rebuild, (type(self).__mro__[1], _message_str(self), _picklable(self.__dict__), os_error))
 
 
-def _rebuild(cls: type, message: str, attributes: Dict[str, Any]) -> BaseException:
+def _picklable(attributes: Dict[str, Any]) -> Dict[str, Any]:
+    """The attributes that pickle (aiohttp's request info holds a header proxy that does not): the rest is left out."""
+    kept = {}
+    for name, value in attributes.items():
+        try:
+            pickle.dumps(value)
+        except Exception:  # noqa: BLE001 - whatever a library's object raises, it is left behind
+            continue
+        kept[name] = value
+    return kept
+
+
+def _rebuild(cls: type, message: str, attributes: Dict[str, Any], os_error: Any = None) -> BaseException:
     error: BaseException = cast(Any, cls).__new__(cls)
     error.__dict__.update(attributes)
+    for name, value in zip(("errno", "strerror", "filename", "filename2"), os_error or ()):
+        setattr(error, name, value)
     return reworded(error, message)
 
