@@ -258,7 +258,7 @@ EXPECTED = {
         "refused, retried": "AsyncGaveUp",
         "reset": "ClientOSError",
         "deadline": "AsyncGaveUp",
-        "read timeout": "SocketTimeoutError",  # aiohttp's own read timer: a ServerTimeoutError
+        "read timeout": "ServerTimeoutError",
         "too large": "BodyTooLarge",
         "callback raises": "RuntimeError",
         "invalid URL": "ValueError",

@@ -370,12 +370,13 @@ def _next_hop(
 
 @functools.lru_cache(maxsize=64)
 def _timeouts(connect: float, read: float) -> aiohttp.ClientTimeout:
-    """aiohttp's own timeouts for a request: the socket's connect, and each wait for data (as on the other fronts).
+    """aiohttp's own timeouts for a request: only the socket's connect (a timer set once per new connection).
 
-    The head as a whole and each wait for body data are bounded by
-    :func:`within` too, within the deadline.
+    The head as a whole and each wait for body data are bounded by the
+    rules (:func:`~httsleep.transports._async_bounds.bounded`); aiohttp's
+    read timer, re-armed on every read, would cost a fifth of an attempt.
     """
-    return aiohttp.ClientTimeout(total=None, connect=None, sock_read=read, sock_connect=connect)
+    return aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=connect)
 
 
 def _join(base: URL, location: str, method: str) -> URL:
