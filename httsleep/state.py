@@ -187,8 +187,8 @@ class PollState(_Value):
         if not changes.keys() <= _FIELDS:
             raise TypeError("PollState has no field {}".format(", ".join(sorted(changes.keys() - _FIELDS))))
         state: PollState = object.__new__(PollState)
-        for name, value in zip(self.__slots__, self._fields()):
-            object.__setattr__(state, name, changes.get(name, value))
+        for name in _SLOTS:
+            _set(state, name, changes[name] if name in changes else getattr(self, name))
         return state
 
     def to_json(self) -> str:
@@ -242,7 +242,9 @@ class PollState(_Value):
         return ""
 
 
-_FIELDS = frozenset(PollState.__slots__)
+_SLOTS = PollState.__slots__
+_FIELDS = frozenset(_SLOTS)
+_set = object.__setattr__
 
 
 # -- checks of a state's fields (a state may come from a file: it is checked like an argument) ----------

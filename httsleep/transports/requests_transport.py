@@ -594,11 +594,13 @@ class _Attempt:
 
     def next_hop(self, response: requests.Response, following: Optional[requests.PreparedRequest]) -> Any:
         """The rules' verdict on where ``response`` leads (``following``: requests' own next request)."""
+        if following is None:  # not a redirect: nowhere (the common case, without a call)
+            return None
         try:
             return self.rules.next_hop(
                 response.status_code,
                 response.headers.get("Location"),
-                None if following is None else str(following.url),
+                str(following.url),
             )
         except RedirectLimit as error:
             raise TooManyRedirects(str(error), response=response) from None
