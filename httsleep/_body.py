@@ -449,6 +449,23 @@ def decoders_for(
     return decoders
 
 
+#: How many raw bytes a compressed body may take, per decoded byte allowed (see :func:`max_raw_bytes`).
+RAW_FACTOR = 2
+#: ... plus this much, for the framing of a small body.
+RAW_SLACK = 1024 * 1024
+
+
+def max_raw_bytes(limit: int) -> int:
+    """The most raw (content-encoded) bytes a body with ``max_body_size=limit`` may send: ``2 * limit + 1 MiB``.
+
+    A compressed body is smaller than what it decodes to; one that keeps
+    sending bytes that decode to nothing (padding after the end of a gzip
+    stream, empty deflate blocks) is stopped here instead of running for as
+    long as the server sends.
+    """
+    return RAW_FACTOR * limit + RAW_SLACK
+
+
 class BodyReader:
     """Collects a body from raw pieces, decoding it, never holding more than ``limit`` decoded bytes.
 
@@ -462,11 +479,12 @@ class BodyReader:
         bodies of the redirects before this response): they count against
         ``limit`` too, so that a chain of redirects cannot hold more.
     :raises BodyTooLarge: from :meth:`feed`/:meth:`finish`, once the decoded
-        body is larger than ``limit``.
+        body is larger than ``limit``, or its raw (content-encoded) bytes more
+        than :func:`max_raw_bytes` of it.
     :raises BodyDecodingError: the body is not valid for its ``Content-Encoding``.
     """
 
-    __slots__ = ("limit", "response", "size", "earlier", "_chunks", "_decoders")
+    __slots__ = ("limit", "response", "size", "earlier", "raw", "_raw_limit", "_chunks", "_decoders")
 
     def __init__(
         self,
@@ -481,6 +499,9 @@ class BodyReader:
         #: decoded bytes of this body received so far
         self.size = 0
         self.earlier = earlier
+        #: raw bytes of this body received so far (as they came off the wire, content-encoded)
+        self.raw = 0
+        self._raw_limit = None if limit is None else max_raw_bytes(limit)
         self._chunks: List[bytes] = []
         self._decoders = decoders_for(content_encoding, decoding_error)
 
@@ -491,6 +512,12 @@ class BodyReader:
             return
         for piece in self._through(0, raw):
             self._keep(piece)
+        self.raw += len(raw)
+        if self._raw_limit is not None and self.raw > self._raw_limit:  # endless bytes that decode to (almost) nothing
+            self._chunks = []
+            raise BodyTooLarge(
+                self.limit or 0, self.earlier + self.size, self.response, earlier=self.earlier, raw=self.raw
+            )
 
     def finish(self) -> bytes:
         """The whole decoded body (call once the raw body has ended)."""

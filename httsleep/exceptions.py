@@ -182,21 +182,29 @@ class BodyTooLarge(BodyError):
         (more than ``limit``), the redirects' bodies included.
     :ivar earlier: how many of those came with the redirects before this
         response (0 without redirects).
+    :ivar raw: the raw (content-encoded) bytes received, when they are what
+        ran over: a body that keeps sending bytes that decode to nothing
+        stops after ``2 * max_body_size + 1 MiB`` of them; else ``None``.
     """
 
-    def __init__(self, limit: int, size: int, response: Any = None, earlier: int = 0) -> None:
+    def __init__(
+        self, limit: int, size: int, response: Any = None, earlier: int = 0, raw: Optional[int] = None
+    ) -> None:
         status = getattr(response, "status_code", None)
-        super().__init__(
-            "the response body{} is larger than max_body_size={} bytes: reading stopped after {} bytes{}".format(
-                " (HTTP {})".format(status) if status is not None else "",
-                limit,
-                size,
-                ", {} of them in the redirects before it".format(earlier) if earlier else "",
+        where = " (HTTP {})".format(status) if status is not None else ""
+        if raw is not None:
+            message = ("the response body{} sent more than {} content-encoded bytes (2 x max_body_size={} + 1 MiB) "
+                       "that decoded to {} bytes: reading stopped".format(where, raw, limit, size))
+        else:
+            message = "the response body{} is larger than max_body_size={} bytes: reading stopped after {} bytes{}"
+            message = message.format(
+                where, limit, size, ", {} of them in the redirects before it".format(earlier) if earlier else ""
             )
-        )
+        super().__init__(message)
         self.limit = limit
         self.size = size
         self.earlier = earlier
+        self.raw = raw
         self.response = response
 
 

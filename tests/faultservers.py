@@ -58,6 +58,7 @@ __all__ = [
     "bomb",
     "canned",
     "compression_bomb",
+    "decodes_to_nothing",
     "dripping",
     "dripping_head",
     "endless",
@@ -359,6 +360,20 @@ def endless(framing: str = "length") -> RawServer:
         with contextlib.suppress(OSError):
             conn.sendall(heads[framing])
         _send_forever(conn, server, piece)
+
+    return RawServer(handler)
+
+
+def decodes_to_nothing(padding: bytes = b"\n") -> RawServer:
+    """Answers a complete small gzip body, then ``padding`` for ever (close-delimited): bytes that decode to nothing."""
+    member = zlib.compressobj(wbits=16 + zlib.MAX_WBITS)
+    document = member.compress(b'{"status": "RUNNING"}') + member.flush()
+
+    def handler(conn: socket.socket, server: RawServer) -> None:
+        read_head(conn)
+        with contextlib.suppress(OSError):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nConnection: close\r\n\r\n" + document)
+        _send_forever(conn, server, padding * 65536)
 
     return RawServer(handler)
 

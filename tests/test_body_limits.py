@@ -19,7 +19,7 @@ import aiohttp
 import httpx
 import pytest
 import requests
-from faultservers import RecordedRequest, Reply, ScriptedServer, canned, compression_bomb, endless
+from faultservers import RecordedRequest, Reply, ScriptedServer, canned, compression_bomb, decodes_to_nothing, endless
 from fronts import FRONTS, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -242,3 +242,29 @@ def test_a_gzip_body_with_a_stray_newline_after_it_is_read(front):
     response = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
     with canned(response) as server:
         assert run(front, server.url, json={"ok": True}).content == b'{"ok": true}'  # type: ignore[attr-defined]
+
+
+def test_raw_bytes_that_decode_to_nothing_are_bounded_too():
+    """After a complete gzip stream, padding is ignored; endless padding is stopped at 2 x the limit + 1 MiB."""
+    member = gzip.compress(b'{"status": "RUNNING"}')
+    assert read([member, b"\n" * 100], "gzip", limit=1000) == b'{"status": "RUNNING"}'  # stray bytes: ignored
+    reader = BodyReader("gzip", 1000)
+    reader.feed(member)
+    with pytest.raises(BodyTooLarge) as caught:
+        for _ in range(40):
+            reader.feed(b"\n" * 65536)
+    assert caught.value.raw is not None and caught.value.raw > 2 * 1000 + 1024 * 1024
+    assert "content-encoded bytes" in str(caught.value)
+    assert BodyReader(None, 1000).raw == 0  # identity: the decoded size is the raw size, bounded as it is
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_an_endless_body_that_decodes_to_nothing_is_stopped_on_every_front_end(front):
+    import time
+
+    with decodes_to_nothing() as server:
+        started = time.monotonic()
+        with pytest.raises(BodyTooLarge) as caught:
+            run(front, server.url, status_code=200, max_body_size=100_000)
+    assert caught.value.raw is not None
+    assert time.monotonic() - started < 10  # it ran for as long as the server sent: minutes, at full CPU
