@@ -33,8 +33,10 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 import sys
 import threading
+import weakref
 from collections import deque
 from time import monotonic, sleep  # looked up at call time: patch httsleep.resilience.sleep / .monotonic
 from typing import (
@@ -509,6 +511,7 @@ class CircuitBreaker:
         self._clock = clock
         self.name = name if name is not None else "circuit breaker {:#x}".format(id(self))
         self._lock = threading.Lock()
+        _BREAKERS.add(self)  # its lock is made anew in a forked child (see _after_fork)
         self._failures: Deque[float] = deque()  # times of the failures in the window (closed state)
         self._opened_at: Optional[float] = None  # None: closed
         self._generation = 0  # bumped on every state change; stale outcomes are ignored
@@ -678,6 +681,20 @@ class CircuitBreaker:
         return "<CircuitBreaker {!r} {} threshold={} reset_timeout={:g}>".format(
             self.name, self.state, self.threshold, self.reset_timeout
         )
+
+
+#: Every CircuitBreaker of this process, to give each a new lock in a forked child.
+_BREAKERS: weakref.WeakSet[CircuitBreaker] = weakref.WeakSet()
+
+
+def _after_fork() -> None:  # pragma: no cover - runs in a forked child
+    """A child forked while another thread held a breaker's lock would wait for it for ever: a lock of its own."""
+    for breaker in list(_BREAKERS):
+        breaker._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _failure_text(exc: Union[BaseException, str, None]) -> str:

@@ -7,7 +7,8 @@ without a proper close. It looks through the wrappers that requests, urllib3
 and httpx put around the original error.
 
 Not temporary: name-resolution failures (except the resolver's own "try
-again", ``EAI_AGAIN``), invalid or unsupported URLs, certificate errors, a
+again", ``EAI_AGAIN``), a proxy that refuses the credentials it was given
+(``407``: trying again locks accounts), invalid or unsupported URLs, certificate errors, a
 server that answers something that is not HTTP (or more headers than HTTP
 clients accept), and a body that cannot be used (too large, undecodable):
 trying again would get the same.
@@ -157,6 +158,14 @@ def exception_chain(exc: BaseException) -> Iterator[BaseException]:
         pending.extend(item for item in inner if isinstance(item, BaseException))
 
 
+def _proxy_refused(exc: BaseException) -> bool:
+    """A proxy that answered ``407 Proxy Authentication Required`` to a ``CONNECT`` (requests' and httpx's words)."""
+    if not any("Proxy" in name for name in _names(exc)) and not isinstance(exc, OSError):
+        return False
+    text = str(exc)
+    return "407" in text and "roxy" in text
+
+
 def _is_dns_try_again(exc: BaseException) -> bool:
     return isinstance(exc, socket.gaierror) and exc.errno == getattr(socket, "EAI_AGAIN", object())
 
@@ -220,6 +229,8 @@ def is_temp_network_error(exc: BaseException) -> bool:
     """
     wrapped = False
     for current in exception_chain(exc):
+        if _proxy_refused(current):  # the same credentials would be refused again (and lock the account)
+            return False
         verdict = _verdict(current)
         if verdict is not None:
             return verdict

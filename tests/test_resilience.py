@@ -685,3 +685,53 @@ def test_retry_still_rejects_a_missing_exception_class():
         httsleep.retry(None)
     with pytest.raises(ValueError, match=r"ex must name at least one exception class, not \[\]"):
         httsleep.retry([])
+
+
+def test_a_child_forked_while_threads_use_a_circuit_breaker_does_not_deadlock():
+    """A fork copies a lock another thread holds, locked for ever: the child gets a new one (issue 18, point 15)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    breaker = CircuitBreaker(threshold=1_000_000, reset_timeout=60)
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            breaker.admit().failure("x")
+
+    threads = [threading.Thread(target=hammer, daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    children = []
+    try:
+        for _ in range(6):
+            time.sleep(0.01)
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child
+                try:
+                    breaker.admit().success()
+                    os._exit(0)
+                finally:
+                    os._exit(1)
+            children.append(pid)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(5)
+    deadline = time.monotonic() + 10
+    hung = []
+    for pid in children:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+                break
+            if time.monotonic() > deadline:
+                hung.append(pid)
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.01)
+    assert not hung, "{} of 6 children hung".format(len(hung))

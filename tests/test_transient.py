@@ -16,6 +16,7 @@ import errno
 import http.client
 import socket
 import ssl
+from typing import Any
 
 import pytest
 import requests
@@ -255,3 +256,53 @@ def test_httsleeps_body_errors_are_not_temporary():
 
     for error in (BodyTooLarge(10, 11), BodyDecodingError("bad gzip"), JSONTooDeep()):
         assert not is_temp_network_error(error)
+
+
+# -- a proxy that refuses the credentials: never retried (issue 18, point 8) ----------------------------------
+
+
+def _refusing_proxy() -> Any:
+    """A proxy that answers every CONNECT with 407, counting them."""
+    import socket as socket_module
+
+    from faultservers import RawServer, read_head
+
+    def handler(conn: socket_module.socket, server: Any) -> None:
+        head, _ = read_head(conn)
+        server.connects = getattr(server, "connects", 0) + (1 if head and head.startswith(b"CONNECT") else 0)
+        conn.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n"
+                     b"Content-Length: 0\r\n\r\n")
+
+    return RawServer(handler)
+
+
+@pytest.mark.parametrize("front", ["sync", "async", "aiohttp"])
+def test_a_proxys_407_to_connect_is_not_retried_with_the_same_credentials(front):
+    import asyncio
+
+    import aiohttp
+    import httpx
+    import requests
+
+    from httsleep import AsyncHttSleeper, HttSleeper
+
+    with _refusing_proxy() as proxy:
+        proxy_url = "http://user:proxy-pw@127.0.0.1:{}".format(proxy.port)
+        options = dict(status_code=200, retry_transient=True, max_retries=4, polling_interval=0)
+        with pytest.raises(Exception) as caught:
+            if front == "sync":
+                with requests.Session() as session:
+                    session.proxies = {"https": proxy_url}
+                    HttSleeper("https://127.0.0.2:1/job", session=session, **options).run()
+            else:
+
+                async def poll() -> Any:
+                    if front == "aiohttp":
+                        async with aiohttp.ClientSession(proxy=proxy_url) as session:
+                            return await AsyncHttSleeper("https://127.0.0.2:1/job", client=session, **options).run()
+                    async with httpx.AsyncClient(proxy=proxy_url) as client:
+                        return await AsyncHttSleeper("https://127.0.0.2:1/job", client=client, **options).run()
+
+                asyncio.run(poll())
+    assert not is_temp_network_error(caught.value)
+    assert proxy.connects == 1
