@@ -151,7 +151,7 @@ def test_a_redirect_to_a_host_name_no_one_can_resolve_is_refused_before_sending(
     with huge_location(size=100) as server:
         outcome, _, _ = poll(front, server.url)
     assert isinstance(outcome, (requests.exceptions.InvalidURL, httpx.InvalidURL, aiohttp.InvalidURL)), repr(outcome)
-    assert "the redirect of GET: the host name is not valid" in str(outcome)
+    assert "its redirect cannot be requested (Location: the host name is not valid" in str(outcome)
 
 
 # -- memory: bombs and endless bodies, measured in a subprocess ------------------------------------

@@ -80,7 +80,7 @@ def test_a_redirect_loop_and_an_unrequestable_location_are_errors():
     with pytest.raises(MemoryRedirectError, match="more than 20 redirects"):
         httsleep(URL, status_code=200, session=loop)
     assert len(loop.requests) == 21
-    with pytest.raises(MemoryRedirectError, match="the redirect of GET"):
+    with pytest.raises(MemoryRedirectError, match="its redirect cannot be requested"):
         httsleep(URL, status_code=200, session=MemoryClient([MemoryResponse(302, headers={"Location": "http://:0/"})]))
 
 

@@ -305,3 +305,14 @@ def test_digest_auth_does_not_answer_a_challenge_from_the_host_a_redirect_led_to
                 HttSleeper(first.url + "start", status_code=200, max_retries=1,
                            auth=requests.auth.HTTPDigestAuth("alice", "digest-SECRET")).run()
     assert other.requests and all("authorization" not in request.headers for request in other.requests)
+
+
+@pytest.mark.parametrize("location", ["http://[::1/x", "http://[zz::1]/", "http://127.0.0.1:99999/x"])
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_location_no_library_can_request_is_its_invalid_url_error_on_every_front_end(front, location):
+    """Not a bare ValueError, nor a protocol error: the library's InvalidURL, naming the request."""
+    with ScriptedServer([Reply(302, headers={"Location": location})]) as server:
+        with pytest.raises((requests.exceptions.InvalidURL, httpx.InvalidURL, aiohttp.InvalidURL)) as caught:
+            poll(front, server.url)
+    assert str(caught.value).startswith("GET http://127.0.0.1:{}/: ".format(server.port))
+    assert server.count == 1

@@ -289,6 +289,8 @@ class AiohttpTransport:
             _hide_request(error, self.secrets(session))
             raise
         except aiohttp.InvalidURL as error:  # a redirect's: its text is the URL, kept where scrubbing cannot reach
+            if is_worded(error):  # in the rules' words, redacted already
+                raise
             invalid = error
         # raised out of the except block, so that the original is not its __context__ either
         redact = self.secrets(session)
@@ -319,7 +321,7 @@ class AiohttpTransport:
                 reading.phase = "body"
                 response = AiohttpResponse(raw, await reading.read(raw))
                 location = raw.headers.get("Location") if raw.status in REDIRECT_STATUSES else None
-                following = _join(raw.url, location, method) if location is not None else None
+                following = _join(raw.url, location, rules) if location is not None else None
                 hop = _next_hop(rules, raw, hops, location, following)
                 if hop is None or following is None:
                     break
@@ -365,7 +367,7 @@ def _next_hop(
     except RedirectLimit as error:
         raise reworded(aiohttp.TooManyRedirects(raw.request_info, tuple(hop.raw for hop in hops)), str(error)) from None
     except ValueError as error:
-        raise aiohttp.InvalidURL(str(following), str(error)) from None
+        raise reworded(aiohttp.InvalidURL(str(following)), str(error)) from None
 
 
 @functools.lru_cache(maxsize=64)
@@ -379,12 +381,15 @@ def _timeouts(connect: float, read: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, connect=None, sock_read=None, sock_connect=connect)
 
 
-def _join(base: URL, location: str, method: str) -> URL:
+def _join(base: URL, location: str, rules: AttemptRules) -> URL:
     """The URL a redirect leads to, as yarl resolves it; an :class:`aiohttp.InvalidURL` if it cannot."""
     try:
-        return base.join(URL(location))
+        following = base.join(URL(location))
+        str(following)  # yarl parses the rest lazily: a port that is not a number fails here, not later
+        return following
     except ValueError as error:
-        raise aiohttp.InvalidURL(location, "the redirect of {}: {}".format(method, error)) from None
+        invalid = reworded(aiohttp.InvalidURL(location), rules.invalid_location_message(error))
+    raise invalid  # out of the except block: yarl's error, which may quote the location, is not its context
 
 
 def _with_scoped_cookies(headers: CIMultiDict[str], jar: Any, url: URL) -> CIMultiDict[str]:

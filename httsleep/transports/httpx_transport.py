@@ -223,7 +223,11 @@ class HttpxTransport:
                 raise
             phase = "connect" if isinstance(error, (httpx.ConnectTimeout, httpx.PoolTimeout)) else reading.phase
             raise reworded(error, rules.timeout_message(phase)) from error
-        except (httpx.NetworkError, httpx.RemoteProtocolError) as error:
+        except httpx.RemoteProtocolError as error:
+            if "location header" in str(error).lower():  # httpx could not build the redirect's request
+                raise httpx.InvalidURL(rules.invalid_location_message(error)) from None
+            raise reworded(error, rules.connection_message(error)) from error
+        except httpx.NetworkError as error:
             raise reworded(error, rules.connection_message(error)) from error
         if hops:  # each hop after what came before it (an auth flow's first response, say)
             response.history = [*(earlier for hop in hops for earlier in (*hop.history, hop)), *response.history]

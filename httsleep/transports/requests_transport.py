@@ -410,6 +410,17 @@ class _Sender:
         return found
 
     def _send_one(self, prepared: requests.PreparedRequest, attempt: _Attempt) -> requests.Response:
+        try:
+            response = self._send_raw(prepared, attempt)
+        except ValueError as error:
+            if isinstance(error, requests.RequestException) or not _from_redirect_resolution(error):
+                raise
+            invalid = requests.exceptions.InvalidURL(attempt.rules.invalid_location_message(error))
+        else:
+            return response
+        raise invalid  # out of the except block: requests' error, which may quote the URL, is not its context
+
+    def _send_raw(self, prepared: requests.PreparedRequest, attempt: _Attempt) -> requests.Response:
         response = self.session.send(
             prepared,
             allow_redirects=False,
@@ -421,6 +432,16 @@ class _Sender:
         # sends the request again with credentials): its body is read bounded too
         attempt.read_body(response)
         return response
+
+
+def _from_redirect_resolution(error: BaseException) -> bool:
+    """Whether ``error`` came from requests building the request a redirect leads to (a Location it cannot parse)."""
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_name in ("resolve_redirects", "get_redirect_target", "rebuild_auth"):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def _session_state(session: requests.Session, request: requests.Request) -> Any:

@@ -165,7 +165,10 @@ class AttemptRules:
                     self.shown(), self.limit, excerpt(redact_url(url), 200, self.run.redact)
                 )
             )
-        check_url(url, "the redirect of {}".format(self.method))
+        try:
+            check_url(url, "Location")
+        except ValueError as error:
+            raise ValueError(self.invalid_location_message(error)) from None
         method, keeps_body = redirect_method(status, self.method)
         if not same_origin(self.origin, url):
             self.left_origin = True
@@ -229,6 +232,12 @@ class AttemptRules:
                 bound.seconds if bound else read
             )
         return "{}: {}".format(self.shown(), why)
+
+    def invalid_location_message(self, reason: Any) -> str:
+        """A redirect to a location no library can request (``http://[::1/x``), named with the request that got it."""
+        return "{}: its redirect cannot be requested ({})".format(
+            self.shown(), excerpt(str(reason), 200, self.run.redact)
+        )
 
     def connection_message(self, error: BaseException) -> str:
         """A connection that failed, in one line: ``GET http://host/x: cannot connect to host:port: refused``."""
