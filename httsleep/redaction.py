@@ -103,7 +103,7 @@ SENSITIVE_PARAMETERS = frozenset(
 )
 
 #: A query parameter whose name contains one of these (after removing ``-``
-#: and ``_``) is sensitive too.
+#: and ``_``), or ends in ``_key`` or ``-key``, is sensitive too.
 SENSITIVE_PARAMETER_WORDS = ("token", "secret", "passw", "signature", "apikey", "credential")
 
 _AUTH_SCHEMES = frozenset({"basic", "bearer", "digest", "token", "negotiate", "ntlm"})
@@ -154,6 +154,8 @@ def is_sensitive_parameter(name: str) -> bool:
     """
     normalised = unquote(name).strip().lower()
     if normalised in SENSITIVE_PARAMETERS or normalised.replace("_", "-") in SENSITIVE_PARAMETERS:
+        return True
+    if normalised.endswith(("_key", "-key")):  # subscription-key, access_key, application_key...
         return True
     squeezed = normalised.replace("-", "").replace("_", "")
     return any(word in squeezed for word in SENSITIVE_PARAMETER_WORDS)

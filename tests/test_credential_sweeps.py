@@ -52,7 +52,8 @@ HEADERS = {
     "Cookie": "session=" + COOKIE,
     "X-Api-Key": API_KEY,
 }
-QUERY = "?token={}&X-Amz-Signature={}&page=2".format(QUERY_TOKEN, SIGNATURE)
+SUBSCRIPTION_KEY = "skey-S3CRET-13"
+QUERY = "?subscription-key={}&token={}&X-Amz-Signature={}&page=2".format(SUBSCRIPTION_KEY, QUERY_TOKEN, SIGNATURE)
 FRAGMENT = "#access_token={}&state=7".format(FRAGMENT_TOKEN)
 
 
@@ -61,7 +62,7 @@ def _b64(user: str, password: str) -> str:
 
 
 PLAIN = [URL_PASSWORD, AUTH_PASSWORD, BEARER, PROXY, COOKIE, API_KEY, QUERY_TOKEN, SIGNATURE, JAR_COOKIE,
-         "w0rd-S3CRET-10", CLIENT_PASSWORD, FRAGMENT_TOKEN]
+         SUBSCRIPTION_KEY, "w0rd-S3CRET-10", CLIENT_PASSWORD, FRAGMENT_TOKEN]
 FORBIDDEN = PLAIN + [quote(secret, safe="") for secret in PLAIN] + [
     _b64(USER, URL_PASSWORD),
     _b64(USER, AUTH_PASSWORD),

@@ -266,3 +266,19 @@ def test_a_poll_that_shows_nothing_never_gathers_its_secrets(front, monkeypatch)
     with ScriptedServer([Reply(json={"status": "DONE"})]) as server:
         run(front, server.url + "job?token=abcdef123", status_code=200, auth=("user", "hunter22"))
     assert gathered == []
+
+
+@pytest.mark.parametrize("url", [
+    "http://h/x?subscription-key=K-SECRET&page=2",
+    "http://h/x?access_key=K-SECRET",
+    "http://h/x?page=2&access_key=K-SECRET",
+    "http://h/x?auth_key=K-SECRET&application_key=K-SECRET",
+])
+def test_a_query_parameter_named_like_a_key_is_hidden_wherever_it_stands(url):
+    """``*_key`` / ``*-key`` parameters, first or not (issue 18, point 4): in URLs and in free text quoting them."""
+    assert "K-SECRET" not in redact_url(url) and "K-SECRET" not in redact_text("failed: " + url)
+    assert "K-SECRET" not in redact_text("GET {} failed".format(url))
+
+
+def test_a_word_that_merely_ends_in_key_is_left_alone():
+    assert redact_url("http://h/x?monkey=banana&turnkey=yes") == "http://h/x?monkey=banana&turnkey=yes"
