@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json as jsonlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -72,7 +73,8 @@ class _Body:
             try:
                 self._decoded = self.response.json()
             except ValueError as error:  # requests' and httpx's decode errors are ValueErrors
-                self._error = error
+                self._error = error if isinstance(error, jsonlib.JSONDecodeError) else _as_decode_error(
+                    error, self.response)
             except RecursionError:  # [[[[... deeper than the parser's recursion limit
                 self._error = JSONTooDeep(response=self.response)
         if self._error is not None:
@@ -85,6 +87,21 @@ class _Body:
             self._error = JSONTooDeep(
                 "the JSON body is nested too deeply to search or compare", response=self.response
             )
+
+
+def _as_decode_error(error: ValueError, response: Any) -> ValueError:
+    """A body that the JSON parser refused with a plain ``ValueError`` (an integer of over 4,300 digits), as the
+    JSON decode error of the response's library: ``requests.exceptions.JSONDecodeError`` for requests, else
+    :class:`json.JSONDecodeError`, so that ``ignore_exceptions`` (and the CLI) treat it as any body that is not JSON.
+    """
+    kind: Any = jsonlib.JSONDecodeError
+    if type(response).__module__.split(".")[0] == "requests":
+        import requests.exceptions
+
+        kind = getattr(requests.exceptions, "JSONDecodeError", kind)
+    decode_error: ValueError = kind("the body is not JSON a parser accepts: {}".format(error), "", 0)
+    decode_error.__cause__ = error
+    return decode_error
 
 
 # -- the five checks ---------------------------------------------------------

@@ -368,3 +368,29 @@ def test_a_callback_that_runs_out_of_recursion_raises_its_own_error(httpserver, 
 
     with pytest.raises(RecursionError):
         httsleep(httpserver.url_for("/job"), callback=recurse)
+
+
+@pytest.mark.parametrize("front", ["sync", "async", "aiohttp"])
+def test_an_integer_too_long_for_the_parser_is_a_body_that_is_not_json(front):
+    """A JSON integer of over 4,300 digits raises a plain ValueError in Python's parser: it reads as the library's
+    JSON decode error, so ignore_exceptions (and the CLI) poll through it as through any body that is not JSON."""
+    import json as jsonlib
+    import sys
+
+    import requests
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from faultservers import Reply, ScriptedServer
+    from fronts import run
+
+    from httsleep import GaveUp
+    from httsleep.testing import no_waiting
+
+    decode_error = requests.exceptions.JSONDecodeError if front == "sync" else jsonlib.JSONDecodeError
+    body = b'{"status": ' + b"1" * 5000 + b"}"
+    with ScriptedServer([Reply(body=body, headers={"Content-Type": "application/json"})]) as server, no_waiting():
+        with pytest.raises(GaveUp) as caught:
+            run(front, server.url, jsonpath=[{"expression": "status", "value": "DONE"}], max_retries=2,
+                ignore_exceptions=[decode_error])
+    assert isinstance(caught.value.last_exception, decode_error)
+    assert server.count == 2
