@@ -261,3 +261,22 @@ def test_the_polls_own_session_keeps_the_cookies_aiohttp_keeps(set_cookie, fake_
     sent = [request.headers.get("cookie") for request in ours.requests]
     assert sent == [request.headers.get("cookie") for request in theirs.requests]
     assert sent[0] is None and "sid=abc123" in sent[1]
+
+
+def test_a_full_jar_still_takes_an_update_of_a_cookie_set_without_a_path_on_a_deeper_path():
+    """At the 50-cookie limit, replacing a cookie the jar holds is allowed: its key has aiohttp's default path."""
+    from faultservers import Reply, ScriptedServer
+    from fronts import run
+
+    def replies(request: Any, index: int) -> Reply:
+        if index < 50:
+            return Reply(202, headers={"Set-Cookie": "c{}=v{}".format(index, index)})
+        if index == 50:
+            return Reply(202, headers={"Set-Cookie": "c0=updated"})
+        cookie = request.headers.get("cookie", "")
+        return Reply(200 if "c0=updated" in cookie else 500)
+
+    with ScriptedServer(replies) as server:
+        response = run("aiohttp", server.url + "deep/job", status_code=200, alarms={"status_code": 500},
+                       max_retries=60, polling_interval=0)
+    assert response.status_code == 200 and server.count == 52

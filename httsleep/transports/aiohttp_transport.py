@@ -142,12 +142,13 @@ class _BoundedCookieJar(aiohttp.CookieJar):
     def update_cookies(self, cookies: Any, response_url: URL = URL()) -> None:  # noqa: B008 - aiohttp's signature
         host = response_url.raw_host or ""
         kept = [(morsel["domain"] or host, morsel["path"] or "/", morsel.key) for morsel in self]
+        default_path = _default_path(response_url)  # where aiohttp stores a cookie set without a Path
         admitted = []  # pairs, not a dict: two cookies may share a name (on different paths)
         for name, value in _cookie_items(cookies):
             if isinstance(value, Morsel):
-                text, domain, path = value.value, value["domain"] or host, value["path"] or "/"
+                text, domain, path = value.value, value["domain"] or host, value["path"] or default_path
             else:
-                text, domain, path = str(value), host, "/"
+                text, domain, path = str(value), host, default_path
             key = (domain.lstrip("."), path, name)
             if admits(name, text, key, kept):
                 admitted.append((name, value))
@@ -163,6 +164,14 @@ class _BoundedCookieJar(aiohttp.CookieJar):
         then stored through :meth:`update_cookies` and its limits.
         """
         aiohttp.abc.AbstractCookieJar.update_cookies_from_headers(self, headers, response_url)
+
+
+def _default_path(url: URL) -> str:
+    """RFC 6265's default-path of a cookie set without ``Path`` by a response from ``url`` (what aiohttp stores)."""
+    path = url.path
+    if not path.startswith("/") or path.count("/") == 1:
+        return "/"
+    return path[: path.rfind("/")]
 
 
 def _cookie_items(cookies: Any) -> Iterator[Tuple[str, Any]]:
