@@ -95,7 +95,7 @@ def body_excerpt(response: Any, limit: int = 200, redact: Callable[[str], str] =
     Runs of whitespace (the line breaks and indents of pretty-printed JSON)
     become one space.
 
-    >>> class Response: content = b'{"status": "RUNNING", "token": "t0k3n"}'; headers = {}
+    >>> class Response: content = b'{"status": "RUNNING", "token": "t0k3n-9f8e7d6c"}'; headers = {}
     >>> body_excerpt(Response())
     '{"status": "RUNNING", "token": "***"}'
     """

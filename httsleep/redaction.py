@@ -16,6 +16,47 @@ Which names are sensitive is decided by :func:`is_sensitive_header` and
 :func:`is_sensitive_parameter`, from the lists below. Every function here
 runs in time linear in the length of its input, so that redacting a
 hostile server's 64 KB status line costs milliseconds, not seconds.
+
+Precision: words are kept
+-------------------------
+A server's explanation is what the user most needs, so the patterns hide
+what has the *shape* of a credential and keep words: ``token expired``,
+``Basic auth is required``, ``waiting for token refresh`` and
+``POST /oauth/token failed`` come out unchanged (tests/redaction_table.py
+holds the sentences that must survive and the secrets that must not).
+
+- **Auth schemes.** The word after ``Basic``/``Bearer``/``Token``/
+  ``Negotiate``/``NTLM`` is hidden only when it is credential-shaped
+  (below). A scheme word that is part of a path (``/oauth/token``) or of a
+  longer word is not a scheme; one followed by another scheme word
+  (``Bearer token abc123``) leaves the credential to the second.
+- **Credential shape.** A value is credential-shaped when one of its
+  alphanumeric pieces (split at ``-_.~+/=:`` and the like) mixes letters and
+  digits and has 6+ characters (``abc123``, ``sk-live-4eC3...``), is 8+
+  digits, mixes cases in a way words do not (``dXNlcjpw``: not ``Token``,
+  ``OAuth``, ``ExpiredToken``), or is 24+ characters long; or when it is
+  base64 of 8+ characters with ``=`` padding. A sentence made of words, a
+  number, a date or a version (``token v2``, ``session: 3600``) is not.
+- **Sensitive names.** In ``name: value``, ``name=value`` and
+  ``'name': 'value'``, the value of an *unambiguous* name is hidden whatever
+  its shape: names containing ``passw``, ``secret`` or ``apikey``; ``pwd``,
+  ``authorization``, ``proxy-authorization``, ``cookie``, ``set-cookie``,
+  ``sessionid``; and compound names ending in ``token``, ``key``,
+  ``signature`` or ``credential`` (``access_token``, ``X-Api-Key``,
+  ``X-Amz-Signature``). Only a stop list of non-values survives there:
+  :data:`NON_VALUES` (``required``, ``missing``, ``expired``, ``null``...).
+  The value of any other sensitive name (``token``, ``session``, ``key``,
+  ``auth``, ``sig``, ``jwt``, ``author``, ``max_tokens``...) is hidden only
+  when it is credential-shaped: ``{"token": "expired"}`` stays,
+  ``{"token": "eyJhbGciOi..."}`` does not. ``Authorization: Bearer x`` hides
+  ``x`` whatever its shape.
+- **Well-known token formats** are hidden wherever they stand: AWS access
+  key ids (``AKIA...``), GitHub (``ghp_...``, ``github_pat_...``), GitLab
+  (``glpat-...``), Slack (``xox?-...``), Stripe-style secret keys
+  (``sk_live_...``, ``sk-proj-...``), Google API keys (``AIza...``) and JWTs
+  (``eyJ....eyJ....``).
+- URLs are unchanged: a sensitive query parameter's value is hidden
+  whatever it is (``?token=***``); the words of a path are kept.
 """
 
 from __future__ import annotations
@@ -35,6 +76,7 @@ __all__ = [
     "SENSITIVE_HEADER_WORDS",
     "SENSITIVE_PARAMETERS",
     "SENSITIVE_PARAMETER_WORDS",
+    "NON_VALUES",
     "DeferredSecrets",
     "Secrets",
     "is_sensitive_header",
@@ -116,15 +158,57 @@ _MIN_COOKIE_SECRET = 8
 _TOKEN = re.compile(r"[^\s'\"<>`]+")
 # ?name=value, &name=value, ;name=value: the name is bounded, the value runs to the next delimiter.
 _PARAMETER = re.compile(r"([?&;#])([^=&#\s?;'\"<>]{1,100})=([^&#\s'\"<>;]*)")
-# Basic xyz, Bearer xyz...: the credential that follows an authentication scheme.
-_SCHEME_CREDENTIAL = re.compile(r"(?i)(?<![\w-])(basic|bearer|token|negotiate|ntlm)([ \t]+)(?!\*\*\*)([^\s'\",;)\]}]+)")
+_SCHEME_WORDS = r"basic|bearer|token|negotiate|ntlm"
+# Basic xyz, Bearer xyz...: the credential that follows an authentication scheme. Not a scheme: a
+# word of a path (/oauth/token), of a longer name (x-token, a.token); not a credential: "***", or
+# a scheme word followed by its own value ("Bearer token abc": the match is "token abc").
+_SCHEME_CREDENTIAL = re.compile(
+    r"(?i)(?<![\w./-])(" + _SCHEME_WORDS + r")([ \t]+)(?!\*\*\*)"
+    r"(?!(?:" + _SCHEME_WORDS + r")[ \t])([^\s'\",;)\]}]+)"
+)
 # name: value / name=value / 'name': 'value' / (b'name', b'value'): the name is bounded (no
-# backtracking beyond 64 characters per word), the value runs to a delimiter or a closing quote.
+# backtracking beyond 64 characters per word), the value runs to a delimiter or a closing quote;
+# an unquoted value may start with a scheme word ("Authorization: Bearer xyz").
 _NAMED_VALUE = re.compile(
     r"(?<![\w-])([A-Za-z][\w-]{0,63})"
     r"(?:(['\"])([ \t]*[:=,][ \t]*b?)|([ \t]*[:=][ \t]*b?))"
-    r"(?:(['\"])([^'\"\r\n]*)|([^\s,;&'\"<>)\]}]*))"
+    r"(?:(['\"])([^'\"\r\n]*)|((?:(?i:" + _SCHEME_WORDS + r"|digest)[ \t]+)?[^\s,;&'\"<>)\]}]*))"
 )
+# "Bearer " or "Basic " at the start of a value.
+_SCHEME_PREFIX = re.compile(r"(?i)(?:" + _SCHEME_WORDS + r"|digest)[ \t]+")
+# Tokens whose format says what they are, hidden wherever they stand.
+_KNOWN_TOKEN = re.compile(
+    r"(?<![\w-])(?:"
+    r"(?:AKIA|ASIA|AROA|AIDA)[0-9A-Z]{16}(?![0-9A-Za-z])"
+    r"|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
+    r"|glpat-[\w-]{20,}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|(?:sk|rk)[_-](?:live|test|proj)[_-][\w-]{8,}"
+    r"|AIza[\w-]{30,}"
+    r"|eyJ[\w-]{4,}\.eyJ[\w-]{4,}\.[\w-]*"
+    r")"
+)
+# The alphanumeric pieces of a value; and words as they are cased (lower, UPPER, Capitalised,
+# camelCase or PascalCase whose parts have a vowel, an acronym before a word: OAuth, HTTPError).
+_PIECE = re.compile(r"[A-Za-z0-9]+")
+_WORD_CASED = re.compile(
+    r"[a-z]+|[A-Z]+|[A-Z]*[a-z]*[aeiouy][a-z]*(?:[A-Z][a-z]*[aeiouy][a-z]*)*|[A-Z]+s"
+)
+_PADDED_BASE64 = re.compile(r"[A-Za-z0-9+/]{8,}={1,2}")
+
+#: Values of an unambiguously secret name (``password: required``) that are not secrets but words
+#: saying there is none. Anything else after such a name is hidden, whatever its shape.
+NON_VALUES = frozenset(
+    {"", "required", "missing", "expired", "invalid", "incorrect", "wrong", "revoked", "null", "none", "nil",
+     "undefined", "true", "false", "empty", "unset", "hidden", "redacted", REDACTED}
+)
+
+# Sensitive names whose value is a secret whatever it looks like (after removing "-" and "_").
+_SECRET_NAMES = frozenset(
+    {"pwd", "passwd", "authorization", "proxyauthorization", "cookie", "setcookie", "sessionid"}
+)
+_SECRET_NAME_WORDS = ("passw", "secret", "apikey")
+_SECRET_NAME_ENDINGS = ("token", "key", "signature", "credential", "credentials")
 
 
 def _normalised(name: str) -> str:
@@ -308,27 +392,81 @@ def _redact_parameter(match: re.Match[str]) -> str:
     return "{}{}={}{}".format(match.group(1), match.group(2), REDACTED, match.group(3)[len(value) :])
 
 
+def _credential_shaped(value: str) -> bool:
+    """Whether ``value`` looks like a credential rather than words, a number, a date or a version.
+
+    >>> [_credential_shaped(v) for v in ("expired", "auth is required", "v2", "2024-01-05", "OAuth")]
+    [False, False, False, False, False]
+    >>> [_credential_shaped(v) for v in ("abc123", "dXNlcjpwYXNz", "YWJjZGVmZ2g=", "eyJhbGciOiJIUzI1NiJ9")]
+    [True, True, True, True]
+    """
+    if "=" in value and _PADDED_BASE64.search(value):
+        return True
+    for piece in _PIECE.findall(value):
+        if len(piece) >= 24:
+            return True
+        if piece.isdigit():
+            if len(piece) >= 8:
+                return True
+        elif not piece.isalpha():  # letters and digits
+            if len(piece) >= 6:
+                return True
+        elif not _WORD_CASED.fullmatch(piece):
+            return True
+    return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_secret_name(name: str) -> bool:
+    """Whether a (sensitive) name's value is a secret whatever its shape: ``password``, ``access_token``."""
+    squeezed = _normalised(name).replace("-", "")
+    if squeezed in _SECRET_NAMES or any(word in squeezed for word in _SECRET_NAME_WORDS):
+        return True
+    return any(squeezed.endswith(ending) and len(squeezed) > len(ending) for ending in _SECRET_NAME_ENDINGS)
+
+
 def _redact_named_value(match: re.Match[str]) -> str:
     name = match.group(1)
-    value = match.group(6) if match.group(5) is not None else match.group(7)
+    group = 6 if match.group(5) is not None else 7
+    value = match.group(group)
     if not value or value == REDACTED or value.lower() in _AUTH_SCHEMES:  # "Bearer ***": done already
         return match.group(0)
     if not (is_sensitive_header(name) or is_sensitive_parameter(name)):
         return match.group(0)
-    start, end = match.span(6) if match.group(5) is not None else match.span(7)
+    start, end = match.span(group)
+    scheme = _SCHEME_PREFIX.match(value)
+    if scheme:  # "Authorization: Bearer xyz": the credential is what follows the scheme
+        start += scheme.end()
+        value = value[scheme.end() :]
+    if _is_secret_name(name):
+        if value.strip().lower() in NON_VALUES:
+            return match.group(0)
+    elif not _credential_shaped(value):
+        return match.group(0)
     whole_start = match.start(0)
     text = match.group(0)
     return text[: start - whole_start] + REDACTED + text[end - whole_start :]
 
 
+def _redact_scheme_credential(match: re.Match[str]) -> str:
+    if not _credential_shaped(match.group(3)):
+        return match.group(0)
+    return "{}{}{}".format(match.group(1), match.group(2), REDACTED)
+
+
 def redact_text(text: Any) -> str:
     """Redact URL credentials, authentication values and sensitive ``name: value`` pairs in free text.
 
+    Words are kept: only what has the shape of a credential is hidden (see the module).
+
     >>> redact_text("Authorization: Bearer abc.DEF and {'X-Api-Key': 'k123'}")
     "Authorization: Bearer *** and {'X-Api-Key': '***'}"
+    >>> redact_text('{"error": "token expired", "hint": "Basic auth is required", "token": "ab12cd34ef"}')
+    '{"error": "token expired", "hint": "Basic auth is required", "token": "***"}'
     """
     text = redact_url(text)
-    text = _SCHEME_CREDENTIAL.sub(lambda match: "{}{}{}".format(match.group(1), match.group(2), REDACTED), text)
+    text = _KNOWN_TOKEN.sub(REDACTED, text)
+    text = _SCHEME_CREDENTIAL.sub(_redact_scheme_credential, text)
     if ":" in text or "=" in text:
         text = _NAMED_VALUE.sub(_redact_named_value, text)
     return text

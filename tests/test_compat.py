@@ -387,7 +387,8 @@ def test_a_poll_whose_session_was_never_read_leaves_no_connection_open():
         for _ in range(5):
             sleeper.run()
         gc.collect()
-        assert len(os.listdir("/proc/self/fd")) == before
+        # none left open (fewer is another test's server thread closing its own, late)
+        assert len(os.listdir("/proc/self/fd")) <= before
         assert server.connections == 6  # one per poll: each closed when its poll ended
 
 

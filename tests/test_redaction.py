@@ -7,18 +7,25 @@ polls on both front ends and the CLI) are in tests/test_credential_sweeps.py.
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
+import subprocess
 import sys
 import time
+from typing import Any, Iterator, List, Tuple
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from faultservers import Reply, ScriptedServer
 from fronts import FRONTS, run
+from redaction_table import CREDENTIALS, ORDINARY
 
 import httsleep
-from httsleep import HttSleeper
+from httsleep import HttSleeper, cli
 from httsleep import httsleep as poll
 from httsleep.redaction import (
+    NON_VALUES,
     DeferredSecrets,
     Secrets,
     excerpt,
@@ -68,17 +75,18 @@ def test_redact_url(text, expected):
 
 def test_redact_text_hides_authorization_values():
     assert redact_text("Authorization: Bearer abc.DEF-123") == "Authorization: Bearer ***"
-    assert redact_text("basic dXNlcjpwYXNz and Token xyz") == "basic *** and Token ***"
+    assert redact_text("basic dXNlcjpwYXNz and Token xyz123") == "basic *** and Token ***"
+    assert redact_text("Token xyz") == "Token xyz"  # a word, not a credential (issue point 17)
     assert redact_text("nothing secret") == "nothing secret"
 
 
 def test_scrub_exception_redacts_the_whole_chain_in_place():
     inner = ValueError("Failed to parse: http://user:pw@host/")
     outer = requests.ConnectionError(inner)
-    outer.__cause__ = KeyError("Bearer tok")
+    outer.__cause__ = KeyError("Bearer tok-9f8e7d")
     assert scrub_exception(outer) is outer
     assert str(inner) == "Failed to parse: http://***@host/"
-    assert "tok" not in repr(outer.__cause__)
+    assert "9f8e7d" not in repr(outer.__cause__)
 
 
 def test_a_password_containing_an_at_sign_is_redacted_whole(httpserver, fake_time):
@@ -172,6 +180,10 @@ ADVERSARIAL = [
     "'a':" * 16384,
     "ab:c@" * 13107,
     "http://" + "a" * 65529,
+    "eyJ-" * 16384,  # the patterns of point 17: well-known token formats, shapes, scheme after a name
+    "token a1b2c3 " * 5041,
+    "Authorization: Bearer " * 2978,
+    "token: " + "aeiouA" * 10918,
 ]
 
 
@@ -282,3 +294,126 @@ def test_a_query_parameter_named_like_a_key_is_hidden_wherever_it_stands(url):
 
 def test_a_word_that_merely_ends_in_key_is_left_alone():
     assert redact_url("http://h/x?monkey=banana&turnkey=yes") == "http://h/x?monkey=banana&turnkey=yes"
+
+
+# -- precision and recall: the redaction table of issue point 17 (tests/redaction_table.py) ---------------------------
+
+
+def test_the_table_is_big_enough_and_fits_in_a_message():
+    assert len(ORDINARY) >= 30 and len(CREDENTIALS) >= 30
+    assert len(set(ORDINARY)) == len(ORDINARY)
+    assert all(len(text) < 200 for text in ORDINARY + [text for text, _ in CREDENTIALS])
+    assert all(secret in text for text, secret in CREDENTIALS)  # each secret is really in its text
+
+
+@pytest.mark.parametrize("sentence", ORDINARY)
+def test_ordinary_sentences_survive_redaction(sentence):
+    """A server's explanation is what the user most needs: words after ``token``, ``Basic``... are kept."""
+    assert redact_text(sentence) == sentence
+    assert Secrets.of_request("http://host/job")(sentence) == sentence
+
+
+@pytest.mark.parametrize("text, secret", CREDENTIALS, ids=[text[:24] for text, _ in CREDENTIALS])
+def test_credentials_do_not_survive_redaction(text, secret):
+    shown = redact_text(text)
+    assert secret not in shown and "***" in shown
+
+
+@pytest.mark.parametrize("value", sorted(NON_VALUES - {"", "***"}))
+def test_a_password_name_followed_by_a_non_value_is_kept(value):
+    assert redact_text("password: " + value) == "password: " + value
+
+
+def _give_up_message(body: str) -> str:
+    from httsleep.transports.memory import MemoryClient, MemoryResponse
+
+    with pytest.raises(httsleep.StopPolling) as caught:
+        poll("http://memory.test/oauth/token", session=MemoryClient([MemoryResponse(text=body)]), text="never",
+             max_retries=1)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("sentence", ORDINARY)
+def test_ordinary_sentences_survive_in_the_give_up_message(sentence):
+    message = _give_up_message(sentence)
+    assert "body: {}, which matched no condition".format(sentence) in message
+    assert "GET http://memory.test/oauth/token after" in message
+
+
+@pytest.mark.parametrize("text, secret", CREDENTIALS, ids=[text[:24] for text, _ in CREDENTIALS])
+def test_credentials_do_not_survive_in_the_give_up_message(text, secret):
+    message = _give_up_message(text)
+    assert secret not in message and "body: " in message and "***" in message
+
+
+# The CLI: one server answers every row of the table, chosen by the query of the URL polled.
+
+ROWS: List[str] = ORDINARY + [text for text, _ in CREDENTIALS]
+
+
+def _row_reply(request: Any, index: int) -> Reply:
+    row = int(parse_qs(urlsplit(request.path).query)["row"][0])
+    return Reply(503, body=ROWS[row].encode())
+
+
+@pytest.fixture(scope="module")
+def table_server() -> Iterator[ScriptedServer]:
+    with ScriptedServer(_row_reply, record=False) as server:
+        yield server
+
+
+def _cli_args(server: ScriptedServer, row: int, *extra: str) -> List[str]:
+    url = "{}oauth/token?row={}".format(server.url, row)
+    return [url, "--text", "never", "--max-retries", "1", "--interval", "0", *extra]
+
+
+def _cli_in_process(args: List[str]) -> Tuple[int, str]:
+    stderr, stdout = io.StringIO(), io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(stdout):
+        code = cli.main(args)
+    return code, stderr.getvalue()
+
+
+def _cli_subprocess(args: List[str]) -> Tuple[int, str]:
+    completed = subprocess.run([sys.executable, "-m", "httsleep", *args], capture_output=True, timeout=60)
+    return completed.returncode, completed.stderr.decode("utf-8", "replace")
+
+
+def _check_ordinary(code: int, stderr: str, sentence: str) -> None:
+    assert code == 3, stderr
+    assert "body: {}, which matched no condition".format(sentence) in stderr
+    # the CLI's own log line keeps its words after /token
+    assert "/oauth/token?row=" in stderr and "after 1 attempt" in stderr
+
+
+def _check_credential(code: int, stderr: str, secret: str) -> None:
+    assert code == 3, stderr
+    assert secret not in stderr and "body: " in stderr and "***" in stderr
+
+
+@pytest.mark.parametrize("row", range(len(ORDINARY)), ids=[text[:24] for text in ORDINARY])
+def test_ordinary_sentences_survive_on_the_clis_stderr(table_server, row):
+    code, stderr = _cli_in_process(_cli_args(table_server, row))  # not -q: the "polling ..." line is shown too
+    _check_ordinary(code, stderr, ORDINARY[row])
+    assert "polling GET {}oauth/token?row={} every 0s until".format(table_server.url, row) in stderr
+
+
+@pytest.mark.parametrize("row", range(len(CREDENTIALS)), ids=[text[:24] for text, _ in CREDENTIALS])
+def test_credentials_do_not_survive_on_the_clis_stderr(table_server, row):
+    code, stderr = _cli_in_process(_cli_args(table_server, len(ORDINARY) + row))
+    _check_credential(code, stderr, CREDENTIALS[row][1])
+
+
+SAMPLE = [0, 3, 5, len(ORDINARY) - 1]  # a few rows of each list through a real ``python -m httsleep``
+
+
+@pytest.mark.parametrize("row", SAMPLE)
+def test_a_sample_of_ordinary_sentences_survives_a_real_cli_run(table_server, row):
+    code, stderr = _cli_subprocess(_cli_args(table_server, row, "-q"))
+    _check_ordinary(code, stderr, ORDINARY[row])
+
+
+@pytest.mark.parametrize("row", [0, 2, 8, 14, 20, len(CREDENTIALS) - 1])
+def test_a_sample_of_credentials_does_not_survive_a_real_cli_run(table_server, row):
+    code, stderr = _cli_subprocess(_cli_args(table_server, len(ORDINARY) + row, "-q"))
+    _check_credential(code, stderr, CREDENTIALS[row][1])
