@@ -252,7 +252,8 @@ def _check_host(host: str, invalid: Any) -> None:
         ipaddress.ip_address(host.strip("[]").split("%")[0])
         return
     except ValueError:
-        pass
+        if ":" in host:  # only an IPv6 literal has a colon in its host (Python 3.9's urlsplit does not check it)
+            raise invalid("the host is not a valid IPv6 address in") from None
     try:
         encoded = host.encode("idna")
     except UnicodeError:
