@@ -43,10 +43,10 @@ or its error handled) to the start of the next.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import time
+from collections.abc import Awaitable as _AwaitableType
 from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import (
@@ -425,12 +425,12 @@ class PollRun:
                 self.policy.timeout or 0, self.attempts + 1))
         breaker = self.policy.circuit_breaker
         if breaker is not None:
-            self._cancel_ticket()  # a previous attempt that never reported: forget it
+            self.settle()  # a previous attempt that never reported: forget it (cancel its ticket)
             try:
                 ticket = breaker.admit()
             except CircuitBrokenError as refused:
                 raise self._refused(refused) from self.last_exception
-            if inspect.isawaitable(ticket):
+            if isinstance(ticket, _AwaitableType):
                 if asynchronous:
                     return self._admitted(ticket)
                 refuse_awaitable(ticket, "admit()")
@@ -462,14 +462,7 @@ class PollRun:
         ``asyncio.CancelledError``) leaves the attempt; harmless otherwise.
         Returns what the ticket's ``cancel()`` returned when it is awaitable.
         """
-        return self._cancel_ticket()
-
-    def _cancel_ticket(self) -> Optional[Awaitable[Any]]:
-        ticket, self._ticket = self._ticket, None
-        if ticket is None:
-            return None
-        result = ticket.cancel()
-        return result if inspect.isawaitable(result) else None
+        return self.settle()
 
     def settle(
         self, response: Any = None, exc: Optional[BaseException] = None, timed_out: bool = False
@@ -489,7 +482,7 @@ class PollRun:
             result = ticket.failure(describe_response(response) if response is not None else exc)
         else:
             result = ticket.success()
-        return result if inspect.isawaitable(result) else None
+        return result if isinstance(result, _AwaitableType) else None
 
     def _settle_now(self, response: Any = None, exc: Optional[BaseException] = None, timed_out: bool = False) -> None:
         refuse_awaitable(self.settle(response, exc, timed_out), "ticket (its outcome)")
