@@ -22,6 +22,7 @@ __version__ = "1.0.0"
 
 __all__ = [
     "Alarm",
+    "ArgumentTypeError",
     "AsyncGaveUp",
     "AsyncHttSleeper",
     "Attempt",
@@ -57,6 +58,7 @@ _HOMES = {
     "BodyDecodingError": "exceptions",
     "BodyError": "exceptions",
     "BodyTooLarge": "exceptions",
+    "ArgumentTypeError": "exceptions",
     "CircuitBrokenError": "exceptions",
     "GaveUp": "exceptions",
     "HttSleepError": "exceptions",
@@ -92,6 +94,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from .aio import AsyncHttSleeper, async_httsleep
     from .exceptions import (
         Alarm,
+        ArgumentTypeError,
         AsyncGaveUp,
         BodyDecodingError,
         BodyError,

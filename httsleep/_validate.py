@@ -3,11 +3,12 @@
 Each check takes the value and the name of the argument it came from, and
 either returns the value in its normal form or raises an error whose
 message names the argument and quotes the bad value. Wrong types raise
-:class:`ArgumentTypeError`, which is both a :class:`TypeError` and a
-:class:`ValueError`: httsleep 0.3.1 raised ``ValueError`` for them (it
-converted with ``int()``), and code written for it catches that.
+:class:`~httsleep.exceptions.ArgumentTypeError`, which is both a
+:class:`TypeError` and a :class:`ValueError`: httsleep 0.3.1 raised
+``ValueError`` for them (it converted with ``int()``), and code written for
+it catches that.
 
-Nothing here does I/O, and nothing here imports another httsleep module.
+Nothing here does I/O; the only httsleep module it imports is ``exceptions``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import math
 import numbers
 from typing import Any, Callable, FrozenSet, Iterable, Optional, Tuple, Type, cast
+
+from .exceptions import ArgumentTypeError
 
 __all__ = [
     "MAX_SECONDS",
@@ -46,10 +49,6 @@ __all__ = [
 #: Longer values overflow the operating system's timers (``time.sleep(1e10)``
 #: raises ``OverflowError``); "no limit" is spelt ``None``.
 MAX_SECONDS = 1e9
-
-
-class ArgumentTypeError(TypeError, ValueError):
-    """An argument of the wrong type (also a ``ValueError``, which httsleep 0.3.1 raised)."""
 
 
 def shorten(value: Any, limit: int = 80) -> str:

@@ -33,8 +33,10 @@ __all__ = [
     "UNSET",
     "Condition",
     "ConditionSpec",
+    "FINDINGS_MAX_BODY",
     "Verdict",
     "compile_conditions",
+    "describe_findings",
     "evaluate_response",
     "parse_jsonpath",
     "shorthand_conditions",
@@ -518,3 +520,45 @@ def shorthand_conditions(status_code: Any, text: Any, json: Any, jsonpath: Any, 
     if json is not UNSET:
         given["json"] = json
     return {key: given[key] for key in SHORTHAND if key in given}
+
+
+# -- what the JSONPath checks found, for a give-up message -------------------------------------
+
+
+#: The largest body whose JSONPath findings a give-up message reports: searching it again costs time.
+FINDINGS_MAX_BODY = 64 * 1024
+
+
+def describe_findings(conditions: Sequence[Condition], response: Any) -> str:
+    """What the JSONPath checks of ``conditions`` found in ``response``, for the message of a poll that gave up.
+
+    ``status found nothing``; ``status found 'RUNNING'``; ``jobs[*].status found 2 values, ['done', 'running'],
+    which the value must equal as one list``. Each expression is reported once. Empty when no condition has a
+    JSONPath check, or the body is not JSON or larger than :data:`FINDINGS_MAX_BODY` bytes.
+    """
+    items = [item for condition in conditions for check in condition.checks
+             if isinstance(check, _JSONPath) for item in check.items]
+    content = getattr(response, "content", None)
+    if not items or not isinstance(content, (bytes, bytearray)) or len(content) > FINDINGS_MAX_BODY:
+        return ""
+    try:
+        data = response.json()
+    except (ValueError, RecursionError):
+        return ""
+    said: List[str] = []
+    for item in items:
+        name = item.source if isinstance(item.source, str) else str(item.expression)
+        if any(line.startswith(name + " found") for line in said):
+            continue
+        try:
+            values = [match.value for match in item.expression.find(data)]
+        except RecursionError:
+            continue
+        if not values:
+            said.append("{} found nothing".format(name))
+        elif len(values) == 1:
+            said.append("{} found {}".format(name, _short(values[0])))
+        else:
+            said.append("{} found {} values, {}, which the value must equal as one list".format(
+                name, len(values), _short(values)))
+    return "; ".join(said)

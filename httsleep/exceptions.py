@@ -4,6 +4,7 @@ Every exception httsleep raises on purpose derives from :class:`HttSleepError`::
 
     HttSleepError
     ├── Alarm                 a response matched an alarm condition
+    ├── ArgumentTypeError     an argument has the wrong type (also a TypeError and a ValueError)
     ├── CircuitBrokenError    a circuit breaker refused the call
     ├── GaveUp                the poll ran out of attempts or time
     │   ├── StopPolling       ... raised by the synchronous API (also a StopIteration)
@@ -29,6 +30,7 @@ from ._compat import AlarmAttributes
 
 __all__ = [
     "Alarm",
+    "ArgumentTypeError",
     "AsyncGaveUp",
     "BodyDecodingError",
     "BodyError",
@@ -60,6 +62,16 @@ def _rebuild(cls: type, args: tuple) -> BaseException:
     return error
 
 
+class ArgumentTypeError(HttSleepError, TypeError, ValueError):
+    """An argument has the wrong type: ``timeout='5'``, ``headers=[...]``, ``max_retries=2.5``.
+
+    It is a :class:`TypeError`, and also a :class:`ValueError` because
+    httsleep 0.3.1 raised ``ValueError`` for such arguments (it converted
+    them with ``int()``), so code written for it catches this too. The
+    message names the argument and quotes the value it was given.
+    """
+
+
 class Alarm(AlarmAttributes, HttSleepError):
     """A response matched an alarm condition.
 
@@ -71,19 +83,27 @@ class Alarm(AlarmAttributes, HttSleepError):
     :ivar body: the start of the response's body (at most 200 characters),
         redacted and made printable by the poll that raised the alarm;
         ``""`` when the body is empty.
+    :ivar target: the poll's request, ``"GET http://host/job/1"``, with its
+        credentials redacted; ``""`` when the alarm was built without it.
 
-    The message names the condition, the status, and what the server said:
-    the start of the body.
+    The message names the request (with 100 polls running, which job
+    failed), the condition, the status, and what the server said: the start
+    of the body.
     """
 
-    def __init__(self, response: Any, alarm_condition: Any, condition: Any = None, body: str = "") -> None:
+    def __init__(
+        self, response: Any, alarm_condition: Any, condition: Any = None, body: str = "", target: str = ""
+    ) -> None:
         self.response = response
         self.alarm = alarm_condition
         self.condition = condition
         self.body = body
+        self.target = target
         status = getattr(response, "status_code", None)
         described = condition if condition is not None else alarm_condition
         message = "response matched an alarm condition: {!r}".format(described)
+        if target:
+            message = "{}: {}".format(target, message)
         said = ["HTTP {}".format(status)] if status is not None else []
         if body:
             said.append("body: {}".format(body))

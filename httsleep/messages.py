@@ -10,6 +10,8 @@ are worded once (:func:`give_up_message` and the others below).
 
 from __future__ import annotations
 
+import json
+import re
 import unicodedata
 from typing import Any, Callable, Optional, Sequence
 
@@ -18,11 +20,13 @@ from .redaction import redact_text
 
 __all__ = [
     "body_excerpt",
+    "describe_error",
     "describe_outcome",
     "describe_response",
     "excerpt",
     "give_up_message",
     "printable",
+    "unreadable_body_error",
 ]
 
 
@@ -107,18 +111,74 @@ def body_excerpt(response: Any, limit: int = 200, redact: Callable[[str], str] =
     return excerpt(" ".join(text.split()), limit, redact, cut=len(window) < len(content))
 
 
+#: urllib3's wrapper around the error of its last try ("Max retries exceeded" counts urllib3's own
+#: retries, not httsleep's ``max_retries``): the error it wraps is what happened.
+_URLLIB3_RETRIES = re.compile(r"^\w+Pool\(host=.*?\): Max retries exceeded with url: \S* \(Caused by (.+)\)$", re.S)
+
+
+def describe_error(exc: BaseException, redact: Callable[[str], str], target: str = "") -> str:
+    """An attempt's error on one line: ``ConnectionError: connection to 127.0.0.1:1 refused (...)``, redacted.
+
+    The class name, then the message; ``target`` (the poll's redacted
+    ``"GET http://..."``) is left out of the message when it starts with it,
+    as the sentence quoting the error already names the request. urllib3's
+    ``...Pool(...): Max retries exceeded with url: ... (Caused by E)`` is
+    shown as ``E``: its retries are not the poll's ``max_retries``.
+
+    >>> describe_error(ConnectionError("GET http://h/: connection to h:80 refused"), str, "GET http://h/")
+    'ConnectionError: connection to h:80 refused'
+    """
+    text = str(exc)
+    wrapped = _URLLIB3_RETRIES.match(text[:4096])
+    if wrapped is not None:
+        text = wrapped.group(1)
+    shown = excerpt(text, 300, redact)
+    if target and shown.startswith(target + ": "):
+        shown = shown[len(target) + 2 :]
+    name = type(exc).__name__
+    return "{}: {}".format(name, shown) if shown else name
+
+
 def describe_outcome(response: Any, exc: Optional[BaseException], redact: Callable[[str], str],
-                     unchanged_of: Any = None) -> str:
-    """The last outcome of a poll for a message: ``HTTP 200 OK; body: {...}`` or the exception, redacted.
+                     unchanged_of: Any = None, target: str = "") -> str:
+    """The last outcome of a poll for a message: ``HTTP 200 OK; body: {...}`` or the error, redacted.
 
     ``unchanged_of``: the full response that ``response`` (a 304) repeats.
+    ``target``: the request the message names (see :func:`describe_error`).
     """
     if exc is not None:
-        return excerpt(repr(exc), 300, redact)
+        return describe_error(exc, redact, target)
     if unchanged_of is not None:
         return "{} (unchanged: {})".format(describe_response(response), describe_outcome(unchanged_of, None, redact))
     body = body_excerpt(response, redact=redact)
     return "{}; body: {}".format(describe_response(response), body) if body else describe_response(response)
+
+
+def unreadable_body_error(error: ValueError, target: str, response: Any, redact: Callable[[str], str]) -> ValueError:
+    """``error`` (a JSON condition could not read ``response``'s body) again, with a message that says where.
+
+    ``GET http://host/job: HTTP 502 Bad Gateway, with a body a JSON condition cannot read (body:
+    <html>...): Expecting value: line 1 column 1 (char 0)``. The new error is of the same class (a
+    ``requests.exceptions.JSONDecodeError`` stays one, so ``except`` clauses and ``ignore_exceptions`` still
+    catch it), keeps the original's attributes, and is caused by it. ``error`` itself is returned when its
+    class cannot be built again from a message.
+    """
+    body = body_excerpt(response, redact=redact)
+    where = "{}: {}, with a body a JSON condition cannot read ({})".format(
+        target or "the endpoint", describe_response(response), "body: " + body if body else "an empty body"
+    )
+    try:
+        if isinstance(error, json.JSONDecodeError):
+            said: ValueError = type(error)("{}: {}".format(where, error.msg), error.doc, error.pos)
+        else:
+            said = type(error)("{}: {}".format(where, error))
+    except Exception:  # a class whose constructor wants more than a message
+        return error
+    for name, value in vars(error).items():  # the response, the request...; not the message said has already
+        if said.__dict__.get(name) is None:
+            said.__dict__[name] = value
+    said.__cause__ = error
+    return said
 
 
 def give_up_message(

@@ -72,9 +72,16 @@ from ._compat import DEFAULT_MAX_RETRIES
 from ._conditional import Revalidation, keep_out_secrets, next_validators
 from ._logs import log
 from ._validate import MAX_SECONDS
-from .conditions import Condition, ConditionSpec, compile_conditions, evaluate_response
+from .conditions import Condition, ConditionSpec, compile_conditions, describe_findings, evaluate_response
 from .exceptions import Alarm, CircuitBrokenError, GaveUp
-from .messages import body_excerpt, describe_outcome, describe_response, excerpt, give_up_message
+from .messages import (
+    body_excerpt,
+    describe_outcome,
+    describe_response,
+    excerpt,
+    give_up_message,
+    unreadable_body_error,
+)
 from .redaction import redact_text, scrub_exception
 from .state import Attempt, PollState
 from .transient import is_service_failure, is_temp_network_error
@@ -360,6 +367,7 @@ class PollRun:
         self.last_exception: Optional[BaseException] = None
         self._ticket: Any = None  # the circuit breaker's permission for the attempt in flight
         self._revalidation = Revalidation()
+        self._unreadable = False  # the last response failed the server and a JSON condition could not read it
 
     @property
     def target(self) -> str:
@@ -526,6 +534,7 @@ class PollRun:
             return self._retry(response, None)
         self._revalidation.failed()
         self.last_response = response
+        self._unreadable = False
         self._record(response, None)
         try:
             verdict = evaluate_response(response, self.policy.alarms, self.policy.until)
@@ -533,8 +542,10 @@ class PollRun:
             return self.failed(exc, response=response)
         if verdict.alarm is not None:
             self._notify("alarm", response, None)
-            alarm = Alarm(response, verdict.alarm.source, verdict.alarm, body_excerpt(response, redact=self.redact))
-            log.info("%s: %s", self.target, alarm)
+            alarm = Alarm(
+                response, verdict.alarm.source, verdict.alarm, body_excerpt(response, redact=self.redact), self.target
+            )
+            log.info("%s", alarm)
             raise alarm
         if verdict.success:
             self._notify("success", response, None)
@@ -542,8 +553,12 @@ class PollRun:
                 log.debug("%s: attempt %d matched: %s", self.target, self.attempts, describe_response(response))
             return Decision(True, response, 0.0)
         if verdict.undecided is not None and self._retry_after(response) is None:
-            return self.failed(verdict.undecided, response=response)
-        # not matched; or a JSON condition met a 429/503 page (HTML, say) that asks to come back later
+            if not self._temporary_failure(response):
+                undecided = unreadable_body_error(verdict.undecided, self.target, response, self.redact)
+                return self.failed(undecided, response=response)
+            self._unreadable = True
+        # not matched; or a JSON condition met a page (HTML, say) that asks to come back later (a 429/503 with
+        # Retry-After) or that a failing server sent (a 5xx or 429, with retry_transient)
         if self.policy.conditional:
             self._revalidation.full_response(response)
             self._record(response, None, next_validators((), response.headers, unchanged=False))
@@ -601,6 +616,15 @@ class PollRun:
 
     # -- internals ---------------------------------------------------------------
 
+    def _temporary_failure(self, response: Any) -> bool:
+        """Whether ``response`` is a server's temporary failure (a 5xx or a 429) that ``retry_transient`` polls through.
+
+        Proxies and gateways answer those with an HTML page: a JSON
+        condition that cannot read it is "not yet", as a network error is.
+        """
+        status = response.status_code
+        return self.policy.retry_transient and isinstance(status, int) and (status >= 500 or status == 429)
+
     def _ignorable(self, exc: BaseException) -> bool:
         if isinstance(exc, self.policy.ignore_exceptions):
             return True
@@ -652,7 +676,9 @@ class PollRun:
                 "%s: not ready after attempt %d (%s), waiting %gs",
                 self.target,
                 self.attempts,
-                describe_outcome(self._revalidation.shown(response), exc, self.redact, self._unchanged_of(response)),
+                describe_outcome(
+                    self._revalidation.shown(response), exc, self.redact, self._unchanged_of(response), self.target
+                ),
                 wait,
             )
         if self._testing:
@@ -670,10 +696,10 @@ class PollRun:
         elapsed = self.elapsed()
         shown = self._revalidation.shown(self.last_response)
         if self.last_exception is not None:
-            last = "last error: {}".format(describe_outcome(None, self.last_exception, self.redact))
+            last = "last error: {}".format(describe_outcome(None, self.last_exception, self.redact, target=self.target))
         elif shown is not None:
-            last = "last response: {}, which matched no condition".format(
-                describe_outcome(shown, None, self.redact, self._unchanged_of(shown))
+            last = "last response: {}, {}".format(
+                describe_outcome(shown, None, self.redact, self._unchanged_of(shown)), self._why_unmatched(shown)
             )
         elif self.state.last_outcome:  # resumed in this process: what the saved state says
             last = "last outcome: {}".format(self.state.last_outcome)
@@ -692,6 +718,13 @@ class PollRun:
             last_response=self.last_response,
             last_exception=self.last_exception,
         ) from self.last_exception
+
+    def _why_unmatched(self, shown: Any) -> str:
+        """Why the last response did not end the poll, for the give-up message."""
+        if self._unreadable:
+            return "whose body a JSON condition cannot read (a temporary failure, retry_transient=True)"
+        findings = describe_findings(self.policy.until, self._unchanged_of(shown) or shown)
+        return "which matched no condition" + (": " + findings if findings else "")
 
     def _notify(
         self,
