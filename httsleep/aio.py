@@ -17,8 +17,11 @@ Two HTTP clients can send the requests, each behind an extra:
   :class:`AiohttpResponse`, which has the ``status_code``, ``text``,
   ``json()``, ``headers`` and ``content`` of the other responses (so a
   callback works on every front end) and aiohttp's own response as ``.raw``.
-  aiohttp costs about a fifth of httpx's CPU per request: for thousands of
-  polls, share one session among them (see docs/async.md).
+  A poll on aiohttp costs about a third of the CPU per attempt of one on
+  httpx (0.34 in ``benchmarks/run.py``'s floors, 0.34 to 0.35 with 1,000
+  to 10,000 polls at once in ``benchmarks/scale.py``; see
+  :doc:`/performance`): for thousands of polls, share one session among
+  them (see :doc:`/async`).
 
 Without ``client=``, each run opens a client of its own: httpx's when httpx
 is installed (as in httsleep 1.0), aiohttp's otherwise.
@@ -118,7 +121,7 @@ class AsyncHttSleeper(PolicyAttributes):
         one, each :meth:`run` opens its own client (httpx's if httpx is
         installed, else aiohttp's; it follows redirects, as requests does)
         and closes it, even when cancelled. Polls that share one client
-        cost less: see docs/async.md for how to share one safely.
+        cost less: see :doc:`/async` for how to share one safely.
     :param verify: ``True``/``False``, a CA bundle path or an
         :class:`ssl.SSLContext`, for the client :meth:`run` opens. With
         ``client=``, set it on that client instead (giving both is a
@@ -148,8 +151,21 @@ class AsyncHttSleeper(PolicyAttributes):
     :param conditional: poll with conditional requests, as for
         :class:`httsleep.HttSleeper` (off by default).
 
-    :raises TypeError: at construction, for an argument of the wrong type.
-    :raises ValueError: at construction, for an invalid value.
+    Every argument is checked here, before any request is sent, as by
+    :class:`httsleep.HttSleeper`.
+
+    :raises TypeError: an argument of the wrong type: a plain ``TypeError``
+        for a condition, an :class:`~httsleep.exceptions.ArgumentTypeError`
+        (also a ``ValueError``) for any other argument, ``client=`` included
+        (neither an :class:`httpx.AsyncClient` nor an
+        :class:`aiohttp.ClientSession`).
+    :raises ValueError: a value that cannot be used, as for
+        :class:`httsleep.HttSleeper` (conditions, numbers out of range,
+        headers, a URL that is not an absolute ``http``/``https`` URL with a
+        valid host and port); also ``verify=`` given together with
+        ``client=``, or a ``verify`` path that is not a CA bundle.
+    :raises ImportError: no ``client=`` was given and neither httpx nor
+        aiohttp is installed; the message says which extra to install.
     """
 
     def __init__(
@@ -233,13 +249,45 @@ class AsyncHttSleeper(PolicyAttributes):
         once, during a request or a wait, and closes the client the poll
         opened; a caller's client is left open.
 
-        :raises httsleep.exceptions.Alarm: a response matched an alarm.
+        "Unless ignored" below means as for :meth:`httsleep.HttSleeper.run`:
+        unless the error's class is in ``ignore_exceptions``, or
+        ``retry_transient=True`` and it is a temporary network failure.
+
+        :raises httsleep.exceptions.Alarm: a response matched an alarm
+            condition (never ignored).
         :raises httsleep.exceptions.AsyncGaveUp: ``max_retries`` or
-            ``timeout`` ran out (not a :class:`StopIteration`, which cannot
-            leave a coroutine; catch :class:`~httsleep.exceptions.GaveUp`
-            to handle the synchronous and the asyncio API alike).
-        :raises Exception: whatever a request or a callback raised, unless
-            it is ignored.
+            ``timeout`` ran out, a request in flight included (not a
+            :class:`StopIteration`, which cannot leave a coroutine; catch
+            :class:`~httsleep.exceptions.GaveUp` to handle the synchronous
+            and the asyncio API alike).
+        :raises httsleep.exceptions.CircuitBrokenError: the
+            ``circuit_breaker`` is open: the request was not sent, or the
+            breaker would stay open longer than the next wait.
+        :raises httsleep.exceptions.BodyTooLarge: a body was larger than
+            ``max_body_size`` (unless ignored).
+        :raises httsleep.exceptions.BodyDecodingError: a body was not valid
+            for its ``Content-Encoding`` (on httpx also an
+            ``httpx.DecodingError``; unless ignored).
+        :raises ValueError: a ``json`` or ``jsonpath`` condition could not
+            read a body that no other condition matched
+            (:class:`json.JSONDecodeError`, or
+            :class:`~httsleep.exceptions.JSONTooDeep`), except in the cases
+            where :meth:`httsleep.HttSleeper.run` polls on (ignored, a
+            ``Retry-After`` honoured, a 5xx or 429 with
+            ``retry_transient=True``); a wait strategy that asked to wait
+            forever in a poll without ``timeout``; on aiohttp, a session
+            with an ``auth`` of its own while the poll sends an
+            ``Authorization`` header too.
+        :raises Exception: the HTTP library's error when a request failed
+            (on httpx an ``httpx.RequestError`` such as ``ConnectError``, a
+            timeout or ``TooManyRedirects``, or ``httpx.InvalidURL`` for a
+            redirect to a URL no one can request; on aiohttp a
+            ``ClientError`` or a ``TimeoutError``), with the URL's
+            credentials hidden in its message (unless ignored); whatever a
+            ``callback`` condition raised (unless ignored), or an
+            ``on_attempt`` hook raised (always propagated).
+        :raises asyncio.CancelledError: the task awaiting the poll was
+            cancelled (the client the poll opened is closed first).
         """
         client = self.client
         if client is not None:
@@ -361,8 +409,25 @@ async def async_httsleep(
     >>> response.json()['status']
     'SUCCESS'
 
+    :raises TypeError: an argument of the wrong type, before any request
+        is sent (see :class:`AsyncHttSleeper`).
+    :raises ValueError: an argument that cannot be used, before any
+        request is sent (see :class:`AsyncHttSleeper`); or, while polling,
+        a ``json`` or ``jsonpath`` condition that could not read a body
+        (see :meth:`AsyncHttSleeper.run`).
+    :raises ImportError: neither httpx nor aiohttp is installed, and no
+        ``client=`` was given.
     :raises httsleep.exceptions.Alarm: a response matched an alarm.
-    :raises httsleep.exceptions.AsyncGaveUp: ``max_retries`` or ``timeout`` ran out.
+    :raises httsleep.exceptions.AsyncGaveUp: ``max_retries`` or ``timeout``
+        ran out.
+    :raises httsleep.exceptions.CircuitBrokenError: the ``circuit_breaker``
+        is open.
+    :raises httsleep.exceptions.BodyError: a body larger than
+        ``max_body_size`` (:class:`~httsleep.exceptions.BodyTooLarge`) or
+        not valid for its ``Content-Encoding``, unless ignored.
+    :raises Exception: the HTTP library's error when a request failed, what
+        a ``callback`` raised (unless ignored), or what an ``on_attempt``
+        hook raised. :meth:`AsyncHttSleeper.run` describes each case.
     """
     sleeper = AsyncHttSleeper(
         url_or_request,

@@ -130,8 +130,26 @@ class HttSleeper(SessionAttributes):
         and the poll waits and tries again, without the server sending the
         body again. Off by default.
 
-    :raises TypeError: at construction, for an argument of the wrong type.
-    :raises ValueError: at construction, for an invalid value.
+    Every argument is checked here, before any request is sent; the
+    message of each error names the argument and quotes the value.
+
+    :raises TypeError: an argument of the wrong type. A condition
+        (``until=[42]``, ``callback=1``, ``text=5``) raises a plain
+        ``TypeError``; any other argument (``timeout='soon'``,
+        ``headers=[...]``, ``session=``, ``ignore_exceptions=[1]``, a
+        ``circuit_breaker`` whose ``admit()`` is a coroutine function...)
+        an :class:`~httsleep.exceptions.ArgumentTypeError`, which is also a
+        ``ValueError``, as httsleep 0.3.1 raised.
+    :raises ValueError: a value that cannot be used: no success condition,
+        both ``until`` and a keyword condition, an unknown condition key, a
+        ``status_code`` that is not a code, a class or a list of them, a
+        JSONPath expression that does not parse, a number out of range
+        (``max_retries=-1``, ``timeout=-1``, ``request_timeout=0``), an
+        unknown ``loglevel`` name, an invalid header, a ``(username,
+        password)`` that basic auth cannot encode; a URL that is not an
+        absolute ``http``/``https`` URL with a valid host and port raises
+        requests' ``MissingSchema``, ``InvalidSchema`` or ``InvalidURL``
+        (all ``ValueError``).
     """
 
     _session: Any
@@ -226,13 +244,43 @@ class HttSleeper(SessionAttributes):
     def run(self) -> requests.Response:
         """Poll until a success condition matches and return that response.
 
-        :raises httsleep.exceptions.Alarm: a response matched an alarm.
+        "Unless ignored" below means: unless the error's class is in
+        ``ignore_exceptions``, or ``retry_transient=True`` and it is a
+        temporary network failure (see :func:`httsleep.is_temp_network_error`);
+        an ignored error counts as an attempt and polling goes on.
+
+        :raises httsleep.exceptions.Alarm: a response matched an alarm
+            condition (checked before the success conditions; never ignored).
         :raises httsleep.exceptions.StopPolling: ``max_retries`` or
-            ``timeout`` ran out (a :class:`StopIteration`, as in 0.3.1).
+            ``timeout`` ran out; a :class:`StopIteration`, as in 0.3.1, and a
+            :class:`~httsleep.exceptions.GaveUp`, raised ``from`` the last
+            attempt's error if it had one.
+        :raises httsleep.exceptions.CircuitBrokenError: the
+            ``circuit_breaker`` is open: the request was not sent, or the
+            breaker would stay open longer than the next wait.
         :raises httsleep.exceptions.BodyTooLarge: a body was larger than
             ``max_body_size`` (unless ignored).
-        :raises Exception: whatever a request or a callback raised, unless
-            it is ignored.
+        :raises httsleep.exceptions.BodyDecodingError: a body was not valid
+            for its ``Content-Encoding`` (also requests'
+            ``ContentDecodingError``; unless ignored).
+        :raises ValueError: a ``json`` or ``jsonpath`` condition could not
+            read a body that no other condition matched: requests'
+            ``JSONDecodeError`` for a body that is not JSON (its message
+            names the request, the status and the start of the body),
+            :class:`~httsleep.exceptions.JSONTooDeep` for JSON nested too
+            deeply. Unless ignored (``ignore_exceptions=[ValueError]``
+            polls on), and not for a response that asks to come back later
+            (a ``Retry-After`` this poll honours) or, with
+            ``retry_transient=True``, a 5xx or 429: polling goes on. Also a
+            wait strategy that asked to wait forever in a poll without
+            ``timeout``.
+        :raises requests.exceptions.RequestException: the request failed
+            (``ConnectionError``, ``Timeout``, ``TooManyRedirects`` for more
+            than 20 redirects, ``InvalidURL`` for a redirect to a URL no one can
+            request...), with the URL's credentials hidden in its message
+            (unless ignored).
+        :raises Exception: whatever a ``callback`` condition raised (unless
+            ignored), or an ``on_attempt`` hook raised (always propagated).
         """
         session = self._session
         transport = self._transport(session)
@@ -331,8 +379,24 @@ def httsleep(
     >>> response.json()['status']
     'SUCCESS'
 
+    :raises TypeError: an argument of the wrong type, before any request
+        is sent (see :class:`HttSleeper`).
+    :raises ValueError: an argument that cannot be used, before any
+        request is sent (see :class:`HttSleeper`); or, while polling, a
+        ``json`` or ``jsonpath`` condition that could not read a body (see
+        :meth:`HttSleeper.run`).
     :raises httsleep.exceptions.Alarm: a response matched an alarm.
-    :raises httsleep.exceptions.StopPolling: ``max_retries`` or ``timeout`` ran out.
+    :raises httsleep.exceptions.StopPolling: ``max_retries`` or ``timeout``
+        ran out (a :class:`StopIteration`).
+    :raises httsleep.exceptions.CircuitBrokenError: the ``circuit_breaker``
+        is open.
+    :raises httsleep.exceptions.BodyError: a body larger than
+        ``max_body_size`` (:class:`~httsleep.exceptions.BodyTooLarge`) or
+        not valid for its ``Content-Encoding``, unless ignored.
+    :raises requests.exceptions.RequestException: a request failed, unless
+        ignored.
+    :raises Exception: what a ``callback`` raised (unless ignored) or an
+        ``on_attempt`` hook raised. :meth:`HttSleeper.run` describes each case.
     """
     return HttSleeper(
         url_or_request,

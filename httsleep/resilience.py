@@ -25,7 +25,7 @@ HTTP poller does.
 
 A :class:`CircuitBreaker` can also be shared by many pollers:
 ``HttSleeper(url, ..., circuit_breaker=breaker)``. See the user guide page
-"Polling, retrying and circuit breaking" for the rules.
+:doc:`/resilience` for the rules.
 """
 
 from __future__ import annotations
