@@ -8,16 +8,42 @@ inside the import machinery can be swallowed by it ("Exception ignored
 in ...") and lost. Once the imports are done, an interrupt that came
 during them ends the command quietly with exit code 130, and from then on
 Ctrl-C is handled by the command (no traceback either).
+
+A standard stream the shell closed (``2>&-``, ``>&-``, ``<&-``) stays
+closed for the command (``sys.stderr`` is ``None``...), but its file
+descriptor is held on ``/dev/null``: a file or a socket the command opens
+must not get descriptor 1 or 2, and with it the output of a ``-- COMMAND``.
 """
 
+import os
 import signal
 import sys
 
 EXIT_INTERRUPTED = 130
 
 
+def _hold_closed_standard_descriptors() -> None:
+    """Open ``/dev/null`` on the descriptors 0, 1 and 2 that are closed (Python's ``sys`` streams stay ``None``)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:  # closed: the lowest free descriptor, since the ones below are open by now
+            held = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if held != fd:  # pragma: no cover - another thread opened it first
+                os.dup2(held, fd)
+                os.close(held)
+
+
+def _say_interrupted() -> None:
+    try:
+        sys.stderr.write("\nhttsleep: interrupted\n")
+    except (AttributeError, OSError, ValueError):  # stderr closed or full: the exit code says it
+        pass
+
+
 def main() -> int:
     """Import and run the command; Ctrl-C at any point exits 130 without a traceback."""
+    _hold_closed_standard_descriptors()
     interrupted = []
     try:
         previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
@@ -35,7 +61,7 @@ def main() -> int:
             raise KeyboardInterrupt
         return run()
     except KeyboardInterrupt:
-        sys.stderr.write("\nhttsleep: interrupted\n")
+        _say_interrupted()
         return EXIT_INTERRUPTED
 
 

@@ -14,25 +14,82 @@ one of three ways:
 
 Every line is redacted and made printable: server text cannot move the
 cursor of the terminal it is written to.
+
+:class:`BestEffortStream` wraps a stream that nobody may be reading (the
+command's stderr): what cannot be written is dropped.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
-from typing import IO, Any, Callable, Optional
+from typing import IO, Any, Callable, Optional, Protocol
 
 from .policy import Attempt, describe_response
 from .redaction import printable, redact_text
 
-__all__ = ["LINES", "LIVE", "QUIET", "Progress", "describe_attempt"]
+__all__ = ["LINES", "LIVE", "QUIET", "BestEffortStream", "Progress", "TextSink", "describe_attempt"]
 
 LIVE = "live"
 LINES = "lines"
 QUIET = "quiet"
 
 _FINAL = ("success", "alarm", "gave_up", "error")
+
+
+class TextSink(Protocol):
+    """What :class:`Progress` writes to: a text stream, or a :class:`BestEffortStream`."""
+
+    def write(self, text: str) -> Any: ...  # pragma: no cover - a protocol
+
+    def flush(self) -> Any: ...  # pragma: no cover - a protocol
+
+
+class BestEffortStream:
+    """A text stream for messages nobody may be reading: what cannot be written is dropped.
+
+    The command's stderr can be closed (``2>&-``: ``sys.stderr`` is then
+    ``None``), full (``2>/dev/full``), or a pipe whose reader has gone. The
+    outcome of a poll must not depend on it: the first write or flush that
+    fails marks the stream :attr:`broken`, and from then on everything is
+    dropped, silently (there is nowhere left to say so).
+
+    :param stream: the stream to write to, or ``None`` when there is none.
+    """
+
+    def __init__(self, stream: Optional[IO[str]]) -> None:
+        self.stream = stream
+        #: ``True`` once writing failed (or from the start, without a stream)
+        self.broken = stream is None
+        #: the error that broke it, if any
+        self.error: Optional[Exception] = None
+
+    def write(self, text: str) -> int:
+        """Write ``text``, or drop it; return its length either way."""
+        if self.stream is not None and not self.broken:
+            try:
+                self.stream.write(text)
+            except (OSError, ValueError) as error:  # ValueError: the stream was closed by its owner
+                self.broken, self.error = True, error
+        return len(text)
+
+    def flush(self) -> None:
+        if self.stream is not None and not self.broken:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError) as error:
+                self.broken, self.error = True, error
+
+    def isatty(self) -> bool:
+        return not self.broken and _is_terminal(self.stream)
+
+    def fileno(self) -> int:
+        """The underlying stream's file descriptor (for the terminal's width)."""
+        if self.stream is None:
+            raise OSError(errno.EBADF, "no stream")
+        return self.stream.fileno()
 
 
 def describe_attempt(
@@ -73,7 +130,8 @@ def describe_attempt(
 class Progress:
     """An ``on_attempt`` hook that reports each attempt on ``stream``.
 
-    :param stream: a text stream, usually ``sys.stderr``.
+    :param stream: a text stream, usually ``sys.stderr`` (the command line
+        passes it wrapped in a :class:`BestEffortStream`).
     :param mode: :data:`LIVE`, :data:`LINES` or :data:`QUIET`; default: live
         on a terminal, lines elsewhere.
     :param every: in lines mode, the fewest seconds (of the poll's clock)
@@ -91,7 +149,7 @@ class Progress:
 
     def __init__(
         self,
-        stream: IO[str],
+        stream: TextSink,
         *,
         mode: Optional[str] = None,
         every: float = 0.0,

@@ -5,25 +5,34 @@ polls with the library's rules and writes the body of the response that
 matched to stdout, byte for byte, so that it can be piped into ``jq``; or,
 given a command after ``--``, runs it once the poll succeeds, as
 ``wait-for-it`` does. Everything else goes to stderr. See ``httsleep
---help`` and ``docs/cli.md``; the exit codes are the ``EXIT_*`` constants
+--help`` and :doc:`/cli`; the exit codes are the ``EXIT_*`` constants
 below.
 
 Its defaults are those of a script waiting for a service that is still
 starting: temporary network failures (a refused or reset connection, a
 timeout, a proxy's 502 or 503 page) and bodies that are not JSON are polled
 through until ``--timeout`` or ``--max-retries`` runs out.
+
+Whether stderr can be written changes nothing: progress and messages that
+cannot be written (stderr closed, full, or a pipe nobody reads) are
+dropped. A body that cannot be written to stdout is an error
+(:data:`EXIT_ERROR`), except when the reader of a pipe has gone away
+(``| head -c 10``), which is the reader's choice.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import os
+import re
 import socket
 import ssl
 import subprocess
 import sys
+import textwrap
 import time
 import warnings
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple, Type
@@ -32,13 +41,19 @@ import requests
 import urllib3
 
 from . import __version__
-from ._progress import LINES, LIVE, QUIET, Progress
+from ._progress import LINES, LIVE, QUIET, BestEffortStream, Progress
 from ._request_checks import check_ca_bundle, check_method, check_url
-from ._validate import MAX_SECONDS, max_retries, request_timeout, seconds
+from ._validate import MAX_SECONDS, max_body_size, max_retries, request_timeout, seconds
 from .conditions import compile_conditions, parse_jsonpath
-from .exceptions import Alarm, GaveUp, JSONTooDeep
+from .exceptions import Alarm, BodyTooLarge, GaveUp, JSONTooDeep
 from .main import HttSleeper
-from .policy import DEFAULT_MAX_RETRIES, DEFAULT_POLLING_INTERVAL, body_excerpt, describe_response
+from .policy import (
+    DEFAULT_MAX_BODY_SIZE,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_POLLING_INTERVAL,
+    body_excerpt,
+    describe_response,
+)
 from .redaction import Secrets, excerpt, printable, redact_text
 from .transient import exception_chain, is_temp_network_error
 
@@ -60,14 +75,17 @@ __all__ = [
 EXIT_OK = 0
 #: A response matched an alarm condition.
 EXIT_ALARM = 1
-#: The command line is wrong (argparse's own code).
+#: The command line is wrong (argparse's own code), or ``-d @-`` could not
+#: read standard input (closed, or a read error).
 EXIT_USAGE = 2
 #: ``--max-retries`` or ``--timeout`` ran out before a response matched.
 EXIT_GAVE_UP = 3
 #: A request failed with an error that is not retried (a host name that
 #: does not resolve, a certificate that does not verify, a server that does
 #: not speak HTTP...), or, with ``--no-retry-transient`` or
-#: ``--no-retry-non-json``, a temporary failure or a body that is not JSON.
+#: ``--no-retry-non-json``, a temporary failure or a body that is not JSON;
+#: or a response matched but its body could not be written to stdout
+#: (closed, or a full disk; a pipe whose reader left early is not an error).
 EXIT_ERROR = 4
 #: The command given after ``--`` could not be started (as shells report it).
 EXIT_COMMAND_NOT_FOUND = 127
@@ -87,6 +105,8 @@ conditions:
   --jsonpath EXPR=VALUE: EXPR ends at the first '=' outside quotes and
   brackets; VALUE is parsed as JSON when it parses (3, true, null, "3",
   {"a": 1}), else it is taken as a string (SUCCESS).
+  --until-json JSON is a condition. To send a JSON body (what --json does in
+  curl), use --json-body JSON; --json is an old name of --until-json.
 
 waiting for a service that is still starting:
   By default, temporary network failures (connection refused or reset,
@@ -98,25 +118,30 @@ waiting for a service that is still starting:
   once. --no-retry-transient and --no-retry-non-json stop at the first
   failure instead.
 
-output:
+stdout and stderr:
   stdout gets the body of the matching response, as received, and nothing
   else; nothing at all when the poll fails, or when a COMMAND is given
   after --, which then runs (its exit code is httsleep's).
   stderr gets progress and errors: on a terminal, a live line (counting
   down during waits); elsewhere (a CI log), a line when the poll starts and
   one per attempt, at most every 5 s (-v: every attempt, with the start of
-  each body). -q: errors only. Server text is shown with its control
-  characters escaped; credentials (-u, the URL's password, secret headers
-  and query parameters) are never shown.
-  --summary FILE writes a JSON summary of the poll to FILE ('-': stderr).
+  each body). -q: errors only (no progress, no notes). Server text is
+  shown with its control characters escaped; credentials (-u, the URL's
+  password, secret headers and query parameters) are never shown. What
+  cannot be written to stderr (closed, full) is dropped: the outcome and
+  the exit code stay the same.
+  --summary FILE writes a JSON summary of the poll to FILE ('-': stderr),
+  usage errors included.
 
 exit codes:
   0   a response matched; its body is on stdout
   1   a response matched an alarm condition
-  2   usage error (bad option or value)
+  2   usage error: a bad option or value (or -d @- with stdin closed)
   3   gave up: --max-retries or --timeout ran out
   4   error: a request failed with an error that is not retried (see
-      above), or a body could not be judged with --no-retry-non-json
+      above; a body larger than --max-body-size too), a body could not be
+      judged with --no-retry-non-json, or the matching body could not be
+      written to stdout (closed, or a full disk)
   127 the COMMAND after -- could not be started
   130 interrupted (Ctrl-C)
   with -- COMMAND, a match exits with the command's exit code
@@ -170,6 +195,35 @@ def _max_retries(text: str) -> Optional[int]:
         return max_retries(number)
     except (TypeError, ValueError):
         raise _expected("a number >= 0 or 'none'", text) from None
+
+
+#: ``--max-body-size``'s suffixes: K, M and G are powers of 1024, as in curl
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def _max_body_size(text: str) -> Optional[int]:
+    """BYTES, or with a suffix ``512K``, ``10M``, ``1G`` (``MiB`` too), or 'none' for no limit.
+
+    Checked by the library (:func:`._validate.max_body_size`).
+    """
+    if text.strip().lower() == "none":
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*(?:([KMG])(?:iB)?)?\s*", text, re.I)
+    if match is None:
+        raise _expected("a number of bytes, with an optional suffix K, M or G (e.g. 10M), or 'none'", text)
+    number = int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").upper()]
+    try:
+        return max_body_size(number)
+    except (TypeError, ValueError):  # pragma: no cover - the pattern lets through only whole numbers >= 0
+        raise _expected("a number of bytes >= 0 or 'none'", text) from None
+
+
+def _size_text(size: int) -> str:
+    """``10485760`` as ``10M``: the largest suffix that divides it."""
+    for suffix in ("G", "M", "K"):
+        if size and size % _SIZE_UNITS[suffix] == 0:
+            return "{}{}".format(size // _SIZE_UNITS[suffix], suffix)
+    return str(size)
 
 
 def _request_timeout(text: str) -> Any:
@@ -269,9 +323,16 @@ def _data(text: str) -> Any:
     if not text.startswith("@"):
         return text
     name = text[1:]
+    if name == "-":
+        stdin = getattr(sys.stdin, "buffer", None)  # sys.stdin is None when the shell closed it (<&-)
+        try:
+            if stdin is None:
+                raise OSError(errno.EBADF, "it is closed")
+            return stdin.read()
+        except (OSError, ValueError) as error:  # ValueError: closed by the program that called main()
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else "it is closed"
+            raise argparse.ArgumentTypeError("cannot read standard input: {}".format(reason)) from None
     try:
-        if name == "-":
-            return sys.stdin.buffer.read()
         with open(name, "rb") as source:
             return source.read()
     except OSError as error:
@@ -326,6 +387,19 @@ class _Condition(argparse.Action):
             group[self.key] = values
 
 
+class _OldJsonName(_Condition):
+    """``--json``, the old name of ``--until-json``: works the same, and the command says what it is.
+
+    In curl, ``--json`` sends a JSON body; here it is a condition. A curl
+    habit must not silently poll with a GET for ever: the command prints a
+    note (:func:`_run`) pointing to ``--json-body`` and ``--until-json``.
+    """
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option: Any = None) -> None:
+        namespace.old_json_name = True
+        super().__call__(parser, namespace, values, option)
+
+
 class _Or(argparse.Action):
     """Starts a new group of ``dest`` conditions."""
 
@@ -339,24 +413,64 @@ class _Or(argparse.Action):
         groups.append({})
 
 
+class _UsageError(SystemExit):
+    """A usage error: the command line is wrong. Exits with :data:`EXIT_USAGE`.
+
+    A :class:`SystemExit`, as argparse's own, that also carries the message
+    printed (for ``--summary``).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(EXIT_USAGE)
+        #: what is wrong, as printed after ``httsleep: error:`` (redacted, printable)
+        self.message = message
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        """One line naming the problem (not the whole usage block), then exit 2."""
+        """One line naming the problem (not the whole usage block), then exit 2 (:class:`_UsageError`)."""
         prefix = "unrecognized arguments: "
         if message.startswith(prefix):  # name the options, but never echo values: they may be secrets
             unknown = [word for word in message[len(prefix) :].split() if word.startswith("-")]
             message = prefix + (" ".join(unknown) or "a stray value after URL") + " (values not shown)"
-        self.exit(EXIT_USAGE, "{}: error: {} (see {} --help)\n".format(
-            self.prog, printable(redact_text(message)), self.prog))
+        message = printable(redact_text(message))
+        self._print_message("{}: error: {} (see {} --help)\n".format(self.prog, message, self.prog), sys.stderr)
+        raise _UsageError(message)
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        """Write ``--help``, ``--version`` (stdout) or an error (stderr), without a traceback.
+
+        An error that cannot be written to stderr is dropped. Help that
+        cannot be written to stdout (a full disk) ends the command with
+        :data:`EXIT_ERROR`, as a body would; a pipe whose reader left early
+        is not an error. With stdout closed, argparse writes to stderr.
+        """
+        target = file or sys.stderr
+        stream = BestEffortStream(target)
+        stream.write(message)
+        stream.flush()
+        if stream.error is not None and target is sys.stdout:
+            _discard_stdout()
+            if not isinstance(stream.error, BrokenPipeError):
+                BestEffortStream(sys.stderr).write("httsleep: error: could not write to stdout: {}\n".format(
+                    getattr(stream.error, "strerror", None) or stream.error))
+                raise SystemExit(EXIT_ERROR)
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    def _split_lines(self, text: str, width: int) -> List[str]:
+        """Wrap an option's help, without cutting an option name such as ``--json-body`` at a hyphen."""
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``httsleep`` command."""
     parser = _Parser(
         prog="httsleep",
+        usage="%(prog)s URL [conditions] [limits] [request options] [-v | -q] [--summary FILE] [-- COMMAND ...]",
         description="Poll URL until the response matches the conditions; print the matching body on stdout.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
         allow_abbrev=False,
     )
     parser.add_argument("url", metavar="URL", help="the URL to poll (http:// or https://)")
@@ -374,9 +488,15 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="TEXT", help="the body is exactly TEXT",
         )
         group.add_argument(
-            "--{}json".format(prefix), dest=dest, key="json", action=_Condition,
+            "--{}json".format("alarm-" if prefix else "until-"), dest=dest, key="json", action=_Condition,
             type=_json_value, metavar="JSON", help="the body, decoded as JSON, equals JSON",
         )
+        if not prefix:
+            group.add_argument(
+                "--json", dest=dest, key="json", action=_OldJsonName, type=_json_value, metavar="JSON",
+                help="the old name of --until-json; prints a note, since in curl --json sends a JSON body "
+                "(here: --json-body)",
+            )
         group.add_argument(
             "--{}jsonpath".format(prefix), dest=dest, key="jsonpath", action=_Condition,
             type=_jsonpath, metavar="EXPR=VALUE",
@@ -417,6 +537,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-retry-after", action="store_true",
         help="ignore the Retry-After header of 202, 429 and 503 responses",
     )
+    limits.add_argument(
+        "--max-body-size", type=_max_body_size, default=DEFAULT_MAX_BODY_SIZE, metavar="BYTES",
+        help="the largest response body read, in bytes or with K, M or G (powers of 1024), or 'none' for no "
+        "limit; a larger body ends the poll with exit code 4 (default: {})".format(_size_text(DEFAULT_MAX_BODY_SIZE)),
+    )
 
     request = parser.add_argument_group("request")
     request.add_argument("-X", "--method", type=_method, metavar="METHOD",
@@ -452,7 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="one line per attempt on stderr, with the start of each body (instead of the live line on a "
         "terminal, or a line every 5 s in a log)",
     )
-    output.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr, only errors")
+    output.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress or notes on stderr, only errors")
     output_group.add_argument(
         "--summary", type=_summary, metavar="FILE",
         help="write a JSON summary (outcome, status, attempts, elapsed, limit reached) to FILE ('-': stderr)",
@@ -465,7 +591,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse and check the command line; exit with :data:`EXIT_USAGE` on an error.
 
     Words after the first ``--`` are the command to run once the poll
-    succeeds (``args.command``, empty without one).
+    succeeds (``args.command``, empty without one). ``args.old_json_name``
+    says whether ``--json`` (the old name of ``--until-json``) was used.
     """
     words = list(sys.argv[1:] if argv is None else argv)
     command: Optional[List[str]] = None
@@ -473,7 +600,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         split = words.index("--")
         words, command = words[:split], words[split + 1 :]
     parser = build_parser()
-    namespace = argparse.Namespace(until=[{}], alarms=[{}])
+    namespace = argparse.Namespace(until=[{}], alarms=[{}], old_json_name=False)
     args = parser.parse_args(words, namespace=namespace)
     if command is not None and not command:
         parser.error("argument --: expected a command after it")
@@ -557,6 +684,9 @@ def _hint(error: BaseException, retry_transient: bool) -> str:
         error
     ):
         return "the server's certificate did not verify: --cacert FILE trusts its CA, -k skips the check"
+    if any(isinstance(item, BodyTooLarge) for item in chain):
+        return "--max-body-size BYTES raises the limit (default: {}; 'none' for no limit)".format(
+            _size_text(DEFAULT_MAX_BODY_SIZE))
     if is_temp_network_error(error) and not retry_transient:
         return "a temporary failure: without --no-retry-transient, httsleep polls through it"
     return "this error is not a temporary network failure, so polling stopped"
@@ -571,10 +701,69 @@ def _request(args: argparse.Namespace) -> requests.Request:
     return requests.Request(method, args.url, headers=headers, data=args.data, json=args.json_body, auth=args.user)
 
 
+def _summary_target(words: Sequence[str]) -> Optional[str]:
+    """The FILE of ``--summary FILE`` (or ``--summary=FILE``), read from the words of the command line.
+
+    For a usage error, where argparse gives no arguments: the words are
+    read as argparse reads them. Only those before ``--`` (after it comes
+    the COMMAND's own); the last ``--summary`` counts; a word that starts
+    with ``-`` is an option, not a FILE (except ``-`` itself and negative
+    numbers). ``None`` when there is none, or FILE is a directory.
+    """
+    target = None
+    index = 0
+    while index < len(words) and words[index] != "--":
+        word = words[index]
+        if word == "--summary" and index + 1 < len(words):
+            value = words[index + 1]
+            if value == "-" or not value.startswith("-") or re.fullmatch(r"-\d+|-\d*\.\d+", value):
+                target = value
+                index += 1
+        elif word.startswith("--summary="):
+            target = word[len("--summary=") :]
+        index += 1
+    if target is None or (target != "-" and os.path.isdir(target)):
+        return None
+    return target
+
+
+def _write_summary(target: str, document: Dict[str, Any], stderr: BestEffortStream) -> None:
+    """Write the summary to ``target`` (``-``: stderr); a file that cannot be written is reported, not fatal."""
+    text = json.dumps(document, indent=2) + "\n"
+    if target == "-":
+        stderr.write(text)
+        stderr.flush()
+        return
+    try:
+        with open(target, "w", encoding="utf-8") as file:
+            file.write(text)
+    except OSError as error:
+        stderr.write("httsleep: cannot write the summary to {}: {}\n".format(
+            printable(target), error.strerror or error))
+        stderr.flush()
+
+
+def _usage_summary(words: Sequence[str], message: str, started: float, stderr: BestEffortStream) -> None:
+    """The summary of a usage error found while parsing, if ``--summary`` could be read from ``words``."""
+    target = _summary_target(words)
+    if target is None:
+        return
+    _write_summary(target, {
+        "outcome": "usage",
+        "exit_code": EXIT_USAGE,
+        "url": None,  # not parsed
+        "status": None,
+        "attempts": 0,
+        "elapsed": round(time.monotonic() - started, 3),
+        "limit": None,
+        "error": "UsageError: " + message,
+    }, stderr)
+
+
 class _Report:
     """What the command says: progress and errors on stderr, the summary, in one place."""
 
-    def __init__(self, args: argparse.Namespace, stderr: Any) -> None:
+    def __init__(self, args: argparse.Namespace, stderr: BestEffortStream) -> None:
         self.args = args
         self.redact = _secrets(args)
         self.stderr = stderr
@@ -603,7 +792,7 @@ class _Report:
         if policy.timeout is not None:
             limits.append("for at most {:g}s".format(policy.timeout))
         if policy.max_attempts is not None:
-            limits.append("at most {} requests".format(policy.max_attempts))
+            limits.append("at most {} request{}".format(policy.max_attempts, "" if policy.max_attempts == 1 else "s"))
         self.progress.say("polling {} {} every {:g}s until {}{}{}".format(
             method,
             self.args.url,
@@ -632,14 +821,8 @@ class _Report:
             "error": None if error is None else printable(self.redact(
                 "{}: {}".format(type(error).__name__, excerpt(str(error), 500)))),
         }
-        text = json.dumps(document, indent=2) + "\n"
-        if self.args.summary == "-":
-            self.progress.finish()
-            self.stderr.write(text)
-            self.stderr.flush()
-            return
-        with open(self.args.summary, "w", encoding="utf-8") as file:
-            file.write(text)
+        self.progress.finish()
+        _write_summary(self.args.summary, document, self.stderr)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -651,16 +834,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return _run(argv)
     except KeyboardInterrupt:  # Ctrl-C outside the poll (parsing, writing the body): no traceback
-        sys.stderr.write("\nhttsleep: interrupted\n")
+        BestEffortStream(sys.stderr).write("\nhttsleep: interrupted\n")
         return EXIT_INTERRUPTED
 
 
 def _run(argv: Optional[Sequence[str]]) -> int:
+    started = time.monotonic()
+    stderr = BestEffortStream(sys.stderr)  # what cannot be written there is dropped: the outcome stays
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parse_args(argv)
-    except SystemExit as exit_:  # --help, --version, or a usage error
+        args = parse_args(words)
+    except _UsageError as usage:
+        _usage_summary(words, usage.message, started, stderr)
+        return EXIT_USAGE
+    except SystemExit as exit_:  # --help or --version (or stdout could not be written: see _Parser)
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    report = _Report(args, sys.stderr)
+    report = _Report(args, stderr)
+    if args.old_json_name and not args.quiet:
+        report.say("note: --json is a condition here (the body must equal JSON), not curl's --json, which sends a "
+                   "body: use --json-body JSON to send one, and --until-json JSON for this condition (no note)")
     request = _request(args)
     ignore: List[Type[BaseException]] = list(_json_decode_errors()) if args.retry_non_json else []
     options: Dict[str, Any] = {}
@@ -679,6 +871,7 @@ def _run(argv: Optional[Sequence[str]]) -> int:
             retry_after=not args.no_retry_after,
             conditional=args.conditional,
             retry_transient=args.retry_transient,
+            max_body_size=args.max_body_size,
             on_attempt=report.progress,
             **options,
         )
@@ -702,10 +895,8 @@ def _run(argv: Optional[Sequence[str]]) -> int:
         report.summary("gave_up", EXIT_GAVE_UP, gave_up)
         return EXIT_GAVE_UP
     except _json_decode_errors() as error:
-        last = report.progress.last.response if report.progress.last is not None else None
-        report.say("error: a JSON condition could not be checked: the body of {} is not JSON ({}); "
-                   "without --no-retry-non-json, httsleep polls through such responses".format(
-                       describe_response(last) if last is not None else "the response", error))
+        report.say("error: {}; without --no-retry-non-json, httsleep polls through such responses".format(
+            excerpt(str(error), 1000, report.redact)))
         report.summary("error", EXIT_ERROR, error)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -720,15 +911,25 @@ def _run(argv: Optional[Sequence[str]]) -> int:
     report.progress.finish()
     if args.verbose:
         report.say("matched: {}, {} bytes".format(describe_response(response), len(response.content)))
-    report.summary("matched", EXIT_OK)
     if args.command:
+        report.summary("matched", EXIT_OK)
         return _run_command(args.command, report)
-    return _write_body(response.content)
+    problem = _write_body(response.content)
+    if problem is not None:
+        report.say("error: could not write the body to stdout: {}".format(problem.strerror or problem))
+        report.summary("error", EXIT_ERROR, problem)
+        return EXIT_ERROR
+    report.summary("matched", EXIT_OK)
+    return EXIT_OK
 
 
 def _run_command(command: List[str], report: _Report) -> int:
     """Run the command given after ``--`` (the poll succeeded); its exit code is the command's."""
-    sys.stdout.flush()
+    try:  # anything buffered goes before the command's output
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):  # stdout is the command's business: it inherits the descriptor as it is
+        pass
     try:
         return subprocess.run(command).returncode
     except OSError as error:
@@ -736,16 +937,40 @@ def _run_command(command: List[str], report: _Report) -> int:
         return EXIT_COMMAND_NOT_FOUND
 
 
-def _write_body(body: bytes) -> int:
+def _write_body(body: bytes) -> Optional[OSError]:
+    """Write ``body`` to stdout; return why it could not be, or ``None``.
+
+    A pipe whose reader went away (``| head -c 10``) is not an error: the
+    reader had what it wanted.
+    """
+    if not body:
+        return None  # nothing to write: even a closed stdout is fine
+    stdout = sys.stdout
+    if stdout is None:  # the shell closed it (>&-)
+        return OSError(errno.EBADF, "stdout is closed")
     try:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(body)
-        sys.stdout.buffer.flush()
-    except BrokenPipeError:  # the reader went away (e.g. `| head -c 10`): not our error
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        stdout.flush()
+        stdout.buffer.write(body)
+        stdout.buffer.flush()
+    except BrokenPipeError:
+        _discard_stdout()
+    except (OSError, ValueError) as error:  # a full disk, an I/O error; ValueError: closed by a caller of main()
+        _discard_stdout()
+        return error if isinstance(error, OSError) else OSError(errno.EBADF, "stdout is closed")
+    return None
+
+
+def _discard_stdout() -> None:
+    """Point stdout's file descriptor at /dev/null, so that the interpreter's last flush cannot fail."""
+    try:
+        fileno = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no descriptor (a caller's in-memory stream): nothing to do
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fileno)
+    finally:
         os.close(devnull)
-    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m httsleep` goes through __main__.py

@@ -136,6 +136,11 @@ def with_userinfo(url: str) -> str:
     return url.replace("http://", "http://bob:{}@".format(URL_PASSWORD)) + "?access_token=" + QUERY_TOKEN
 
 
+def shown_url(url: str) -> str:
+    """How messages show :func:`with_userinfo`'s URL: its password and its token hidden."""
+    return url.replace("http://", "http://***@") + "?access_token=***"
+
+
 def body_of(path: str, state: str) -> bytes:
     return json.dumps(job_body(path.strip("/"), state)).encode()
 
@@ -186,8 +191,8 @@ def test_alarm_exits_1_with_the_condition_and_what_the_server_said_on_stderr(htt
                            *CREDENTIALS])
     assert (result.code, result.stdout) == (1, b"")
     assert result.lines == [
-        "httsleep: alarm: response matched an alarm condition: <Condition jsonpath[status == 'ERROR']> "
-        "(HTTP 200; body: {})".format(body_of("/failing-job", "ERROR").decode())
+        "httsleep: alarm: GET {}: response matched an alarm condition: <Condition jsonpath[status == 'ERROR']> "
+        "(HTTP 200; body: {})".format(shown_url(jobs.url("/failing-job")), body_of("/failing-job", "ERROR").decode())
     ]
     assert "the build ran out of disk space" in result.stderr
 
@@ -247,21 +252,28 @@ def test_by_default_refused_connections_are_polled_through_then_the_limit_gives_
     assert "after 3 attempts" in result.stderr and "last error: ConnectionError" in result.stderr
 
 
-def test_a_body_that_is_not_json_is_polled_through_unless_no_retry_non_json(httsleep_cmd, httpserver):
-    pages = iter([Response("<html>502</html>", status=502, content_type="text/html")] * 2)
-    httpserver.expect_request("/job").respond_with_handler(
-        lambda request: next(pages, None)
-        or Response(json.dumps({"status": "SUCCESS"}), content_type="application/json")
-    )
+@pytest.mark.parametrize("status, options", [(200, ["--no-retry-non-json"]),
+                                             (502, ["--no-retry-non-json", "--no-retry-transient"])])
+def test_a_body_that_is_not_json_is_polled_through_unless_no_retry_non_json(httsleep_cmd, httpserver, status,
+                                                                            options):
+    """A 5xx page is a temporary failure (--retry-transient, on by default) even with --no-retry-non-json."""
+    def serve(count: int) -> None:
+        pages = iter([Response("<html>maintenance</html>", status=status, content_type="text/html")] * count)
+        httpserver.clear()
+        httpserver.expect_request("/job").respond_with_handler(
+            lambda request: next(pages, None)
+            or Response(json.dumps({"status": "SUCCESS"}), content_type="application/json")
+        )
+
     url = httpserver.url_for("/job")
-    result = httsleep_cmd([url, "--jsonpath", "status=SUCCESS", "--interval", "0", "--no-retry-non-json", "-q",
-                           *CREDENTIALS])
+    serve(2)
+    result = httsleep_cmd([url, "--jsonpath", "status=SUCCESS", "--interval", "0", *options, "-q", *CREDENTIALS])
     assert (result.code, result.stdout) == (4, b"")
-    assert result.lines[0].startswith(
-        "httsleep: error: a JSON condition could not be checked: the body of HTTP 502 BAD GATEWAY is not JSON"
-    )
+    assert result.lines[0].startswith("httsleep: error: GET {}: HTTP {} ".format(url, status))
+    assert "with a body a JSON condition cannot read (body: <html>maintenance</html>)" in result.lines[0]
     assert "--no-retry-non-json" in result.lines[0]
-    result = httsleep_cmd([url, "--jsonpath", "status=SUCCESS", "--interval", "0", *CREDENTIALS])
+    serve(2)
+    result = httsleep_cmd([url, "--jsonpath", "status=SUCCESS", "--interval", "0", *options[1:], *CREDENTIALS])
     assert (result.code, result.stdout) == (0, b'{"status": "SUCCESS"}')
 
 
@@ -441,6 +453,18 @@ def test_help_documents_every_exit_code():
         assert option in help_text
 
 
+def test_help_shows_the_command_after_two_dashes_in_its_usage_line_and_no_section_twice():
+    result = run_in_process(["--help"])
+    help_text = result.stdout.decode()
+    assert result.code == 0
+    assert help_text.splitlines()[0] == (
+        "usage: httsleep URL [conditions] [limits] [request options] [-v | -q] [--summary FILE] [-- COMMAND ...]")
+    titles = [line for line in help_text.splitlines() if re.fullmatch(r"[a-z][^:]*:", line)]
+    assert len(titles) == len(set(titles)) and "output:" in titles, titles
+    for option in ("--until-json", "--json-body", "--max-body-size"):
+        assert option in help_text
+
+
 def test_version_option_prints_the_package_version():
     """`httsleep --version` prints "httsleep X.Y.Z" on stdout and exits 0."""
     result = run_in_process(["--version"])
@@ -457,6 +481,11 @@ def test_version_option_prints_the_package_version():
         (["--status-code", "42"], "argument --status-code: expected HTTP status codes from 100 to 599, got '42'"),
         (["--alarm-status-code", "200,6xx"], "argument --alarm-status-code: expected an HTTP status code"),
         (["--json", "{nope"], "argument --json: '{nope' is not valid JSON"),
+        (["--until-json", "{nope"], "argument --until-json: '{nope' is not valid JSON"),
+        (["--json", "1", "--until-json", "1"], "argument --until-json: given twice in one group of conditions"),
+        (["--max-body-size", "10MB"], "argument --max-body-size: expected a number of bytes, with an optional "
+         "suffix K, M or G (e.g. 10M), or 'none', got '10MB'"),
+        (["--max-body-size", "-1"], "argument --max-body-size: expected a number of bytes"),
         (["--jsonpath", "status"], "argument --jsonpath: expected EXPRESSION=VALUE (e.g. status=SUCCESS)"),
         (["--jsonpath", "=SUCCESS"], "argument --jsonpath: the expression before '=' is empty"),
         (["--alarm-jsonpath", "a..=1"], "argument --alarm-jsonpath: invalid JSONPath expression 'a..'"),
@@ -546,7 +575,8 @@ def test_alarm_or_starts_another_group_of_alarms(jobs, fake_time):
         (["--jsonpath", "progress=100"], 3),  # a JSON number
         (["--jsonpath", 'status="RUNNING"'], 2),  # a JSON string, quoted
         (["--jsonpath", "job=job", "--jsonpath", "status=PENDING"], 1),
-        (["--json", json.dumps(job_body("job", "RUNNING"))], 2),
+        (["--until-json", json.dumps(job_body("job", "RUNNING"))], 2),
+        (["--json", json.dumps(job_body("job", "RUNNING"))], 2),  # its old name
         (["--text", body_of("/job", "SUCCESS").decode()], 3),
         (["--status-code", "200"], 1),
         ([], 1),  # no condition: --status-code 200
@@ -694,7 +724,8 @@ def test_method_headers_data_and_basic_auth_are_sent(httpserver, fake_time):
 def test_a_body_makes_the_default_method_post(httpserver, fake_time):
     httpserver.expect_request("/x", method="POST", json={"run": [1, 2]},
                               headers={"Content-Type": "application/json"}).respond_with_data('{"ok": true}')
-    result = run_in_process([httpserver.url_for("/x"), "--json-body", '{"run": [1, 2]}', "--json", '{"ok": true}'])
+    result = run_in_process([httpserver.url_for("/x"), "--json-body", '{"run": [1, 2]}', "--until-json",
+                             '{"ok": true}'])
     assert (result.code, result.stdout) == (0, b'{"ok": true}')
 
 
@@ -1208,3 +1239,191 @@ def test_the_command_is_not_conditional_by_default(fake_time):
     with ScriptedServer(job) as server:
         assert run_in_process([server.url, "--jsonpath", "status=SUCCESS", "--interval", "1", "-q"]).code == 0
     assert [request.headers.get("if-none-match") for request in job.seen] == [None, None, None]
+
+
+# -- streams that cannot be written or read (issue 18) ------------------------------------------------------
+
+
+def _run_with_streams(args: List[str], **streams: Any) -> Result:
+    """``python -m httsleep ARGS`` with the given stdin/stdout/stderr; ``"closed"`` closes that descriptor."""
+    closed = [fd for fd, name in enumerate(("stdin", "stdout", "stderr")) if streams.get(name) == "closed"]
+    for name in ("stdin", "stdout", "stderr"):
+        if streams.get(name, "closed") == "closed":
+            streams[name] = subprocess.PIPE if name != "stdin" else subprocess.DEVNULL
+
+    def close_them() -> None:  # in the child, as the shell's `2>&-` does
+        for fd in closed:
+            os.close(fd)
+
+    completed = subprocess.run([sys.executable, "-m", "httsleep", *args], preexec_fn=close_them, timeout=60,
+                               **streams)
+    result = Result(completed.returncode, completed.stdout or b"", (completed.stderr or b"").decode())
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+@pytest.mark.parametrize("stderr", ["/dev/full", "closed", "a pipe nobody reads"])
+def test_a_poll_that_matches_succeeds_whatever_happens_to_stderr(jobs, stderr):
+    """`httsleep ... 2>/dev/full`, `2>&-`, or `2>` a pipe whose reader is gone: exit 0 and the body, as always."""
+    args = [jobs.url("/job"), *CONDITIONS, "--interval", "0", "-v", "--json", "{}", "--or", "--jsonpath",
+            "status=SUCCESS", "--summary", "-"]  # -v, the note of --json and the summary all write to stderr
+    if stderr == "/dev/full":
+        if not os.path.exists("/dev/full"):  # pragma: no cover - not Linux
+            pytest.skip("no /dev/full here")
+        with open("/dev/full", "w") as full:
+            result = _run_with_streams(args, stdout=subprocess.PIPE, stderr=full)
+    elif stderr == "closed":
+        result = _run_with_streams(args, stdout=subprocess.PIPE, stderr="closed")
+    else:
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # nobody will read: every write fails with EPIPE
+        try:
+            result = _run_with_streams(args, stdout=subprocess.PIPE, stderr=write_end)
+        finally:
+            os.close(write_end)
+    assert (result.code, result.stdout) == (0, body_of("/job", "SUCCESS"))
+
+
+@pytest.mark.parametrize(("stdout", "reason"), [("/dev/full", "No space left on device"),
+                                                ("closed", "stdout is closed")])
+def test_a_body_that_cannot_be_written_to_stdout_exits_4_with_one_line_on_stderr(jobs, stdout, reason):
+    """`httsleep ... >/dev/full` or `>&-`: a short, clear failure, not a traceback (`| head` stays a success)."""
+    args = [jobs.url("/job"), *CONDITIONS, "--interval", "0", "-q"]
+    if stdout == "/dev/full":
+        if not os.path.exists("/dev/full"):  # pragma: no cover - not Linux
+            pytest.skip("no /dev/full here")
+        with open("/dev/full", "w") as full:
+            result = _run_with_streams(args, stdout=full, stderr=subprocess.PIPE)
+    else:
+        result = _run_with_streams(args, stdout="closed", stderr=subprocess.PIPE)
+    assert result.code == cli.EXIT_ERROR == 4
+    assert result.lines == ["httsleep: error: could not write the body to stdout: " + reason]
+
+
+def test_data_from_a_closed_stdin_is_a_usage_error():
+    """`httsleep URL -d @- <&-`: exit 2 naming the problem, before any request."""
+    result = _run_with_streams(["http://127.0.0.1:9/", "-d", "@-"], stdin="closed", stderr=subprocess.PIPE)
+    assert result.code == 2
+    assert result.lines == ["httsleep: error: argument -d/--data: cannot read standard input: it is closed "
+                            "(see httsleep --help)"]
+
+
+class _Unwritable(io.StringIO):
+    """A stream on a full disk."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_in_process_a_stderr_that_fails_or_is_none_changes_nothing(jobs, fake_time, tmp_path):
+    for stderr in (_Unwritable(), None):
+        with _streams(False) as (out, stdout, _):
+            sys.stderr = stderr  # type: ignore[assignment]
+            code = cli.main([jobs.url("/never"), *CONDITIONS, "--interval", "0", "--max-retries", "2", "-v",
+                             "--summary", "-"])
+        assert (code, out.getvalue()) == (3, b"")
+    stdin = sys.stdin
+    with _streams(False) as (out, stdout, _):
+        sys.stderr = _Unwritable()
+        sys.stdin = None  # type: ignore[assignment]
+        try:
+            assert cli.main(["http://127.0.0.1:9/", "-d", "@-", "--summary", str(tmp_path / "s.json")]) == 2
+        finally:
+            sys.stdin = stdin
+    assert json.loads((tmp_path / "s.json").read_text())["error"] == (
+        "UsageError: argument -d/--data: cannot read standard input: it is closed")
+
+
+def test_in_process_a_body_that_cannot_be_written_says_error_in_the_summary(jobs, fake_time, tmp_path):
+    summary = tmp_path / "summary.json"
+
+    class Full(io.StringIO):
+        buffer = _Unwritable()
+
+    with _streams(False) as (_, _, stderr):
+        sys.stdout = Full()
+        code = cli.main([jobs.url("/job"), "--interval", "0", "-q", "--summary", str(summary)])
+    assert code == 4
+    assert stderr.getvalue() == "httsleep: error: could not write the body to stdout: No space left on device\n"
+    document = json.loads(summary.read_text())
+    assert (document["outcome"], document["exit_code"], document["status"]) == ("error", 4, 200)
+    with _streams(False) as (_, _, stderr):
+        sys.stdout = Full()
+        sys.stdout.flush = _Unwritable().flush  # type: ignore[method-assign]
+        assert cli.main(["--version"]) == 4  # --help and --version too
+    assert stderr.getvalue() == "httsleep: error: could not write to stdout: No space left on device\n"
+
+
+# -- --summary on a usage error (issue 18) -----------------------------------------------------------------------
+
+
+def test_a_usage_error_writes_the_summary_too(tmp_path):
+    summary = tmp_path / "summary.json"
+    for args in (["--summary", str(summary), "--status-code", "OK"],
+                 ["--status-code", "OK", "--summary=" + str(summary)],
+                 [*CREDENTIALS, "--summary", str(summary), "--usr", "alice:" + PASSWORD],
+                 ["--summary", str(tmp_path / "not-this.json"), "--summary", str(summary), "--or"]):
+        summary.unlink(missing_ok=True)
+        result = run_in_process(["http://127.0.0.1:9/", *args])
+        assert result.code == 2
+        document = json.loads(summary.read_text())
+        printed = result.lines[-1][len("httsleep: error: "):-len(" (see httsleep --help)")]
+        assert document == {"outcome": "usage", "exit_code": 2, "url": None, "status": None, "attempts": 0,
+                            "elapsed": document["elapsed"], "limit": None, "error": "UsageError: " + printed}
+    assert not (tmp_path / "not-this.json").exists()  # the last --summary counts, as argparse takes it
+    result = run_in_process(["ftp://127.0.0.1/", "--summary", "-"])  # a bad URL; the summary on stderr
+    assert result.code == 2 and json.loads(result.stderr[result.stderr.index("{"):])["outcome"] == "usage"
+
+
+def test_a_summary_after_two_dashes_belongs_to_the_command_and_is_not_written(tmp_path):
+    summary = tmp_path / "summary.json"
+    result = run_in_process(["http://127.0.0.1:9/", "--status-code", "OK", "--", "report", "--summary",
+                             str(summary)])
+    assert result.code == 2 and not summary.exists()
+    result = run_in_process(["http://127.0.0.1:9/", "--summary", str(tmp_path)])  # a directory: no summary
+    assert result.code == 2 and result.lines == [
+        "httsleep: error: argument --summary: {!r} is a directory (see httsleep --help)".format(str(tmp_path))]
+
+
+# -- curl's --json, and --max-body-size (issue 18) ------------------------------------------------------------
+
+
+def test_json_is_a_condition_and_says_so_on_stderr_but_until_json_does_not(httpserver, fake_time):
+    """In curl, --json sends a body; here it waits for one: a curl user must not poll with a GET unwarned."""
+    httpserver.expect_request("/x").respond_with_data('{"ok": true}')
+    url = httpserver.url_for("/x")
+    result = run_in_process([url, "--json", '{"ok": true}', "--interval", "0"])
+    assert (result.code, result.stdout) == (0, b'{"ok": true}')  # it still works as before
+    note = result.lines[0]
+    assert note.startswith("httsleep: note: --json is a condition here (the body must equal JSON), not curl's")
+    assert "--json-body JSON" in note and "--until-json JSON" in note
+    assert "note:" in run_in_process([url, "--json", '{"ok": true}', "-v"]).stderr  # not a progress line
+    assert run_in_process([url, "--json", '{"ok": true}', "-q"]).stderr == ""  # -q: errors only
+    result = run_in_process([url, "--until-json", '{"ok": true}', "--interval", "0"])
+    assert (result.code, result.stdout) == (0, b'{"ok": true}') and "note:" not in result.stderr
+
+
+@pytest.mark.parametrize(("text", "size"), [
+    ("512", 512), ("512K", 512 * 1024), ("10m", 10 * 1024**2), ("1G", 1024**3), ("10MiB", 10 * 1024**2),
+    (" 0 ", 0), ("none", None), ("NONE", None),
+])
+def test_max_body_size_takes_bytes_with_a_suffix_or_none(text, size):
+    assert cli.parse_args(["http://127.0.0.1:9/", "--max-body-size", text]).max_body_size == size
+
+
+def test_max_body_size_raises_the_limit_for_a_larger_body(httpserver, fake_time):
+    large = b"x" * (httsleep.main.DEFAULT_MAX_BODY_SIZE + 1)
+    httpserver.expect_request("/large").respond_with_data(large)
+    url = httpserver.url_for("/large")
+    result = run_in_process([url, "-q"])
+    assert (result.code, result.stdout) == (4, b"")  # larger than the default limit, 10 MiB
+    assert "BodyTooLarge" in result.lines[0]
+    assert result.lines[-1] == (
+        "httsleep: hint: --max-body-size BYTES raises the limit (default: 10M; 'none' for no limit)")
+    result = run_in_process([url, "-q", "--max-body-size", "11M"])
+    assert (result.code, result.stdout == large) == (0, True)
+    result = run_in_process([url, "-q", "--max-body-size", "1K"])  # smaller than the default: ends the poll too
+    assert result.code == 4 and "max_body_size=1024 bytes" in result.lines[0]
