@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Collection, Iterable
 
 from ._compat import PolicyAttributes
 from ._logs import log, redacting
+from ._offload import judged_async
 from ._request_checks import check_verify
 from ._validate import ArgumentTypeError, log_level, shorten
 from .conditions import UNSET, ConditionSpec, shorthand_conditions
@@ -322,7 +323,7 @@ class AsyncHttSleeper(PolicyAttributes):
                     raise
                 else:
                     await _settled(run.settle(response=response))
-                    decision = run.received(response)
+                    decision = run.received(response, await judged_async(run, response))
                 if decision.done:
                     return decision.response
                 if decision.sleep > 0:  # testing mode: no trip through the scheduler (the I/O yields anyway)

@@ -23,6 +23,7 @@ import requests
 
 from ._compat import SessionAttributes, main_module_attribute
 from ._logs import log, redacting
+from ._offload import judged
 from ._request_checks import check_verify
 from ._validate import ArgumentTypeError, is_coroutine_function, log_level, shorten
 from .conditions import CONDITION_KEYS, UNSET, ConditionSpec, shorthand_conditions
@@ -320,7 +321,7 @@ class HttSleeper(SessionAttributes):
                     run.abandon_attempt()
                     raise
                 else:
-                    decision = run.received(response)
+                    decision = run.received(response, judged(run, response))
                 if decision.done:
                     return decision.response
                 if decision.sleep > 0:  # sleep(0) still costs a trip through the scheduler

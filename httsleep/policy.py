@@ -58,6 +58,7 @@ from typing import (
     FrozenSet,
     Iterable,
     NamedTuple,
+    NoReturn,
     Optional,
     Protocol,
     Sequence,
@@ -72,7 +73,7 @@ from ._compat import DEFAULT_MAX_RETRIES
 from ._conditional import Revalidation, keep_out_secrets, next_validators
 from ._logs import log
 from ._validate import MAX_SECONDS
-from .conditions import Condition, ConditionSpec, compile_conditions, describe_findings, evaluate_response
+from .conditions import Condition, ConditionSpec, Verdict, compile_conditions, describe_findings, evaluate_response
 from .exceptions import Alarm, CircuitBrokenError, GaveUp
 from .messages import (
     body_excerpt,
@@ -94,9 +95,11 @@ __all__ = [
     "DEFAULT_POLLING_INTERVAL",
     "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_RETRY_AFTER_STATUSES",
+    "JUDGE_INLINE_MAX_BODY",
     "Attempt",
     "BreakerLike",
     "Decision",
+    "Judgement",
     "Policy",
     "PollRun",
     "PollState",
@@ -121,6 +124,10 @@ DEFAULT_MAX_RETRY_AFTER = 300.0
 #: The largest response body accepted, in decoded bytes (10 MiB): no status endpoint comes near it.
 DEFAULT_MAX_BODY_SIZE = 10 * 1024 * 1024
 
+#: The largest body judged in the poll's own thread whatever happens (64 KiB): larger ones may be judged in a
+#: worker thread (see :meth:`PollRun.judge_elsewhere`). Decoding and searching 64 KiB of JSON takes milliseconds.
+JUDGE_INLINE_MAX_BODY = 64 * 1024
+
 #: The smallest timeout ever handed to a transport (0 would mean "non-blocking").
 _MIN_REQUEST_TIMEOUT = 0.01
 #: A transport timeout this close to the deadline (or past it) means the deadline ran out
@@ -128,6 +135,8 @@ _MIN_REQUEST_TIMEOUT = 0.01
 _DEADLINE_SLACK = 0.05
 
 RequestTimeout = Union[float, Tuple[float, float]]
+#: What :meth:`PollRun.judge` returns: the conditions' verdict, or the exception a callback raised.
+Judgement = Union[Verdict, Exception]
 Hook = Callable[[Attempt], Any]
 
 
@@ -269,6 +278,9 @@ class Policy:
         if not self.until:
             raise ValueError("no success conditions given: pass until={...} or a keyword such as status_code=200")
         self.alarms: Tuple[Condition, ...] = compile_conditions(alarms, "alarms")
+        #: whether a condition calls the caller's code: such conditions are always judged in the poll's thread
+        self.has_callbacks = any(check.key == "callback" for condition in self.until + self.alarms
+                                 for check in condition.checks)
         self.wait = as_wait(polling_interval)
         self.timeout = check.optional_seconds(timeout, "timeout")
         if max_retries is DEFAULT_MAX_RETRIES and self.timeout is not None:
@@ -367,7 +379,7 @@ class PollRun:
         self.last_exception: Optional[BaseException] = None
         self._ticket: Any = None  # the circuit breaker's permission for the attempt in flight
         self._revalidation = Revalidation()
-        self._unreadable = False  # the last response failed the server and a JSON condition could not read it
+        self._unmatched_note = ""  # why the last response did not match, when it is not "it matched no condition"
 
     @property
     def target(self) -> str:
@@ -516,8 +528,50 @@ class PollRun:
         """
         return dict(self.state.validators)
 
-    def received(self, response: Any) -> Decision:
+    def judge_elsewhere(self, response: Any, asynchronous: bool = False) -> bool:
+        """Whether the driver should judge ``response`` in a worker thread (:meth:`judge`) and hand the verdict in.
+
+        Decoding a large JSON body and searching it can take seconds (a
+        10 MiB array, ``$..status``): an asyncio driver must not block its
+        event loop that long, and no driver may overrun the deadline waiting.
+        So bodies over :data:`JUDGE_INLINE_MAX_BODY` bytes are judged in a
+        thread, on the asyncio front end always, on the synchronous one when
+        there is a deadline to keep; the driver waits for the verdict at most
+        until the deadline and calls :meth:`judging_ran_out` if it has not
+        come. Conditions with a ``callback`` are always judged in the poll's
+        own thread: the caller's code runs where the caller expects it.
+        """
+        if self.policy.has_callbacks or (not asynchronous and self.state.deadline_at is None):
+            return False
+        content = getattr(response, "content", None)
+        return isinstance(content, (bytes, bytearray)) and len(content) > JUDGE_INLINE_MAX_BODY
+
+    def judge(self, response: Any) -> Judgement:
+        """What the conditions say about ``response``: its :class:`Verdict`, or the exception a callback raised.
+
+        Changes nothing in the run: a driver may call it from a worker thread
+        (see :meth:`judge_elsewhere`) and pass the result to :meth:`received`.
+        """
+        try:
+            return evaluate_response(response, self.policy.alarms, self.policy.until)
+        except Exception as exc:  # a callback raised
+            return exc
+
+    def judging_ran_out(self, response: Any) -> NoReturn:
+        """The deadline passed while ``response`` was being judged elsewhere: give up (the judging is abandoned)."""
+        self._settle_now(response=response)
+        self.last_exception = None
+        self.last_response = response
+        self._record(response, None)
+        self._unmatched_note = "which the conditions had no time to judge"
+        self._give_up_now("timeout", "timeout={:g}s ran out while the conditions were checked on a body of {} "
+                          "bytes".format(self.policy.timeout or 0, len(response.content)))
+
+    def received(self, response: Any, judged: Optional[Judgement] = None) -> Decision:
         """Judge a response: raise :class:`Alarm`, finish, or say how long to wait.
+
+        ``judged``: the response's :meth:`judge` result, when the driver had
+        it judged in a worker thread (see :meth:`judge_elsewhere`).
 
         In a conditional poll, a ``304 Not Modified`` answering the
         validators of :meth:`conditional_headers` means the response before
@@ -534,12 +588,11 @@ class PollRun:
             return self._retry(response, None)
         self._revalidation.failed()
         self.last_response = response
-        self._unreadable = False
+        self._unmatched_note = ""
         self._record(response, None)
-        try:
-            verdict = evaluate_response(response, self.policy.alarms, self.policy.until)
-        except Exception as exc:  # a callback raised
-            return self.failed(exc, response=response)
+        verdict = self.judge(response) if judged is None else judged
+        if isinstance(verdict, Exception):  # a callback raised
+            return self.failed(verdict, response=response)
         if verdict.alarm is not None:
             self._notify("alarm", response, None)
             alarm = Alarm(
@@ -556,7 +609,7 @@ class PollRun:
             if not self._temporary_failure(response):
                 undecided = unreadable_body_error(verdict.undecided, self.target, response, self.redact)
                 return self.failed(undecided, response=response)
-            self._unreadable = True
+            self._unmatched_note = "whose body a JSON condition cannot read (a temporary failure, retry_transient=True)"
         # not matched; or a JSON condition met a page (HTML, say) that asks to come back later (a 429/503 with
         # Retry-After) or that a failing server sent (a 5xx or 429, with retry_transient)
         if self.policy.conditional:
@@ -692,7 +745,7 @@ class PollRun:
             return self.last_response
         return None
 
-    def _give_up_now(self, limit: str, why: str) -> None:
+    def _give_up_now(self, limit: str, why: str) -> NoReturn:
         elapsed = self.elapsed()
         shown = self._revalidation.shown(self.last_response)
         if self.last_exception is not None:
@@ -721,8 +774,8 @@ class PollRun:
 
     def _why_unmatched(self, shown: Any) -> str:
         """Why the last response did not end the poll, for the give-up message."""
-        if self._unreadable:
-            return "whose body a JSON condition cannot read (a temporary failure, retry_transient=True)"
+        if self._unmatched_note:
+            return self._unmatched_note
         findings = describe_findings(self.policy.until, self._unchanged_of(shown) or shown)
         return "which matched no condition" + (": " + findings if findings else "")
 

@@ -771,21 +771,7 @@ def plain_page_references(text: str, names: set) -> List[str]:
     return found
 
 
-# Pages another change is editing at the same time; each names a page in plain text. Remove once linked.
-_NOT_YET_LINKED = {
-    "docs/cli.md": "its --conditional row names docs/reliability.md in plain text",
-    "docs/reliability.md": "its conditional-polling section names docs/performance.md in plain text",
-}
-
-
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(path, marks=pytest.mark.xfail(reason=_NOT_YET_LINKED[path], strict=False))
-        if path in _NOT_YET_LINKED else path
-        for path in [document.relative_to(ROOT).as_posix() for document in _documents()]
-    ],
-)
+@pytest.mark.parametrize("path", [document.relative_to(ROOT).as_posix() for document in _documents()])
 def test_a_docs_page_named_on_a_page_is_a_link(path: str) -> None:
     """README.md and every docs page link to the pages they name ({doc}`...` or a Markdown link), never plain text."""
     assert plain_page_references((ROOT / path).read_text(encoding="utf-8"), _page_names()) == []
