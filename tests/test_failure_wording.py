@@ -20,6 +20,8 @@ import requests
 from faultservers import hang_up, silent
 from fronts import FRONTS, run
 
+import httsleep
+
 #: the URL's credentials, which no message may show
 SECRETS = ("pw-WORDING", "tok-WORDING")
 
@@ -58,6 +60,32 @@ def test_a_refused_connection_reads_the_same_on_every_front_end():
         texts[front] = _general(text, port)
     assert texts["sync"].startswith("GET http://***@127.0.0.1:PORT/job?token=***: connection to 127.0.0.1:PORT refused")
     assert {text.split(" (")[0] for text in texts.values()} == {texts["sync"].split(" (")[0]}, texts
+
+
+@pytest.mark.parametrize("front", ["sync", "aiohttp"])
+def test_a_proxy_that_refuses_is_named_as_the_proxy_not_as_the_polled_host(front):
+    """The polled host was never reached: the message names the proxy that refused (httpx does not say)."""
+    import asyncio
+
+    from fronts import aiohttp_by_default
+
+    port = _closed_port()
+    proxy = "http://127.0.0.1:{}".format(port)
+    with pytest.raises(Exception) as caught:
+        if front == "sync":
+            session = requests.Session()
+            session.trust_env = False
+            session.proxies = {"http": proxy}
+            run(front, "http://jobs.example/job", status_code=200, session=session)
+        else:
+            async def poll() -> None:
+                async with aiohttp.ClientSession(proxy=proxy) as client:
+                    await httsleep.AsyncHttSleeper("http://jobs.example/job", status_code=200, client=client).run()
+
+            with aiohttp_by_default():
+                asyncio.run(poll())
+    text = _general(str(caught.value), port)
+    assert text.startswith("GET http://jobs.example/job: connection to the proxy 127.0.0.1:PORT refused"), text
 
 
 @pytest.mark.slow

@@ -291,6 +291,9 @@ def _connection_problem(error: BaseException, url: str) -> str:
         port = None
     where = "{}:{}".format(parts.hostname or "?", port) if port else (parts.hostname or "the host")
     chain = list(exception_chain(error))
+    proxy = _proxy_that_failed(chain)
+    if proxy is not None:  # the connection that failed was the proxy's, not one to the URL's host
+        where = proxy
     cause = _root_cause(chain)
     detail = " ({}: {})".format(type(cause).__name__, excerpt(str(cause), 200)) if cause is not None else ""
     for inner in chain:
@@ -312,6 +315,26 @@ def _connection_problem(error: BaseException, url: str) -> str:
         cause = chain[-1]
         detail = " ({}: {})".format(type(cause).__name__, excerpt(str(cause) or type(cause).__name__, 200))
     return "the connection to {} failed{}".format(where, detail)
+
+
+def _proxy_that_failed(chain: Any) -> Optional[str]:
+    """``the proxy host:port`` when ``chain`` is the failure of a connection to a proxy, else ``None``.
+
+    requests wraps it in a ``ProxyError`` around urllib3's ``NewConnectionError``, which holds the
+    connection it tried; aiohttp raises ``ClientProxyConnectionError``, which has the proxy's host and
+    port. (httpx's ``ConnectError`` does not say that it was the proxy.)
+    """
+    if not any(type(inner).__name__ in ("ProxyError", "ClientProxyConnectionError") for inner in chain):
+        return None
+    for inner in chain:
+        found = getattr(inner, "__dict__", {})
+        attempted = found.get("conn") or found.get("pool")  # urllib3 2 / 1.26, without the
+        if attempted is None and type(inner).__name__ == "ClientProxyConnectionError":  # deprecated property
+            attempted = inner
+        host, port = getattr(attempted, "host", None), getattr(attempted, "port", None)
+        if isinstance(host, str) and host:
+            return "the proxy {}:{}".format(host, port) if port else "the proxy " + host
+    return "the proxy"
 
 
 def _root_cause(chain: Any) -> Optional[BaseException]:
