@@ -25,6 +25,12 @@ here, so that :mod:`httsleep.main` stays a short loop around
   ``max_body_size`` decoded bytes whatever the server sends, counting the
   bodies of the redirects before it. A response that an auth hook returns
   in place of the one it was given is read the same way.
+- **In what it reads.** Each response head is read past every interim
+  (1xx) response, and an ``HTTP/2.0`` status line is read as ``HTTP/1.1``,
+  as httpx and aiohttp read them (:mod:`._http1`). The connection's
+  response class is changed for that one response only, when urllib3 asks
+  :class:`_AttemptTimeout` for the read timeout, just before it reads the
+  response; on another kind of adapter, ``http.client``'s reading applies.
 - **In what it sends.** Redirects are followed here, one hop at a time,
   with requests' own rules for building the next request (method, cookies,
   ``Authorization``, proxies); on top of those, a hop to another origin
@@ -65,6 +71,7 @@ from .._watchdog import Watch, watch
 from ..exceptions import BodyDecodingError, BodyError
 from ..policy import PollRun
 from ..redaction import DeferredSecrets, Secrets, is_sensitive_header, redact_url
+from ._http1 import NextResponse
 from .rules import AttemptRules, Bound, RedirectLimit, accept_encoding, is_worded, reworded
 
 __all__ = [
@@ -397,7 +404,7 @@ class _Sender:
                 raise
             raise attempt.timeout_error(current) from error
         finally:
-            attempt.watch.disarm()
+            attempt.finish()
             hooks["response"] = others
             own_hooks["response"] = own_hooks["response"][1:]
 
@@ -591,6 +598,7 @@ class _Attempt:
         self.watch: Watch = watch()
         self.phase = "connect"  # then "head" once the request is sent, "body" while a body is read
         self.bound = Bound(0.0, False)  # the limit last armed, for the error message
+        self._response_classes: List[NextResponse] = []  # the connections whose next response is read so
 
     def timeouts(self) -> Tuple[float, float]:
         """The (connect, read) timeouts for a request starting now, cut to the deadline."""
@@ -612,6 +620,19 @@ class _Attempt:
         self.phase = "connect"
         self.watch.target = lambda: connection.sock
         self._arm(self.rules.head_bound())
+
+    def on_response(self, connection: Any) -> None:
+        """urllib3 is about to read a response on ``connection``: past interim responses (see :mod:`._http1`)."""
+        installed = NextResponse.install(connection)
+        if installed is not None:
+            self._response_classes.append(installed)
+
+    def finish(self) -> None:
+        """The attempt is over: the watch disarmed, every connection's own response class back."""
+        self.watch.disarm()
+        for installed in self._response_classes:
+            installed.release()
+        self._response_classes.clear()
 
     def next_hop(self, response: requests.Response, following: Optional[requests.PreparedRequest]) -> Any:
         """The rules' verdict on where ``response`` leads (``following``: requests' own next request)."""
@@ -762,7 +783,10 @@ class _AttemptTimeout(Timeout):
     urllib3 clones the timeout for every request (each redirect hop, each
     retry of its own) and reads ``connect_timeout`` right after picking the
     connection, in ``urlopen``/``_make_request``, whose local ``conn`` is
-    that connection: it is handed to the attempt's watchdog there.
+    that connection: it is handed to the attempt's watchdog there. It reads
+    ``read_timeout`` in ``_make_request`` once the request is sent, just
+    before it reads the response on ``conn``: the response is read past
+    interim responses from there (:meth:`_Attempt.on_response`).
     """
 
     def __init__(self, attempt: _Attempt, started: bool = False) -> None:
@@ -790,12 +814,15 @@ class _AttemptTimeout(Timeout):
         # urllib3 asks for the read timeout once the request is sent: the wait for the head begins
         if self._attempt.phase == "connect":
             self._attempt.phase = "head"
+        connection = _connection_of_caller(sys._getframe(1), ("_make_request",))
+        if connection is not None:
+            self._attempt.on_response(connection)
         return super().read_timeout
 
 
-def _connection_of_caller(frame: Any) -> Any:
-    """The urllib3 connection ``urlopen``/``_make_request`` is working with, read from its frame."""
-    if frame is None or frame.f_code.co_name not in ("urlopen", "_make_request"):
+def _connection_of_caller(frame: Any, functions: Tuple[str, ...] = ("urlopen", "_make_request")) -> Any:
+    """The urllib3 connection ``urlopen``/``_make_request`` (of ``functions``) is working with, read from its frame."""
+    if frame is None or frame.f_code.co_name not in functions:
         return None
     connection = frame.f_locals.get("conn")
     return connection if isinstance(connection, urllib3.connection.HTTPConnection) else None
