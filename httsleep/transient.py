@@ -183,7 +183,8 @@ def _verdict(exc: BaseException) -> Optional[bool]:
         return False
     if isinstance(exc, http.client.RemoteDisconnected):  # also a BadStatusLine, but a closed connection
         return True
-    if isinstance(exc, (ssl.SSLCertVerificationError, http.client.BadStatusLine, http.client.LineTooLong)):
+    if isinstance(exc, (ssl.SSLCertVerificationError, http.client.BadStatusLine, http.client.LineTooLong,
+                        http.client.UnknownProtocol)):  # "HTTP/2 200": a version no front end reads
         return False
     if names[0] == "SSLError" and not isinstance(exc, ssl.SSLError):  # requests' and urllib3's wrappers
         return any(isinstance(inner, _TLS_EOFS) for inner in exception_chain(exc))

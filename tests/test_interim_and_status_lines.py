@@ -216,3 +216,14 @@ def test_the_connection_serves_the_next_request_after_an_http_2_0_response(front
     assert server.requests == 3
     # aiohttp's parser keeps a connection open after HTTP/1.1 responses only: it opens one per request here
     assert server.connections == (3 if front == "aiohttp" else 1)
+
+
+@pytest.mark.parametrize("version", [b"HTTP/2", b"SPDY/3"])
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_status_line_of_another_protocol_is_refused_at_once_not_retried(front, version, fake_time):
+    """A server that answers in a version no front end reads is broken, not busy: one request, then its error."""
+    answer = version + b" 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(BODY), BODY)
+    with Answering(answer) as server:
+        outcome, _ = poll(front, server.url, until=UNTIL, retry_transient=True, max_retries=4)
+    assert isinstance(outcome, Exception) and not isinstance(outcome, GaveUp), repr(outcome)
+    assert server.requests == 1
