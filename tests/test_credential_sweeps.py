@@ -134,7 +134,9 @@ class Sweep:
 
         async def run() -> Any:
             if self.front == "aiohttp":
-                async with aiohttp.ClientSession(auth=aiohttp.BasicAuth(USER, CLIENT_PASSWORD)) as session:
+                # basic auth as aiohttp 3.14 asks for it (its BasicAuth and auth= are deprecated)
+                basic = {"Authorization": "Basic " + _b64(USER, CLIENT_PASSWORD)}
+                async with aiohttp.ClientSession(headers=basic) as session:
                     return await self.sleeper(url, client=session, **options).run()
             async with httpx.AsyncClient(auth=(USER, CLIENT_PASSWORD)) as client:
                 return await self.sleeper(url, client=client, **options).run()

@@ -52,6 +52,7 @@ from ..policy import PollRun
 from ..redaction import DeferredSecrets, Secrets, is_sensitive_header, redact_url
 from . import OnClient
 from ._async_bounds import bounded
+from ._leftovers import guard_pool
 from .rules import REDIRECT_STATUSES, AttemptRules, RedirectLimit, accept_encoding, is_worded, reworded
 
 __all__ = ["AiohttpBodyDecodingError", "AiohttpResponse", "AiohttpTransport", "new_session"]
@@ -186,9 +187,16 @@ def new_session(verify: Any) -> aiohttp.ClientSession:
     ``verify``: the poller's (``None``/``True``: the system's CA
     certificates, as aiohttp does; a path: that CA bundle; ``False``: no
     verification; an :class:`ssl.SSLContext`: that one).
+
+    Its pool is guarded (:func:`~httsleep.transports._leftovers.guard_pool`):
+    a connection with bytes past a response is never reused. On an aiohttp
+    whose pool cannot be guarded, no connection is reused.
     """
+    connector = aiohttp.TCPConnector(ssl=_ssl(verify))
+    if not guard_pool(connector):
+        connector = aiohttp.TCPConnector(ssl=_ssl(verify), force_close=True)
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(ssl=_ssl(verify)),
+        connector=connector,
         cookie_jar=_BoundedCookieJar(unsafe=True),  # keep cookies of hosts given by IP address, as requests does
         auto_decompress=False,
     )
@@ -274,7 +282,8 @@ class AiohttpTransport:
     def _session_secrets(self, session: aiohttp.ClientSession) -> Secrets:
         cookies = [(morsel.key, morsel.value) for morsel in session.cookie_jar]
         auth = session.auth
-        pair = (auth.login, auth.password) if auth is not None else None
+        # basic auth given as aiohttp 3.14 asks, headers={"Authorization": encode_basic_auth(...)}: its password too
+        pair = (auth.login, auth.password) if auth is not None else _basic_pair(session.headers.get("Authorization"))
         return self._secrets.resolve() + Secrets.of_request(headers=dict(session.headers), cookies=cookies, auth=pair)
 
     def start(self, session: aiohttp.ClientSession) -> OnClient:
@@ -309,6 +318,7 @@ class AiohttpTransport:
     async def _send(self, session: aiohttp.ClientSession, run: PollRun) -> AiohttpResponse:
         method, url, body = self.method, self.url, self.body
         rules = AttemptRules(run, method, str(url), shown_url=self.shown_url)
+        guard_pool(session.connector)  # a pooled connection with bytes queued on it is never reused (set up once)
         reading = _Reading(rules)
         headers = self.headers  # aiohttp copies what it is given
         conditional = run.conditional_headers()
@@ -323,7 +333,7 @@ class AiohttpTransport:
                 proxy: Dict[str, Any] = {}
                 if sender is not session:  # the cookies the jar holds for this host's domain, and no others
                     headers = _with_scoped_cookies(headers, session.cookie_jar, url)
-                    proxy = _proxy_for(session, url)
+                    proxy = _proxy_for(session, url, headers)
                 raw = await self._head(sender, method, url, headers, body, rules, proxy)
                 if sender is not session:  # what the host sets is kept, as on every hop
                     session.cookie_jar.update_cookies(raw.cookies, raw.url)
@@ -433,24 +443,34 @@ def _stranger(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
     )
 
 
-def _proxy_for(session: aiohttp.ClientSession, url: URL) -> Dict[str, Any]:
+def _proxy_for(session: aiohttp.ClientSession, url: URL, headers: CIMultiDict[str]) -> Dict[str, Any]:
     """The proxy a hop of ``session``'s to ``url`` goes through: the session's own, else the environment's.
 
     The session's ``proxy=`` (and its ``proxy_auth``, the proxy's
     credentials, not the polled origin's) is read where aiohttp keeps it;
     ``HTTP(S)_PROXY`` / ``NO_PROXY`` apply when the session trusts the
-    environment, as aiohttp applies them.
+    environment, as aiohttp applies them. The proxy's credentials are sent
+    as a ``Proxy-Authorization`` header (aiohttp 3.14 deprecates
+    ``proxy_auth=``): in ``proxy_headers`` for the ``CONNECT`` of an
+    ``https`` URL, in ``headers`` (this hop's own copy) for an ``http``
+    one, where aiohttp itself puts ``proxy_auth`` (it sends no
+    ``proxy_headers`` then).
     """
     proxy = getattr(session, "_default_proxy", None)
-    if proxy is not None:
-        return {"proxy": proxy, "proxy_auth": getattr(session, "_default_proxy_auth", None)}
-    if session.trust_env:
+    proxy_auth = getattr(session, "_default_proxy_auth", None)
+    if proxy is None and session.trust_env:
         try:
             proxy, proxy_auth = aiohttp.helpers.get_env_proxy_for_url(url)
         except LookupError:
             return {}
-        return {"proxy": proxy, "proxy_auth": proxy_auth}
-    return {}
+    if proxy is None:
+        return {}
+    if proxy_auth is None:
+        return {"proxy": proxy}
+    if url.scheme in ("https", "wss"):
+        return {"proxy": proxy, "proxy_headers": {"Proxy-Authorization": proxy_auth.encode()}}
+    headers["Proxy-Authorization"] = proxy_auth.encode()
+    return {"proxy": proxy}
 
 
 def _hide_request(error: aiohttp.ClientResponseError, redact: Callable[[str], str]) -> None:
@@ -553,6 +573,19 @@ def _describe(url_or_request: Any) -> Tuple[str, URL, Dict[str, str], Optional[b
     raise ArgumentTypeError(
         "url_or_request must be a URL string or an httpx.Request, not {}".format(shorten(url_or_request))
     )
+
+
+def _basic_pair(authorization: Optional[str]) -> Optional[Tuple[str, str]]:
+    """The ``(user, password)`` of a ``Basic`` ``Authorization`` header value; ``None`` for any other value."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True)
+    except ValueError:
+        return None
+    user, colon, password = decoded.decode("utf-8", "replace").partition(":")
+    return (user, password) if colon else None
 
 
 def _authorization(auth: Any, url: URL) -> Optional[str]:

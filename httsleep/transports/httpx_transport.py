@@ -29,7 +29,7 @@ import base64
 import functools
 import os
 import ssl
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, AsyncIterator, List, Optional, Tuple, Union
 
 import httpx
 
@@ -42,6 +42,7 @@ from ..policy import PollRun, RequestTimeout
 from ..redaction import DeferredSecrets, Secrets, is_sensitive_header
 from . import OnClient
 from ._async_bounds import bounded
+from ._leftovers import discard_if_leftovers
 from .rules import AttemptRules, RedirectLimit, accept_encoding, is_worded, reworded
 
 __all__ = ["HttpxBodyDecodingError", "HttpxTransport", "httpx_timeout", "new_client"]
@@ -314,6 +315,7 @@ class _Reading:
             response,
             lambda message: HttpxBodyDecodingError(message, request=response.request),
         )
+        response.stream = _EndChecked(response.stream, response)  # before httpx closes it at its end
         chunks = response.aiter_raw()
         while True:
             # each wait for data (the chunked trailers included) within the read timeout and the deadline
@@ -325,6 +327,28 @@ class _Reading:
                 break
             reader.feed(chunk)
         return reader.finish()
+
+
+class _EndChecked(httpx.AsyncByteStream):
+    """A response's stream that, once the body has come to its end, keeps the bytes past it from a next request.
+
+    :func:`~httsleep.transports._leftovers.discard_if_leftovers` looks at
+    the connection between the body's end and the response's closing, which
+    returns the connection to the pool (httpx closes a response as soon as
+    its stream ends).
+    """
+
+    def __init__(self, stream: Any, response: httpx.Response) -> None:
+        self._stream = stream
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+        await discard_if_leftovers(self._response)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
 
 
 class _BoundedAuth(httpx.Auth):
