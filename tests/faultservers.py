@@ -192,6 +192,36 @@ class RawServer:
 # -- the faults ------------------------------------------------------------------
 
 
+class Answering(RawServer):
+    """Answers every request with the same raw bytes, keeping the connection; counts the requests.
+
+    ``requests`` counts the request heads read, ``connections`` (of
+    :class:`RawServer`) the connections: an honest keep-alive server.
+    """
+
+    def __init__(self, answer: bytes) -> None:
+        super().__init__(self._answer)
+        self.answer = answer
+        self.requests = 0
+
+    def __enter__(self) -> Answering:
+        super().__enter__()
+        return self
+
+    def _answer(self, conn: socket.socket, server: RawServer) -> None:
+        buffer = b""
+        while not self.stopping.is_set():
+            head, buffer = read_head(conn, buffer)
+            if head is None:
+                return
+            with self._lock:
+                self.requests += 1
+            try:
+                conn.sendall(self.answer)
+            except OSError:
+                return
+
+
 def silent() -> RawServer:
     """Accepts connections, reads the request, never answers."""
 

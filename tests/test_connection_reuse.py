@@ -25,7 +25,7 @@ import aiohttp
 import httpx
 import pytest
 import requests
-from faultservers import RawServer, read_head
+from faultservers import Answering, RawServer, read_head
 from fronts import FRONTS, run
 
 import httsleep.transports.aiohttp_transport as aiohttp_transport
@@ -84,24 +84,6 @@ class Smuggler(RawServer):
                 conn.sendall(_response(SMUGGLED))
 
 
-class Honest(RawServer):
-    """Answers every request ``PENDING``, keeping the connection; counts the requests."""
-
-    def __init__(self) -> None:
-        super().__init__(self._converse)
-        self.requests = 0
-
-    def _converse(self, conn: socket.socket, server: RawServer) -> None:
-        buffer = b""
-        while not self.stopping.is_set():
-            head, buffer = read_head(conn, buffer)
-            if head is None:
-                return
-            with self._lock:
-                self.requests += 1
-            conn.sendall(_response(PENDING))
-
-
 def _gives_up_pending(poll: Any) -> GaveUp:
     """Run ``poll()``; it must give up, its last response the honest ``PENDING``."""
     with pytest.raises(GaveUp) as raised:
@@ -135,7 +117,7 @@ def test_a_response_smuggled_a_moment_after_the_body_never_answers_the_next_atte
 @pytest.mark.parametrize("front", FRONTS)
 def test_an_honest_server_answers_every_attempt_on_one_connection(front):
     """Keep-alive stays: the fix closes only connections with bytes past a response."""
-    with Honest() as server:
+    with Answering(_response(PENDING)) as server:
         _gives_up_pending(lambda: run(front, server.url, json=SMUGGLED, max_retries=3, polling_interval=0))
     assert (server.requests, server.connections) == (3, 1)
 
@@ -197,7 +179,7 @@ def test_one_poll_never_reads_what_was_smuggled_after_another_polls_response(fro
 
 @pytest.mark.parametrize("front", FRONTS)
 def test_two_polls_sharing_a_client_reuse_one_connection_to_an_honest_server(front):
-    with Honest() as server:
+    with Answering(_response(PENDING)) as server:
         ended = _two_polls(front, server.url, 0)
     assert [end.last_response.json() for end in ended] == [PENDING, PENDING]
     assert (server.requests, server.connections) == (2, 1)
@@ -235,7 +217,7 @@ def test_the_httpx_probe_reaches_h11s_state_under_a_response():
             async with client.stream("GET", url) as response:
                 return leftovers.h11_state(response)
 
-    with Honest() as server:
+    with Answering(_response(PENDING)) as server:
         state = asyncio.run(main(server.url))
     assert state is not None and hasattr(state, "trailing_data")
 

@@ -16,7 +16,6 @@ head bounds of a server that never stops sending interim responses.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from typing import Any, Sequence, Tuple
 
@@ -24,7 +23,7 @@ import aiohttp
 import httpx
 import pytest
 import requests
-from faultservers import RawServer, read_head
+from faultservers import Answering, RawServer, read_head
 from fronts import FRONTS, run
 
 from httsleep import GaveUp, HttSleeper, is_temp_network_error
@@ -37,33 +36,6 @@ UNTIL = {"status_code": 200, "json": {"status": "SUCCESS"}}
 
 #: How far past its bound a poll may end.
 MARGIN = 0.5
-
-
-class Answering(RawServer):
-    """Answers every request with the same raw bytes, on a keep-alive connection, counting the requests."""
-
-    def __init__(self, answer: bytes) -> None:
-        super().__init__(self._answer)
-        self.answer = answer
-        self.requests = 0
-        self._count = threading.Lock()
-
-    def __enter__(self) -> Answering:
-        super().__enter__()
-        return self
-
-    def _answer(self, conn: socket.socket, server: RawServer) -> None:
-        buffer = b""
-        while not self.stopping.is_set():
-            head, buffer = read_head(conn, buffer)
-            if head is None:
-                return
-            with self._count:
-                self.requests += 1
-            try:
-                conn.sendall(self.answer)
-            except OSError:
-                return
 
 
 def interim_for_ever(piece: bytes, interval: float) -> RawServer:
