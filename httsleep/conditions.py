@@ -19,11 +19,20 @@ to do once every other condition has had its say (see
 from __future__ import annotations
 
 import copy
-import functools
 import json as jsonlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Dict, List, Optional, Tuple, Union
 
+from ._jsonpath import (
+    MISSING,
+    compile_expression,
+    descend,
+    descent_plan,
+    field_chain,
+    follow,
+    jsonpath_module,
+    parse_jsonpath,
+)
 from ._validate import is_coroutine_function, shorten
 from .exceptions import JSONTooDeep
 
@@ -198,7 +207,7 @@ class _JSON:
 
 
 class _JSONPathItem:
-    __slots__ = ("source", "expression", "expected", "fields")
+    __slots__ = ("source", "expression", "expected", "fields", "descent")
 
     def __init__(self, item: Any, index: int) -> None:
         if not isinstance(item, Mapping):
@@ -214,26 +223,40 @@ class _JSONPathItem:
             raise ValueError("jsonpath item {!r} has no 'value' to compare with".format(dict(item)))
         self.source = item["expression"]
         self.expected = copy.deepcopy(item["value"])
-        self.expression = _compile_jsonpath(self.source)
-        self.fields = _field_chain(self.expression) if isinstance(self.source, str) else None
+        self.expression = compile_expression(self.source)
+        self.fields = field_chain(self.expression) if isinstance(self.source, str) else None
+        self.descent = descent_plan(self.expression) if isinstance(self.source, str) else None
 
     def matches(self, data: Any) -> bool:
         fields = self.fields
-        if fields is not None and _jsonpath_module().auto_id_field is None:
+        if fields is not None and jsonpath_module().auto_id_field is None:
             # A plain dotted path: the lookups jsonpath-rw would make, without its wrappers.
-            value = data
-            for name in fields:
-                try:
-                    value = value[name]
-                except (TypeError, KeyError):  # what jsonpath-rw's Fields treats as "not found"
-                    return False
-            return bool(value == self.expected)
-        found = self.expression.find(data)
+            value = follow(data, fields)
+            return value is not MISSING and bool(value == self.expected)
+        found = self.values(data)
         if not found:
             return False
         if len(found) == 1:
-            return bool(found[0].value == self.expected)
-        return [match.value for match in found] == self.expected
+            return bool(found[0] == self.expected)
+        return found == self.expected
+
+    def values(self, data: Any) -> List[Any]:
+        """The values the expression finds in ``data``, in jsonpath-rw's order: ``[m.value for m in find(data)]``.
+
+        Plain dotted paths (:func:`field_chain`) and ``<dotted>..<field>[.<field>...]`` shapes
+        (:func:`descent_plan`) are looked up here, without jsonpath-rw's per-node objects, unless
+        jsonpath-rw's ``auto_id_field`` is set (it changes what a field finds); everything else asks
+        jsonpath-rw. :raises RecursionError: the search is too deep (see :func:`descend`).
+        """
+        if jsonpath_module().auto_id_field is None:
+            if self.fields is not None:
+                value = follow(data, self.fields)
+                return [] if value is MISSING else [value]
+            if self.descent is not None:
+                prefix, chain = self.descent
+                top = follow(data, prefix)
+                return [] if top is MISSING else descend(top, chain)
+        return [match.value for match in self.expression.find(data)]
 
     def normalised(self) -> Dict[str, Any]:
         return {"expression": self.source, "value": copy.deepcopy(self.expected)}
@@ -295,72 +318,6 @@ class _Callback:
 
 
 _CHECKS = {cls.key: cls for cls in (_StatusCode, _Text, _JSON, _JSONPath, _Callback)}
-
-
-@functools.lru_cache(maxsize=1024)
-def parse_jsonpath(expression: str) -> Any:
-    """Parse once per distinct string, however many pollers use it (a parse costs milliseconds).
-
-    jsonpath-rw's expression objects are not changed by ``find()``, so
-    pollers can share them.
-    """
-    from jsonpath_rw import parse  # imported on first use: it is slow to import
-
-    try:
-        return parse(expression)
-    except AttributeError:  # what jsonpath-rw's parser raises when the input ends mid-expression
-        reason = "the expression is empty or ends too early"
-    except Exception as error:  # jsonpath-rw raises bare Exceptions for syntax errors
-        reason = str(error).strip()
-    raise ValueError("invalid JSONPath expression {!r}: {}".format(expression, reason))
-
-
-def _compile_jsonpath(expression: Any) -> Any:
-    if isinstance(expression, str):
-        return parse_jsonpath(expression)
-    if callable(getattr(expression, "find", None)):
-        return expression
-    raise TypeError(
-        "jsonpath expression must be a string or a compiled JSONPath with a find() method, "
-        "not {!r}".format(expression)
-    )
-
-
-def _jsonpath_module() -> Any:
-    import jsonpath_rw.jsonpath  # already imported by parse(); a dict lookup from here on
-
-    return jsonpath_rw.jsonpath
-
-
-def _field_chain(expression: Any) -> Optional[Tuple[str, ...]]:
-    """The field names of a plain dotted path (``a.b``, ``$.a.b``) parsed by jsonpath-rw, else ``None``.
-
-    Such a path matches exactly when each name, in turn, indexes the
-    value found so far; :meth:`_JSONPathItem.matches` does those lookups
-    itself, several times faster than ``find()``. Anything else (wildcards,
-    indexes, slices, ``..``, filters, several fields) goes through ``find()``.
-    """
-    module = _jsonpath_module()
-
-    def single_field(node: Any) -> Optional[str]:
-        if type(node) is module.Fields and len(node.fields) == 1 and node.fields[0] != "*":
-            return str(node.fields[0])
-        return None
-
-    names: List[str] = []
-    node = expression
-    while type(node) is module.Child:
-        name = single_field(node.right)
-        if name is None:
-            return None
-        names.append(name)
-        node = node.left
-    name = single_field(node)
-    if name is not None:
-        names.append(name)
-    elif type(node) is not module.Root or not names:
-        return None
-    return tuple(reversed(names))
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -551,7 +508,7 @@ def describe_findings(conditions: Sequence[Condition], response: Any) -> str:
         if any(line.startswith(name + " found") for line in said):
             continue
         try:
-            values = [match.value for match in item.expression.find(data)]
+            values = item.values(data)
         except RecursionError:
             continue
         if not values:
