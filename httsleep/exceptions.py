@@ -46,13 +46,24 @@ __all__ = [
 class HttSleepError(Exception):
     """Base class of every exception httsleep raises on purpose.
 
-    They all survive pickling (e.g. raised in a ``ProcessPoolExecutor``
-    worker), attributes included.
+    They all survive being sent to another process, attributes included:
+
+    - pickling (a ``ProcessPoolExecutor`` worker, Celery's pickle
+      serializer), with every attribute;
+    - ``type(e)(*e.args)``, which is how job engines rebuild an exception
+      from JSON (Celery's JSON result backend, RQ, Dramatiq): ``args`` holds
+      the message first, then the attributes that are plain data (``limit``,
+      ``attempts``, ``time_remaining``...); objects such as the last
+      response are left out of ``args`` and are ``None`` after such a
+      rebuild. ``str(e)`` is the message, however many ``args`` there are.
     """
 
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
     def __reduce__(self) -> Any:
-        # The subclasses' __init__ take more than the message, so the default
-        # (call the class with ``args``) fails on loading: rebuild without it.
+        # Rebuilt without calling __init__ (an attribute that is not plain data, such as a response,
+        # is not in args), then given every attribute back.
         return (_rebuild, (type(self), self.args), self.__dict__)
 
 
@@ -92,24 +103,40 @@ class Alarm(AlarmAttributes, HttSleepError):
     """
 
     def __init__(
-        self, response: Any, alarm_condition: Any, condition: Any = None, body: str = "", target: str = ""
+        self,
+        response: Any,
+        alarm_condition: Any = None,
+        condition: Any = None,
+        body: str = "",
+        target: str = "",
+        status: Optional[int] = None,
     ) -> None:
+        if isinstance(response, str):  # rebuilt from args: (message, alarm, None, body, target, status)
+            message, response = response, None
+        else:
+            message = ""
         self.response = response
         self.alarm = alarm_condition
         self.condition = condition
         self.body = body
         self.target = target
-        status = getattr(response, "status_code", None)
-        described = condition if condition is not None else alarm_condition
+        #: the status code of the response that matched (kept when the response is not)
+        self.status = getattr(response, "status_code", None) if response is not None else status
+        if not message:
+            message = self._message()
+        super().__init__(message, alarm_condition, None, body, target, self.status)
+
+    def _message(self) -> str:
+        described = self.condition if self.condition is not None else self.alarm
         message = "response matched an alarm condition: {!r}".format(described)
-        if target:
-            message = "{}: {}".format(target, message)
-        said = ["HTTP {}".format(status)] if status is not None else []
-        if body:
-            said.append("body: {}".format(body))
+        if self.target:
+            message = "{}: {}".format(self.target, message)
+        said = ["HTTP {}".format(self.status)] if self.status is not None else []
+        if self.body:
+            said.append("body: {}".format(self.body))
         if said:
             message += " ({})".format("; ".join(said))
-        super().__init__(message)
+        return message
 
 
 class CircuitBrokenError(HttSleepError):
@@ -121,7 +148,7 @@ class CircuitBrokenError(HttSleepError):
     """
 
     def __init__(self, message: str = "", time_remaining: float = 0.0) -> None:
-        super().__init__(message)
+        super().__init__(message, time_remaining)
         self.time_remaining = time_remaining
 
 
@@ -143,22 +170,19 @@ class GaveUp(HttSleepError):
     def __init__(
         self,
         message: str,
-        *,
-        limit: str,
-        attempts: int,
-        elapsed: float,
+        limit: str = "",
+        attempts: int = 0,
+        elapsed: float = 0.0,
         last_response: Any = None,
         last_exception: Optional[BaseException] = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, limit, attempts, elapsed)
+        self.args = (message, limit, attempts, elapsed)  # an OSError base (PollTimeout) keeps only two of them
         self.limit = limit
         self.attempts = attempts
         self.elapsed = elapsed
         self.last_response = last_response
         self.last_exception = last_exception
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 class StopPolling(GaveUp, StopIteration):
@@ -208,9 +232,16 @@ class BodyTooLarge(BodyError):
     """
 
     def __init__(
-        self, limit: int, size: int, response: Any = None, earlier: int = 0, raw: Optional[int] = None
+        self,
+        limit: int,
+        size: int,
+        response: Any = None,
+        earlier: int = 0,
+        raw: Optional[int] = None,
+        status: Optional[int] = None,
     ) -> None:
-        status = getattr(response, "status_code", None)
+        if response is not None:
+            status = getattr(response, "status_code", None)
         where = " (HTTP {})".format(status) if status is not None else ""
         if raw is not None:
             message = ("the response body{} sent more than {} content-encoded bytes (2 x max_body_size={} + 1 MiB) "
@@ -221,11 +252,17 @@ class BodyTooLarge(BodyError):
                 where, limit, size, ", {} of them in the redirects before it".format(earlier) if earlier else ""
             )
         super().__init__(message)
+        self.args = (limit, size, None, earlier, raw, status)  # what rebuilds it: type(e)(*e.args)
+        self._message = message
         self.limit = limit
         self.size = size
         self.earlier = earlier
         self.raw = raw
+        self.status = status
         self.response = response
+
+    def __str__(self) -> str:
+        return self._message
 
 
 class BodyDecodingError(BodyError):
