@@ -39,6 +39,7 @@ __all__ = [
     "HttSleeper",
     "JSONTooDeep",
     "PollState",
+    "Step",
     "StopPolling",
     "async_httsleep",
     "circuitbreaker",
@@ -68,6 +69,7 @@ _HOMES = {
     "async_httsleep": "aio",
     "Attempt": "state",
     "PollState": "state",
+    "Step": "policy",
     "CircuitBreaker": "resilience",
     "circuitbreaker": "resilience",
     "exec_": "resilience",
@@ -106,6 +108,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
         StopPolling,
     )
     from .main import HttSleeper, httsleep
+    from .policy import Step
     from .resilience import CircuitBreaker, circuitbreaker, exec_, poll, poll_, retry, retry_
     from .state import Attempt, PollState
     from .transient import is_temp_network_error

@@ -39,6 +39,7 @@ import os
 import ssl
 import time
 from asyncio import sleep  # looked up at call time: patch httsleep.aio.sleep
+from inspect import isawaitable
 from time import monotonic  # looked up at call time: patch httsleep.aio.monotonic
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Collection, Iterable, Optional, Sequence, Set, Type, Union
 
@@ -57,8 +58,13 @@ from .policy import (
     DEFAULT_REQUEST_TIMEOUT,
     Attempt,
     BreakerLike,
+    Checkpoint,
+    Decision,
     Policy,
+    PollRun,
+    PollState,
     RequestTimeout,
+    Step,
 )
 from .transports import library_transport, transport_for
 from .waits import WaitLike
@@ -296,34 +302,45 @@ class AsyncHttSleeper(PolicyAttributes):
         async with self._transport.open_client(self.verify) as own_client:
             return await self._poll(own_client)
 
-    async def _poll(self, client: Any) -> Any:
-        transport = self._transport
-        secrets = transport.secrets(client)
-        run = self._policy.start(
-            monotonic,
-            give_up=AsyncGaveUp,
-            target=transport.target,
-            wall=time.time,
-            redact=secrets,
+    async def step(self, state: Optional[PollState] = None, checkpoint: Optional[Checkpoint] = None) -> Step:
+        """Make one attempt at most, never wait, and say where the poll stands: for job engines.
+
+        The asyncio twin of :meth:`httsleep.HttSleeper.step`, with the same
+        arguments and result (``checkpoint`` may also be a coroutine
+        function: it is awaited). :meth:`run` is a loop over the same attempt.
+
+        :raises ValueError: ``state`` was made by a poll with other conditions
+            or limits.
+        :raises: what :meth:`run` raises, for this one attempt.
+        """
+        client = self.client
+        if client is not None:
+            return await self._step(client, state, checkpoint)
+        async with self._transport.open_client(self.verify) as own_client:
+            return await self._step(own_client, state, checkpoint)
+
+    async def _step(self, client: Any, state: Optional[PollState], checkpoint: Optional[Checkpoint]) -> Step:
+        secrets = self._transport.secrets(client)
+        run = self._start(secrets, state)
+        with redacting(secrets):
+            wait = run.not_due()
+            if wait > 0:
+                return Step(False, None, wait, run.state)
+            decision = await _attempt(run, self._transport.start(client), self._transport, checkpoint)
+        return Step(decision.done, decision.response, decision.sleep, run.state)
+
+    def _start(self, secrets: Any, state: Optional[PollState] = None) -> PollRun:
+        return self._policy.start(
+            monotonic, give_up=AsyncGaveUp, target=self._transport.target, wall=time.time, redact=secrets, state=state
         )
-        sender = transport.start(client)
+
+    async def _poll(self, client: Any) -> Any:
+        secrets = self._transport.secrets(client)
+        run = self._start(secrets)
+        sender = self._transport.start(client)
         with redacting(secrets):
             while True:
-                admitting = run.begin_attempt(asynchronous=True)
-                if admitting is not None:  # a circuit breaker that admits asynchronously (one shared on a network)
-                    await admitting
-                try:
-                    response = await sender.send(run)
-                except Exception as exc:
-                    timed_out = isinstance(exc, transport.timeout_errors)
-                    await _settled(run.settle(exc=exc, timed_out=timed_out))
-                    decision = run.failed(exc, timed_out=timed_out)
-                except BaseException:  # CancelledError...: free the circuit breaker's trial slot
-                    await _finish(run.abandon_attempt())
-                    raise
-                else:
-                    await _settled(run.settle(response=response))
-                    decision = run.received(response, await judged_async(run, response))
+                decision = await _attempt(run, sender, self._transport)
                 if decision.done:
                     return decision.response
                 if decision.sleep > 0:  # testing mode: no trip through the scheduler (the I/O yields anyway)
@@ -331,6 +348,28 @@ class AsyncHttSleeper(PolicyAttributes):
 
     def __repr__(self) -> str:
         return "<AsyncHttSleeper {}>".format(self._transport.redact(self._transport.target))
+
+
+async def _attempt(run: PollRun, sender: Any, transport: Any, checkpoint: Optional[Checkpoint] = None) -> Decision:
+    """One attempt, for :meth:`AsyncHttSleeper.run` and :meth:`AsyncHttSleeper.step` alike."""
+    admitting = run.begin_attempt(asynchronous=True)
+    if admitting is not None:  # a circuit breaker that admits asynchronously (one shared on a network)
+        await admitting
+    if checkpoint is not None:
+        saved = checkpoint(run.state)
+        if isawaitable(saved):
+            await saved
+    try:
+        response = await sender.send(run)
+    except Exception as exc:
+        timed_out = isinstance(exc, transport.timeout_errors)
+        await _settled(run.settle(exc=exc, timed_out=timed_out))
+        return run.failed(exc, timed_out=timed_out)
+    except BaseException:  # CancelledError...: free the circuit breaker's trial slot
+        await _finish(run.abandon_attempt())
+        raise
+    await _settled(run.settle(response=response))
+    return run.received(response, await judged_async(run, response))
 
 
 async def _settled(pending: Optional[Awaitable[Any]]) -> None:

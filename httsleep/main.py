@@ -36,8 +36,13 @@ from .policy import (
     DEFAULT_REQUEST_TIMEOUT,
     Attempt,
     BreakerLike,
+    Checkpoint,
+    Decision,
     Policy,
+    PollRun,
+    PollState,
     RequestTimeout,
+    Step,
 )
 from .transports import transport_for
 from .transports.requests_transport import RequestsTransport, build_request, new_session
@@ -300,28 +305,59 @@ class HttSleeper(SessionAttributes):
             transport = self._cached_transport = kind(self.request, self.verify)
         return transport
 
+    def step(self, state: Optional[PollState] = None, checkpoint: Optional[Checkpoint] = None) -> Step:
+        """Make one attempt at most, never wait, and say where the poll stands: for job engines.
+
+        A job engine holds the wait instead of a worker: run a step, save
+        ``step.state`` (:meth:`PollState.to_json`), schedule the next step
+        ``step.wait`` seconds ahead, and pass the saved state to it, in this
+        process or another (see the docs page "Polling from a job engine").
+        :meth:`run` is a loop over the same attempt.
+
+        :param state: where the poll stands (``None``: a new poll starts).
+            Resumed before its ``next_attempt_at``, nothing is sent and the
+            remaining wait is returned; resumed after its deadline, the poll
+            gives up without sending.
+        :param checkpoint: called with the state once the attempt is counted,
+            before the request is sent: an engine that saves it there counts
+            the attempt even if the worker dies during the request.
+        :returns: a :class:`~httsleep.policy.Step`: ``done`` and the
+            ``response`` that matched, or the ``wait`` before the next step;
+            and the new ``state``.
+        :raises ValueError: ``state`` was made by a poll with other conditions
+            or limits.
+        :raises: what :meth:`run` raises, for this one attempt.
+        """
+        session = self._session
+        transport = self._transport(session)
+        if session is not None:
+            return self._step(transport, session, state, checkpoint)
+        with transport.open_client(self.verify) as own_session:
+            return self._step(transport, own_session, state, checkpoint)
+
+    def _step(self, transport: Any, session: Any, state: Optional[PollState], checkpoint: Optional[Checkpoint]
+              ) -> Step:
+        secrets = transport.secrets(session)
+        run = self._start(transport, secrets, state)
+        with redacting(secrets):
+            wait = run.not_due()
+            if wait > 0:
+                return Step(False, None, wait, run.state)
+            decision = _attempt(run, transport.start(session), transport, checkpoint)
+        return Step(decision.done, decision.response, decision.sleep, run.state)
+
+    def _start(self, transport: Any, secrets: Any, state: Optional[PollState] = None) -> PollRun:
+        return self._policy.start(
+            monotonic, give_up=StopPolling, target=transport.target, wall=time.time, redact=secrets, state=state
+        )
+
     def _poll(self, transport: Any, session: Any) -> requests.Response:
         secrets = transport.secrets(session)
-        run = self._policy.start(
-            monotonic,
-            give_up=StopPolling,
-            target=transport.target,
-            wall=time.time,
-            redact=secrets,
-        )
+        run = self._start(transport, secrets)
         sender = transport.start(session)
         with redacting(secrets):
             while True:
-                run.begin_attempt()
-                try:
-                    response = sender.send(run)
-                except Exception as exc:
-                    decision = run.failed(exc, timed_out=isinstance(exc, transport.timeout_errors))
-                except BaseException:  # KeyboardInterrupt...: free the circuit breaker's trial slot
-                    run.abandon_attempt()
-                    raise
-                else:
-                    decision = run.received(response, judged(run, response))
+                decision = _attempt(run, sender, transport)
                 if decision.done:
                     return decision.response
                 if decision.sleep > 0:  # sleep(0) still costs a trip through the scheduler
@@ -329,6 +365,22 @@ class HttSleeper(SessionAttributes):
 
     def __repr__(self) -> str:
         return "<HttSleeper {} {}>".format(self.request.method, self._transport(self._session).redact(self.request.url))
+
+
+
+def _attempt(run: PollRun, sender: Any, transport: Any, checkpoint: Optional[Checkpoint] = None) -> Decision:
+    """One attempt, for :meth:`HttSleeper.run` and :meth:`HttSleeper.step` alike: count it, send it, judge it."""
+    run.begin_attempt()
+    if checkpoint is not None:
+        checkpoint(run.state)
+    try:
+        response = sender.send(run)
+    except Exception as exc:
+        return run.failed(exc, timed_out=isinstance(exc, transport.timeout_errors))
+    except BaseException:  # KeyboardInterrupt...: free the circuit breaker's trial slot
+        run.abandon_attempt()
+        raise
+    return run.received(response, judged(run, response))
 
 
 def httsleep(

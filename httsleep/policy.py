@@ -98,11 +98,13 @@ __all__ = [
     "JUDGE_INLINE_MAX_BODY",
     "Attempt",
     "BreakerLike",
+    "Checkpoint",
     "Decision",
     "Judgement",
     "Policy",
     "PollRun",
     "PollState",
+    "Step",
     "TicketLike",
     "body_excerpt",
     "connect_and_read",
@@ -135,6 +137,8 @@ _MIN_REQUEST_TIMEOUT = 0.01
 _DEADLINE_SLACK = 0.05
 
 RequestTimeout = Union[float, Tuple[float, float]]
+#: What ``step(checkpoint=...)`` calls with the state once an attempt is counted, before it is sent.
+Checkpoint = Callable[[PollState], Any]
 #: What :meth:`PollRun.judge` returns: the conditions' verdict, or the exception a callback raised.
 Judgement = Union[Verdict, Exception]
 Hook = Callable[[Attempt], Any]
@@ -186,6 +190,31 @@ class BreakerLike(Protocol):
     def time_remaining(self) -> float: ...
 
     def admit(self) -> Any: ...
+
+
+def _described(value: Any) -> str:
+    """What the fingerprint keeps of a value JSON cannot hold: a function by its name, anything else by repr."""
+    name = getattr(value, "__qualname__", None)
+    if callable(value) and isinstance(name, str):
+        return "{}.{}".format(getattr(value, "__module__", "?"), name)
+    return repr(value) if not hasattr(value, "find") else str(value)  # a compiled JSONPath: its text
+
+
+class Step(NamedTuple):
+    """What one :meth:`~httsleep.HttSleeper.step` did: one attempt at most, never a wait.
+
+    :ivar done: the poll matched; ``response`` is the response that did.
+    :ivar response: the matching response (``None`` until ``done``).
+    :ivar wait: seconds to wait before the next step (``0.0`` when done);
+        a job engine schedules the next step that far ahead.
+    :ivar state: the poll's state after the step: save it (:meth:`PollState.to_json`)
+        and pass it to the next step, in this process or another.
+    """
+
+    done: bool
+    response: Any
+    wait: float
+    state: PollState
 
 
 class Decision(NamedTuple):
@@ -296,6 +325,7 @@ class Policy:
         self.circuit_breaker: Optional[BreakerLike] = check.circuit_breaker(circuit_breaker)
         self.max_body_size = check.max_body_size(max_body_size)
         self.conditional = check.flag(conditional, "conditional")
+        self._fingerprint: Optional[str] = None
 
     def check_state(self, state: PollState) -> None:
         """Refuse a saved state that this policy cannot go on with (one made under other limits).
@@ -316,6 +346,36 @@ class Policy:
                 state.deadline_at - state.started_at, self.timeout))
         if state.validators and not self.conditional:
             raise ValueError("this state holds conditional-request validators, and this poll is not conditional")
+        if state.policy is not None and state.policy != self.fingerprint:
+            raise ValueError(
+                "this state was saved by a poll with other conditions or limits (policy {}; this poll's is {}): "
+                "start a new poll, or resume with the policy that made it".format(state.policy, self.fingerprint)
+            )
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of what a saved state's meaning depends on: the conditions, the alarms and the limits.
+
+        ``until``, ``alarms`` (a callback by its module and name),
+        ``max_retries``, ``timeout`` and ``conditional``. Waits, timeouts of
+        each request, hooks and the breaker may change between the processes
+        that carry one poll (a new release of the worker); these may not.
+        Holds no secret: a condition's values are hashed, never stored.
+        """
+        if self._fingerprint is None:
+            import hashlib
+            import json
+
+            described = {
+                "until": [condition.spec for condition in self.until],
+                "alarms": [condition.spec for condition in self.alarms],
+                "max_retries": self.max_retries,
+                "timeout": self.timeout,
+                "conditional": self.conditional,
+            }
+            text = json.dumps(described, sort_keys=True, default=_described, separators=(",", ":"))
+            self._fingerprint = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        return self._fingerprint
 
     @property
     def max_attempts(self) -> Optional[int]:
@@ -374,7 +434,8 @@ class PollRun:
         self._epoch = wall() - clock()  # now() = this + clock(): wall time that never steps back within the run
         if state is not None:
             policy.check_state(state)
-        self.state = state if state is not None else PollState.start(self.now(), policy.timeout)
+        self.resumed = state is not None  # went on with a saved state
+        self.state = state if state is not None else PollState.start(self.now(), policy.timeout, policy.fingerprint)
         self.last_response: Any = None
         self.last_exception: Optional[BaseException] = None
         self._ticket: Any = None  # the circuit breaker's permission for the attempt in flight
@@ -418,6 +479,23 @@ class PollRun:
         deadline = self.state.deadline_at
         return None if deadline is None else deadline - self.now()
 
+    def not_due(self) -> float:
+        """Seconds until the next attempt is due (``state.next_attempt_at``), ``0.0`` when it is.
+
+        A poll resumed before the wait its last attempt asked for has run out
+        sends nothing: :meth:`httsleep.HttSleeper.step` returns this wait
+        instead. In testing mode the wait is skipped (added to the clock), as
+        every wait is.
+        """
+        due = self.state.next_attempt_at
+        wait = 0.0 if due is None else due - self.now()
+        if wait <= 0:
+            return 0.0
+        if self._testing:
+            self._skipped += wait
+            return 0.0
+        return wait
+
     def deadline_reached(self) -> bool:
         """Whether the deadline has passed (or is too close for anything more: a timer may fire a tick early)."""
         remaining = self.remaining()
@@ -441,7 +519,8 @@ class PollRun:
         """
         remaining = self.remaining()
         if remaining is not None and remaining <= 0:  # a poll resumed after its deadline: nothing is sent
-            self._give_up_now("timeout", "timeout={:g}s had run out before attempt {} was sent".format(
+            self._give_up_now("timeout", "{}timeout={:g}s had run out before attempt {} was sent".format(
+                "resumed {:.2f}s after its deadline: ".format(-remaining) if self.resumed else "",
                 self.policy.timeout or 0, self.attempts + 1))
         breaker = self.policy.circuit_breaker
         if breaker is not None:

@@ -123,6 +123,10 @@ class PollState(_Value):
     :ivar last_status: the status code of the last response, or ``None``.
     :ivar last_error: the class name of the last attempt's exception
         (``"ReadTimeout"``), or ``None`` when it gave a response.
+    :ivar policy: the fingerprint of the poll's conditions and limits (a
+        short hash, no secret in it: see ``Policy.fingerprint``); a poll
+        refuses to go on with a state made under another policy. ``None``
+        in a state made without one (then it is not checked).
 
     Make a new one with :meth:`start`, change one with :meth:`replace`
     (which returns a new state), save it with :meth:`to_json` and load it
@@ -137,6 +141,7 @@ class PollState(_Value):
         "validators",
         "last_status",
         "last_error",
+        "policy",
     )
 
     attempts: int
@@ -146,6 +151,7 @@ class PollState(_Value):
     validators: Tuple[Tuple[str, str], ...]
     last_status: Optional[int]
     last_error: Optional[str]
+    policy: Optional[str]
 
     def __init__(
         self,
@@ -156,6 +162,7 @@ class PollState(_Value):
         validators: Tuple[Tuple[str, str], ...] = (),
         last_status: Optional[int] = None,
         last_error: Optional[str] = None,
+        policy: Optional[str] = None,
     ) -> None:
         super().__init__(
             _count(attempts),
@@ -165,13 +172,17 @@ class PollState(_Value):
             _validators(validators),
             _status(last_status),
             _error_name(last_error),
+            _fingerprint(policy),
         )
 
     @classmethod
-    def start(cls, now: float, timeout: Optional[float] = None) -> PollState:
-        """The state of a poll starting at ``now`` (epoch seconds), with ``timeout`` seconds to run, if any."""
+    def start(cls, now: float, timeout: Optional[float] = None, policy: Optional[str] = None) -> PollState:
+        """The state of a poll starting at ``now`` (epoch seconds), with ``timeout`` seconds to run, if any.
+
+        ``policy``: the fingerprint of the poll's policy (see :attr:`policy`).
+        """
         deadline = None if timeout is None or math.isinf(timeout) else now + timeout
-        return cls(0, now, deadline)
+        return cls(0, now, deadline, policy=policy)
 
     def replace(self, **changes: Any) -> PollState:
         """A new state with ``changes`` applied (the names of the attributes); this one is unchanged."""
@@ -272,6 +283,14 @@ def _error_name(value: Any) -> Optional[str]:
     if value is not None and (not isinstance(value, str) or not value.replace(".", "").replace("_", "").isalnum()
                               or len(value) > 100):
         raise ValueError("PollState: last_error must be an exception's class name or None, not {!r}".format(value))
+    return value
+
+
+def _fingerprint(value: Any) -> Optional[str]:
+    if value is not None and (not isinstance(value, str) or not 8 <= len(value) <= 64
+                              or value.strip("0123456789abcdef")):
+        raise ValueError("PollState: policy must be a policy's fingerprint (hexadecimal) or None, not {!r}".format(
+            value if not isinstance(value, str) else value[:80]))
     return value
 
 
