@@ -109,6 +109,25 @@ class Sweep:
         sleeper = self.sleeper(url, **options)
         return sleeper.run()
 
+    def steps(self, url: str, count: int = 2, **options: Any) -> Any:
+        """A poll run one step at a time, as a job engine runs it: every saved state is searched too."""
+        from httsleep import PollState
+
+        def checkpoint(state: Any) -> None:
+            self.texts.append(state.to_json())
+
+        async def step(state: Any) -> Any:
+            with aiohttp_by_default(self.front == "aiohttp"):
+                return await self.sleeper(url, **options).step(state, checkpoint)
+
+        state = None
+        for _ in range(count):
+            result = self.sleeper(url, **options).step(state, checkpoint) if self.front == "sync" else asyncio.run(
+                step(state))
+            saved = result.state.to_json()
+            self.texts.append(saved)
+            state = PollState.from_json(saved).replace(next_attempt_at=None)
+
     def poll_with_jar(self, url: str, **options: Any) -> Any:
         """Poll with a cookie in the session's or client's jar (set for any host, as callers do)."""
         if self.front == "sync":
@@ -199,6 +218,9 @@ def run_scenarios(sweep: Sweep) -> None:
     with ScriptedServer([Reply(json={"status": "BUSY"}, headers=echo)]) as server:  # a token echoed as the ETag
         sweep.run("validators", lambda: sweep.poll(with_userinfo(server.url) + QUERY, json={"status": "DONE"},
                                                    conditional=True, max_retries=2, **everything))
+    with ScriptedServer([Reply(json={"status": "BUSY"}, headers=echo)]) as server:  # the state a job engine saves
+        sweep.run("steps", lambda: sweep.steps(with_userinfo(server.url) + QUERY, json={"status": "DONE"},
+                                               conditional=True, timeout=60, **everything))
     with ScriptedServer([Reply(302, headers={"Location": "http://127.0.0.1:99999/x" + QUERY})]) as server:
         sweep.run("redirect to a bad URL", lambda: sweep.poll(server.url, status_code=200))
     with garbage(b"XTTP/1.1 200 " + CLIENT_PASSWORD.encode() + b"\r\n\r\n") as server:  # echoes what it was sent
