@@ -500,9 +500,9 @@ class Backlogged:
     Linux; elsewhere the connection may be refused instead).
     """
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.bind((host, 0))
+        self._listener.bind((host, port))
         self._listener.listen(0)
         self.port = int(self._listener.getsockname()[1])
         self.url = "http://{}:{}/".format(host, self.port)

@@ -71,6 +71,7 @@ from .._watchdog import Watch, watch
 from ..exceptions import BodyDecodingError, BodyError
 from ..policy import PollRun
 from ..redaction import DeferredSecrets, Secrets, is_sensitive_header, redact_url
+from ._connect import BoundedConnect
 from ._http1 import NextResponse
 from .rules import AttemptRules, Bound, RedirectLimit, accept_encoding, is_worded, reworded
 
@@ -599,6 +600,8 @@ class _Attempt:
         self.phase = "connect"  # then "head" once the request is sent, "body" while a body is read
         self.bound = Bound(0.0, False)  # the limit last armed, for the error message
         self._response_classes: List[NextResponse] = []  # the connections whose next response is read so
+        self._connects: List[BoundedConnect] = []  # the connections whose next connect is bounded so
+        self._head_ends = 0.0  # when the bound of the head armed last runs out (monotonic seconds)
 
     def timeouts(self) -> Tuple[float, float]:
         """The (connect, read) timeouts for a request starting now, cut to the deadline."""
@@ -619,7 +622,22 @@ class _Attempt:
         self.watch.fired = False
         self.phase = "connect"
         self.watch.target = lambda: connection.sock
-        self._arm(self.rules.head_bound())
+        bound = self.rules.head_bound()
+        self._head_ends = time.monotonic() + bound.seconds
+        self._arm(bound)
+        connect = BoundedConnect.install(connection, self._connect_budget, self._connected)
+        if connect is not None:
+            self._connects.append(connect)
+
+    def _connect_budget(self) -> float:
+        """How long resolving the host and connecting may still take: what is left of the bound of the head."""
+        return self._head_ends - time.monotonic()
+
+    def _connected(self) -> None:
+        """The connection has its socket: a cut that came while it had none (nothing to cut) happens now."""
+        if self.watch.fired:
+            self.watch.fired = False
+            self._arm(Bound(self._head_ends - time.monotonic(), self.bound.by_deadline))
 
     def on_response(self, connection: Any) -> None:
         """urllib3 is about to read a response on ``connection``: past interim responses (see :mod:`._http1`)."""
@@ -633,6 +651,9 @@ class _Attempt:
         for installed in self._response_classes:
             installed.release()
         self._response_classes.clear()
+        for connect in self._connects:
+            connect.release()
+        self._connects.clear()
 
     def next_hop(self, response: requests.Response, following: Optional[requests.PreparedRequest]) -> Any:
         """The rules' verdict on where ``response`` leads (``following``: requests' own next request)."""
