@@ -305,6 +305,15 @@ class HttSleeper(SessionAttributes):
             transport = self._cached_transport = kind(self.request, self.verify)
         return transport
 
+    def new_state(self) -> PollState:
+        """The state of this poll before its first attempt: its deadline runs from now; nothing is sent.
+
+        A job engine saves it with the first message of a poll, so that the
+        deadline holds even if the first worker dies during its request.
+        The next :meth:`step` given it sends the first request.
+        """
+        return self._policy.new_state()
+
     def step(self, state: Optional[PollState] = None, checkpoint: Optional[Checkpoint] = None) -> Step:
         """Make one attempt at most, never wait, and say where the poll stands: for job engines.
 

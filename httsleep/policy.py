@@ -377,6 +377,16 @@ class Policy:
             self._fingerprint = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         return self._fingerprint
 
+    def new_state(self, now: Optional[float] = None) -> PollState:
+        """The state of a poll of this policy that starts ``now`` (epoch seconds; default: the time now).
+
+        Nothing is sent: its deadline runs from ``now``, and it carries this
+        policy's :attr:`fingerprint`. A job engine puts it in the first
+        message, so that a worker that dies during the first request leaves a
+        deadline behind it.
+        """
+        return PollState.start(time.time() if now is None else now, self.timeout, self.fingerprint)
+
     @property
     def max_attempts(self) -> Optional[int]:
         """Requests made at most: ``max_retries``, at least 1 (as in 0.3.1); ``None`` for no limit."""
@@ -435,7 +445,7 @@ class PollRun:
         if state is not None:
             policy.check_state(state)
         self.resumed = state is not None  # went on with a saved state
-        self.state = state if state is not None else PollState.start(self.now(), policy.timeout, policy.fingerprint)
+        self.state = state if state is not None else policy.new_state(self.now())
         self.last_response: Any = None
         self.last_exception: Optional[BaseException] = None
         self._ticket: Any = None  # the circuit breaker's permission for the attempt in flight

@@ -230,3 +230,14 @@ def test_conditional_polling_goes_on_across_processes_200_then_304_then_304(http
         state = through_json(result.state)
     assert seen == [None, '"v1"', '"v1"']
     assert state.attempts == 3 and state.last_status == 304 and state.validators == (("If-None-Match", '"v1"'),)
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_new_state_starts_the_deadline_without_sending_and_the_first_step_sends(answers, front):
+    cls = HttSleeper if front == "sync" else AsyncHttSleeper
+    state = cls(answers.url, until=UNTIL, timeout=60, max_retries=5).new_state()
+    assert answers.seen == 0 and state.attempts == 0 and state.policy is not None
+    assert abs(state.deadline_at - (time.time() + 60)) < 5
+    result = step(front, answers.url, through_json(state), timeout=60, max_retries=5)
+    assert answers.seen == 1 and result.state.attempts == 1
+    assert result.state.deadline_at == state.deadline_at and result.state.started_at == state.started_at
