@@ -135,6 +135,8 @@ _MIN_REQUEST_TIMEOUT = 0.01
 #: A transport timeout this close to the deadline (or past it) means the deadline ran out
 #: (event-loop timers may fire up to a clock tick early).
 _DEADLINE_SLACK = 0.05
+#: A step resumed this close before its next attempt is due makes the attempt (engines' timers round).
+_DUE_SLACK = 0.05
 
 RequestTimeout = Union[float, Tuple[float, float]]
 #: What ``step(checkpoint=...)`` calls with the state once an attempt is counted, before it is sent.
@@ -499,7 +501,7 @@ class PollRun:
         """
         due = self.state.next_attempt_at
         wait = 0.0 if due is None else due - self.now()
-        if wait <= 0:
+        if wait <= _DUE_SLACK:  # an engine's timer a few milliseconds early: another round trip is not worth it
             return 0.0
         if self._testing:
             self._skipped += wait

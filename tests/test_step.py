@@ -241,3 +241,12 @@ def test_a_new_state_starts_the_deadline_without_sending_and_the_first_step_send
     result = step(front, answers.url, through_json(state), timeout=60, max_retries=5)
     assert answers.seen == 1 and result.state.attempts == 1
     assert result.state.deadline_at == state.deadline_at and result.state.started_at == state.started_at
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_step_resumed_a_few_milliseconds_early_makes_its_attempt(answers, front):
+    """Engines' timers round (RQ to whole seconds, Dramatiq to milliseconds): 20 ms early is on time."""
+    first = step(front, answers.url, polling_interval=30)
+    almost = through_json(first.state.replace(next_attempt_at=time.time() + 0.02))
+    second = step(front, answers.url, almost, polling_interval=30)
+    assert answers.seen == 2 and second.state.attempts == 2
