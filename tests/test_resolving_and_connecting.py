@@ -71,6 +71,16 @@ def test_a_resolver_that_stalls_does_not_hold_a_poll_past_its_deadline(resolver)
     assert isinstance(outcome, GaveUp) and outcome.limit == "timeout", repr(outcome)
     assert elapsed < 2.5
     assert resolver.asked == ["stalls.test"]
+    assert "the host name did not resolve before the deadline (timeout=2s)" in str(outcome)
+
+
+def test_a_resolver_slower_than_the_connect_timeout_says_the_name_did_not_resolve(resolver):
+    resolver.add("stalls.test", ["127.0.0.1"], delay=30)
+    outcome, elapsed = _elapsed(lambda: HttSleeper("http://stalls.test:9/job", status_code=200,
+                                                   request_timeout=(0.3, 5)).run())
+    assert isinstance(outcome, requests.exceptions.ConnectTimeout), repr(outcome)
+    assert str(outcome) == "GET http://stalls.test:9/job: the host name did not resolve within 0.3s (the connect timeout)"
+    assert elapsed < 0.8
 
 
 def test_a_slow_resolver_then_a_dripping_head_end_at_the_deadline(resolver):

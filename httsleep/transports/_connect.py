@@ -40,15 +40,19 @@ import urllib3.connection
 import urllib3.exceptions
 import urllib3.util.connection
 
-__all__ = ["BoundedConnect", "resolve_within"]
+__all__ = ["BoundedConnect", "ResolutionTimeout", "resolve_within"]
 
 _AddressInfo = Tuple[Any, ...]  # what socket.getaddrinfo returns, one entry
+
+
+class ResolutionTimeout(socket.timeout):
+    """The resolver had not answered within the time the connect had (a ``socket.timeout``)."""
 
 
 def resolve_within(host: str, port: int, seconds: Optional[float]) -> List[_AddressInfo]:
     """``socket.getaddrinfo(host, port, ..., SOCK_STREAM)``, waited for at most ``seconds`` (``None``: for ever).
 
-    :raises socket.timeout: the resolver had not answered by then.
+    :raises ResolutionTimeout: the resolver had not answered by then.
     :raises socket.gaierror: the name does not resolve.
     """
     result: List[Any] = []
@@ -65,7 +69,7 @@ def resolve_within(host: str, port: int, seconds: Optional[float]) -> List[_Addr
 
     threading.Thread(target=resolve, name="httsleep-resolve", daemon=True).start()
     if not done.wait(None if seconds is None else max(seconds, 0.0)):
-        raise socket.timeout("resolving {} took longer than {:.3g}s".format(host, seconds or 0.0))
+        raise ResolutionTimeout("resolving {} took longer than {:.3g}s".format(host, seconds or 0.0))
     outcome = result[0]
     if isinstance(outcome, BaseException):
         raise outcome
@@ -86,17 +90,18 @@ class BoundedConnect:
     ``budget`` returns, when the connect starts, the seconds the whole of it
     may take (what is left of the bound of the response head), or ``None``
     for no limit; each step also keeps to the connection's connect timeout.
-    ``connected`` is called once the connection has its socket.
+    ``phase`` is told where the connect is: ``"resolve"``, ``"connect"``,
+    then ``"connected"`` once the connection has its socket.
     """
 
-    def __init__(self, connection: Any, budget: Callable[[], Optional[float]], connected: Callable[[], None]) -> None:
+    def __init__(self, connection: Any, budget: Callable[[], Optional[float]], phase: Callable[[str], None]) -> None:
         self._connection = connection
         self._budget = budget
-        self._connected = connected
+        self._phase = phase
 
     @classmethod
     def install(cls, connection: Any, budget: Callable[[], Optional[float]],
-                connected: Callable[[], None]) -> Optional[BoundedConnect]:
+                phase: Callable[[str], None]) -> Optional[BoundedConnect]:
         """Bound ``connection``'s next connect; ``None`` when there is nothing to bound or it is not urllib3's."""
         if (not isinstance(connection, urllib3.connection.HTTPConnection) or getattr(connection, "sock", None)
                 or "_new_conn" in vars(connection) or type(connection)._new_conn is not _URLLIB3_NEW_CONN):
@@ -104,7 +109,7 @@ class BoundedConnect:
         host = getattr(connection, "_dns_host", None)
         if not isinstance(host, str) or not host or _is_address(host):
             return None
-        installed = cls(connection, budget, connected)
+        installed = cls(connection, budget, phase)
         vars(connection)["_new_conn"] = installed  # this connection only, until it is called
         return installed
 
@@ -120,6 +125,7 @@ class BoundedConnect:
         host, timeout = connection._dns_host, connection.timeout
         started = time.monotonic()
         budget = self._budget()
+        self._phase("resolve")
         try:
             addresses = resolve_within(host, connection.port, _least(timeout, budget))
         except socket.timeout as stalled:
@@ -132,6 +138,7 @@ class BoundedConnect:
                 raise name_error(connection.host, connection, unknown) from unknown
             raise urllib3.exceptions.NewConnectionError(  # urllib3 1.26's error for a name that does not resolve
                 connection, "Failed to establish a new connection: {}".format(unknown)) from unknown
+        self._phase("connect")
         last: Optional[BaseException] = None
         try:
             for address in _unique(addresses):
@@ -145,8 +152,8 @@ class BoundedConnect:
                 except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as error:
                     last = error
                     continue
-                connection.sock = sock  # what _connected's cut needs (urllib3 sets it too, just after)
-                self._connected()
+                connection.sock = sock  # what a cut needs from now on (urllib3 sets it too, just after)
+                self._phase("connected")
                 return sock
         finally:
             connection._dns_host, connection.timeout = host, timeout

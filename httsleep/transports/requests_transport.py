@@ -71,7 +71,8 @@ from .._watchdog import Watch, watch
 from ..exceptions import BodyDecodingError, BodyError
 from ..policy import PollRun
 from ..redaction import DeferredSecrets, Secrets, is_sensitive_header, redact_url
-from ._connect import BoundedConnect
+from ..transient import exception_chain
+from ._connect import BoundedConnect, ResolutionTimeout
 from ._http1 import NextResponse
 from .rules import AttemptRules, Bound, RedirectLimit, accept_encoding, is_worded, reworded
 
@@ -597,7 +598,7 @@ class _Attempt:
         self.rules = rules
         self.run = rules.run
         self.watch: Watch = watch()
-        self.phase = "connect"  # then "head" once the request is sent, "body" while a body is read
+        self.phase = "connect"  # ("resolve" while a name resolves) then "head" once the request is sent, "body"
         self.bound = Bound(0.0, False)  # the limit last armed, for the error message
         self._response_classes: List[NextResponse] = []  # the connections whose next response is read so
         self._connects: List[BoundedConnect] = []  # the connections whose next connect is bounded so
@@ -625,7 +626,7 @@ class _Attempt:
         bound = self.rules.head_bound()
         self._head_ends = time.monotonic() + bound.seconds
         self._arm(bound)
-        connect = BoundedConnect.install(connection, self._connect_budget, self._connected)
+        connect = BoundedConnect.install(connection, self._connect_budget, self._connecting)
         if connect is not None:
             self._connects.append(connect)
 
@@ -633,8 +634,16 @@ class _Attempt:
         """How long resolving the host and connecting may still take: what is left of the bound of the head."""
         return self._head_ends - time.monotonic()
 
-    def _connected(self) -> None:
-        """The connection has its socket: a cut that came while it had none (nothing to cut) happens now."""
+    def _connecting(self, phase: str) -> None:
+        """Where a bounded connect is (see :class:`BoundedConnect`): resolving, connecting, or connected.
+
+        Once the connection has its socket, a cut that came while it had none
+        (there was nothing to cut) happens: at once, if the bound ran out.
+        """
+        if phase != "connected":
+            self.phase = phase
+            return
+        self.phase = "connect"
         if self.watch.fired:
             self.watch.fired = False
             self._arm(Bound(self._head_ends - time.monotonic(), self.bound.by_deadline))
@@ -673,13 +682,14 @@ class _Attempt:
     def timeout_error(self, request: Any, response: Any = None) -> requests.Timeout:
         """The timeout to raise once the watchdog has cut the connection."""
         why = self.rules.timeout_message(self.phase, self.bound)
-        kind = ConnectTimeout if self.phase == "connect" else ReadTimeout
+        kind = ConnectTimeout if self.phase in ("resolve", "connect") else ReadTimeout
         return cast(requests.Timeout, reworded(kind(request=request, response=response), why))
 
     def reworded(self, error: BaseException) -> BaseException:
         """requests' own timeout or connection error, in the words of the rules (same class)."""
         if isinstance(error, ConnectTimeout):
-            return reworded(error, self.rules.timeout_message("connect"))
+            resolving = any(isinstance(inner, ResolutionTimeout) for inner in exception_chain(error))
+            return reworded(error, self.rules.timeout_message("resolve" if resolving else "connect"))
         if isinstance(error, requests.Timeout):
             return reworded(error, self.rules.timeout_message(self.phase if self.phase != "connect" else "head"))
         return reworded(error, self.rules.connection_message(error))

@@ -206,7 +206,7 @@ class AttemptRules:
         return excerpt("{} {}".format(self.method, redact_url(self.shown_url)), 300, self.run.redact)
 
     def timeout_message(self, phase: str, bound: Optional[Bound] = None) -> str:
-        """What ran out: ``phase`` is ``"connect"``, ``"head"`` or ``"body"``; ``bound`` the one armed.
+        """What ran out: ``phase`` is ``"resolve"``, ``"connect"``, ``"head"`` or ``"body"``; ``bound`` the one armed.
 
         Without ``bound``, the library's own timer ran out (a socket timeout):
         the read timeout for the head and the body, the connect timeout for
@@ -217,10 +217,12 @@ class AttemptRules:
         if bound is None and self.run.deadline_reached():
             bound = Bound(0.0, True)
         if bound is not None and bound.by_deadline:
-            what = {"connect": "no connection", "head": "no complete response head"}.get(
-                phase, "the response body did not arrive"
-            )
+            what = {"resolve": "the host name did not resolve", "connect": "no connection",
+                    "head": "no complete response head"}.get(phase, "the response body did not arrive")
             why = "{} before the deadline (timeout={:g}s)".format(what, self.run.policy.timeout or 0)
+        elif phase == "resolve":
+            why = "the host name did not resolve within {:g}s (the connect timeout)".format(
+                bound.seconds if bound else connect)
         elif phase == "connect":
             why = "no connection within {:g}s (the connect timeout)".format(bound.seconds if bound else connect)
         elif phase == "head" and bound is not None:
