@@ -6,9 +6,9 @@ Copy this module into your project and adapt it. Start a worker::
 
 and start a poll from any process that imports this module::
 
-    from celery_recipe import poll
+    from celery_recipe import start_poll
 
-    result = poll.delay("https://api.example.com/exports/42",
+    result = start_poll("https://api.example.com/exports/42",
                         until={"jsonpath": [{"expression": "status", "value": "DONE"}]},
                         polling_interval=30, timeout=3600)
     result.get()  # the last response's JSON; or StopPolling, Alarm... as httsleep raised them
@@ -68,3 +68,9 @@ def poll(self, url, state=None, **options):
             return step.response.text
     state = step.state.to_json()
     raise self.retry(kwargs={**self.request.kwargs, "state": state}, countdown=min(step.wait, MAX_COUNTDOWN))
+
+
+def start_poll(url, **options):
+    """Start a poll whose deadline runs from now: its first message carries its state (nothing is sent)."""
+    first = HttSleeper(url, **options).new_state().to_json()
+    return poll.apply_async(args=(url,), kwargs={"state": first, **options})

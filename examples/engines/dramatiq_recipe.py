@@ -62,8 +62,12 @@ def poll_step(url: str, polling_interval: float, then: str, state: Optional[str]
 
 
 def start_poll(url: str, polling_interval: float = 30.0, then: str = "poll_done") -> dramatiq.Message:
-    """Send a poll's first step; the actor named ``then`` gets ``(url, the response's JSON)`` at the end."""
-    return poll_step.send(url, polling_interval, then)
+    """Send a poll's first step; the actor named ``then`` gets ``(url, the response's JSON)`` at the end.
+
+    The first message already carries the poll's state (``new_state()``: nothing is sent), so its
+    deadline runs from now even if the first worker dies during the first request.
+    """
+    return poll_step.send(url, polling_interval, then, sleeper(url, polling_interval).new_state().to_json())
 
 
 @dramatiq.actor(queue_name=QUEUE)

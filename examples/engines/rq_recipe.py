@@ -44,7 +44,9 @@ def sleeper(url: str, polling_interval: float) -> HttSleeper:
 def start_poll(url: str, polling_interval: float = 30.0, connection: Optional[Redis] = None) -> Job:
     """Enqueue a poll's first step; its id is the poll's handle (see ``last_step``)."""
     queue = Queue(QUEUE, connection=connection or Redis.from_url(REDIS_URL))
-    return queue.enqueue(poll_step, url, polling_interval)
+    # the first job carries the poll's state already: its deadline runs from now (nothing is sent)
+    first = sleeper(url, polling_interval).new_state().to_json()
+    return queue.enqueue(poll_step, url, polling_interval, meta={STATE: first})
 
 
 def poll_step(url: str, polling_interval: float) -> Any:
@@ -54,7 +56,7 @@ def poll_step(url: str, polling_interval: float) -> Any:
     if NEXT in job.meta:  # a requeued step that had already scheduled the next one: nothing to do
         return None
     saved = job.meta.get(STATE)
-    state = PollState.from_json(saved) if saved else None  # None: the poll's first step
+    state = PollState.from_json(saved) if saved else None  # None: a first step enqueued without one
 
     def checkpoint(counted: PollState) -> None:
         # Called once the attempt is counted, before its request is sent. If the worker dies
