@@ -79,7 +79,8 @@ def test_a_resolver_slower_than_the_connect_timeout_says_the_name_did_not_resolv
     outcome, elapsed = _elapsed(lambda: HttSleeper("http://stalls.test:9/job", status_code=200,
                                                    request_timeout=(0.3, 5)).run())
     assert isinstance(outcome, requests.exceptions.ConnectTimeout), repr(outcome)
-    assert str(outcome) == "GET http://stalls.test:9/job: the host name did not resolve within 0.3s (the connect timeout)"
+    assert str(outcome) == ("GET http://stalls.test:9/job: the host name did not resolve within 0.3s "
+                            "(the connect timeout)")
     assert elapsed < 0.8
 
 
