@@ -7,7 +7,7 @@ The public names below are imported on first use, so that ``import
 httsleep`` (and the ``httsleep`` command starting up) does not pay for
 requests or httpx until they are needed; this module itself imports
 nothing but :mod:`importlib`. The asyncio API
-(:class:`AsyncHttSleeper`, :func:`async_httsleep`) needs the ``async``
+(:class:`AsyncHttSleeper`, :func:`async_httsleep`, :func:`async_poll_many`) needs the ``async``
 extra (``pip install httsleep[async]``).
 """
 
@@ -42,12 +42,14 @@ __all__ = [
     "Step",
     "StopPolling",
     "async_httsleep",
+    "async_poll_many",
     "circuitbreaker",
     "exec_",
     "httsleep",
     "is_temp_network_error",
     "poll",
     "poll_",
+    "poll_many",
     "retry",
     "retry_",
 ]
@@ -67,6 +69,8 @@ _HOMES = {
     "StopPolling": "exceptions",
     "AsyncHttSleeper": "aio",
     "async_httsleep": "aio",
+    "async_poll_many": "many",
+    "poll_many": "many",
     "Attempt": "state",
     "PollState": "state",
     "Step": "policy",
@@ -108,6 +112,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
         StopPolling,
     )
     from .main import HttSleeper, httsleep
+    from .many import async_poll_many, poll_many
     from .policy import Step
     from .resilience import CircuitBreaker, circuitbreaker, exec_, poll, poll_, retry, retry_
     from .state import Attempt, PollState

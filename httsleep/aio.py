@@ -34,6 +34,7 @@ so tests may patch ``httsleep.aio.sleep`` (a coroutine function) and
 from __future__ import annotations
 
 import asyncio
+import copy
 import importlib.util
 import os
 import ssl
@@ -41,7 +42,20 @@ import time
 from asyncio import sleep  # looked up at call time: patch httsleep.aio.sleep
 from inspect import isawaitable
 from time import monotonic  # looked up at call time: patch httsleep.aio.monotonic
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Collection, Iterable, Optional, Sequence, Set, Type, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    AsyncContextManager,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Optional,
+    Sequence,
+    Set,
+    Type,
+    Union,
+)
 
 from ._compat import PolicyAttributes
 from ._logs import log, redacting
@@ -73,13 +87,26 @@ if TYPE_CHECKING:
     import aiohttp
     import httpx
 
+    from .many import async_poll_many
     from .transports.aiohttp_transport import AiohttpResponse
     from .transports.httpx_transport import httpx_timeout
 
-__all__ = ["AiohttpResponse", "AsyncHttSleeper", "async_httsleep", "httpx_timeout", "monotonic", "sleep"]
+__all__ = [
+    "AiohttpResponse",
+    "AsyncHttSleeper",
+    "async_httsleep",
+    "async_poll_many",
+    "httpx_timeout",
+    "monotonic",
+    "sleep",
+]
 
-# name -> the transport module that defines it, imported on first use (each needs its HTTP library)
-_LAZY = {"AiohttpResponse": ".transports.aiohttp_transport", "httpx_timeout": ".transports.httpx_transport"}
+# name -> the module that defines it, imported on first use (each transport needs its HTTP library)
+_LAZY = {
+    "AiohttpResponse": ".transports.aiohttp_transport",
+    "httpx_timeout": ".transports.httpx_transport",
+    "async_poll_many": ".many",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -244,8 +271,13 @@ class AsyncHttSleeper(PolicyAttributes):
         if loglevel is not None:
             log.setLevel(log_level(loglevel))
 
-    async def run(self) -> Any:
+    async def run(self, *, slot: Optional[AsyncContextManager[Any]] = None) -> Any:
         """Poll until a success condition matches and return that response.
+
+        ``slot``: an async context manager held around each attempt (the
+        request, its body, the judging) and never across a wait, e.g. an
+        :class:`asyncio.Semaphore` shared by many polls to bound the requests
+        they have in flight at once (:func:`httsleep.async_poll_many` does).
 
         The response is an :class:`httpx.Response` on httpx, an
         :class:`AiohttpResponse` on aiohttp (typed ``Any``: both have
@@ -298,9 +330,9 @@ class AsyncHttSleeper(PolicyAttributes):
         """
         client = self.client
         if client is not None:
-            return await self._poll(client)
+            return await self._poll(client, slot)
         async with self._transport.open_client(self.verify) as own_client:
-            return await self._poll(own_client)
+            return await self._poll(own_client, slot)
 
     def new_state(self) -> PollState:
         """The state of this poll before its first attempt: its deadline runs from now; nothing is sent.
@@ -343,17 +375,51 @@ class AsyncHttSleeper(PolicyAttributes):
             monotonic, give_up=AsyncGaveUp, target=self._transport.target, wall=time.time, redact=secrets, state=state
         )
 
-    async def _poll(self, client: Any) -> Any:
+    async def _poll(self, client: Any, slot: Optional[AsyncContextManager[Any]] = None) -> Any:
+        """The loop of :meth:`run`; ``slot``, if given, is held around each attempt, never across a wait."""
         secrets = self._transport.secrets(client)
         run = self._start(secrets)
         sender = self._transport.start(client)
         with redacting(secrets):
             while True:
-                decision = await _attempt(run, sender, self._transport)
+                if slot is None:
+                    decision = await _attempt(run, sender, self._transport)
+                else:
+                    async with slot:
+                        decision = await _attempt(run, sender, self._transport)
                 if decision.done:
                     return decision.response
                 if decision.sleep > 0:  # testing mode: no trip through the scheduler (the I/O yields anyway)
                     await sleep(decision.sleep)
+
+    def for_url(self, url_or_request: Union[str, Any], client: Any = None) -> AsyncHttSleeper:
+        """A poller of another URL with this one's options, conditions and limits, compiled once and shared.
+
+        Polling many URLs with the same conditions (see
+        :func:`httsleep.async_poll_many`), each poller made this way costs a
+        request object, not a compilation of the conditions.
+
+        :param url_or_request: as for :class:`AsyncHttSleeper`; this poller's
+            ``auth`` and ``headers`` apply.
+        :param client: the client the new poller sends with (``None``: this
+            poller's, or one of its own per run if this one has none).
+        :raises TypeError: ``client`` is neither an ``httpx.AsyncClient`` nor
+            an ``aiohttp.ClientSession``.
+        """
+        kind: Optional[Type[Any]] = type(self._transport)
+        if client is None:
+            client = self.client
+        else:
+            kind = transport_for(client, "async")
+        if kind is None:
+            raise ArgumentTypeError(
+                "client must be an httpx.AsyncClient or an aiohttp.ClientSession, not {}".format(shorten(client))
+            )
+        twin = copy.copy(self)
+        twin.client = client
+        twin._transport = kind(url_or_request, self._headers, self.auth, client)
+        twin.request = twin._transport.request
+        return twin
 
     def __repr__(self) -> str:
         return "<AsyncHttSleeper {}>".format(self._transport.redact(self._transport.target))

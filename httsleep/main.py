@@ -14,6 +14,7 @@ The loop is :meth:`HttSleeper._poll`: it asks the
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from time import monotonic, sleep  # looked up at call time: patch httsleep.main.sleep / .monotonic
@@ -247,8 +248,12 @@ class HttSleeper(SessionAttributes):
 
     # -- polling -------------------------------------------------------------------
 
-    def run(self) -> requests.Response:
+    def run(self, *, sleep_with: Optional[Callable[[float], Any]] = None) -> requests.Response:
         """Poll until a success condition matches and return that response.
+
+        ``sleep_with``: the function the poll waits with instead of
+        :func:`time.sleep` (one that returns early, or raises, stops a poll
+        at its next wait: :func:`httsleep.poll_many` uses one).
 
         "Unless ignored" below means: unless the error's class is in
         ``ignore_exceptions``, or ``retry_transient=True`` and it is a
@@ -291,9 +296,9 @@ class HttSleeper(SessionAttributes):
         session = self._session
         transport = self._transport(session)
         if session is not None:
-            return self._poll(transport, session)
+            return self._poll(transport, session, sleep_with)
         with transport.open_client(self.verify) as own_session:
-            return self._poll(transport, own_session)
+            return self._poll(transport, own_session, sleep_with)
 
     def _transport(self, session: Any = None) -> Any:
         """The transport for the session, request and settings as they are now (0.3.1 code may reassign them)."""
@@ -360,7 +365,7 @@ class HttSleeper(SessionAttributes):
             monotonic, give_up=StopPolling, target=transport.target, wall=time.time, redact=secrets, state=state
         )
 
-    def _poll(self, transport: Any, session: Any) -> requests.Response:
+    def _poll(self, transport: Any, session: Any, pause: Optional[Callable[[float], Any]] = None) -> requests.Response:
         secrets = transport.secrets(session)
         run = self._start(transport, secrets)
         sender = transport.start(session)
@@ -370,7 +375,21 @@ class HttSleeper(SessionAttributes):
                 if decision.done:
                     return decision.response
                 if decision.sleep > 0:  # sleep(0) still costs a trip through the scheduler
-                    sleep(decision.sleep)
+                    (sleep if pause is None else pause)(decision.sleep)
+
+    def for_url(self, url_or_request: Union[str, requests.Request]) -> HttSleeper:
+        """A poller of another URL with this one's options, conditions and limits, compiled once and shared.
+
+        Polling many URLs with the same conditions (see
+        :func:`httsleep.poll_many`), each poller made this way costs a
+        request object, not a compilation of the conditions. This poller's
+        auth and headers apply, and its session (``None``: each run opens
+        its own).
+        """
+        twin = copy.copy(self)
+        twin.request = build_request(url_or_request, self.request.auth, self.request.headers, self._session)
+        twin._cached_transport = None
+        return twin
 
     def __repr__(self) -> str:
         return "<HttSleeper {} {}>".format(self.request.method, self._transport(self._session).redact(self.request.url))

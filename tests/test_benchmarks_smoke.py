@@ -132,6 +132,14 @@ def test_every_scale_variant_completes_every_poll(tmp_path):
     assert "Limits: open files:" in stdout
 
 
+@pytest.mark.slow
+def test_poll_many_and_gathered_polls_complete_every_poll_in_the_benchmark(tmp_path):
+    stdout, results = run_quick("poll_many.py", tmp_path)
+    assert results["samples"], stdout
+    for sample in results["samples"]:
+        assert sample["done"] == sample["n"], sample
+
+
 def test_the_asyncio_job_server_answers_304_to_a_matching_etag_and_gzip_when_asked():
     sys.path.insert(0, BENCH)
     try:

@@ -181,20 +181,23 @@ def _cookie_items(cookies: Any) -> Iterator[Tuple[str, Any]]:
         yield str(name), value
 
 
-def new_session(verify: Any) -> aiohttp.ClientSession:
+def new_session(verify: Any, max_connections: Optional[int] = None) -> aiohttp.ClientSession:
     """An :class:`aiohttp.ClientSession` as httsleep opens them: a bounded cookie jar, ``verify`` applied.
 
     ``verify``: the poller's (``None``/``True``: the system's CA
     certificates, as aiohttp does; a path: that CA bundle; ``False``: no
     verification; an :class:`ssl.SSLContext`: that one).
+    ``max_connections``: the most connections its pool opens (``None``:
+    aiohttp's default, 100).
 
     Its pool is guarded (:func:`~httsleep.transports._leftovers.guard_pool`):
     a connection with bytes past a response is never reused. On an aiohttp
     whose pool cannot be guarded, no connection is reused.
     """
-    connector = aiohttp.TCPConnector(ssl=_ssl(verify))
+    limit = 100 if max_connections is None else max_connections  # 100: aiohttp's own default
+    connector = aiohttp.TCPConnector(ssl=_ssl(verify), limit=limit)
     if not guard_pool(connector):
-        connector = aiohttp.TCPConnector(ssl=_ssl(verify), force_close=True)
+        connector = aiohttp.TCPConnector(ssl=_ssl(verify), limit=limit, force_close=True)
     return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=_BoundedCookieJar(unsafe=True),  # keep cookies of hosts given by IP address, as requests does

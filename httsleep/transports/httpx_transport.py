@@ -402,12 +402,16 @@ def _as_auth(auth: Any) -> httpx.Auth:
     return _CallableAuth(auth)
 
 
-def new_client(verify: Union[bool, str, ssl.SSLContext, None]) -> httpx.AsyncClient:
+def new_client(verify: Union[bool, str, ssl.SSLContext, None], max_connections: Optional[int] = None
+               ) -> httpx.AsyncClient:
     """An :class:`httpx.AsyncClient` as httsleep opens them: following redirects, a bounded cookie jar.
 
     ``verify``: the poller's (``None``: httpx's default CA bundle).
+    ``max_connections``: the most connections its pool opens (``None``: httpx's default).
     """
-    client = httpx.AsyncClient(verify=_ssl_verify(verify), follow_redirects=True)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20) if max_connections is None else (
+        httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections))  # 100/20: httpx's
+    client = httpx.AsyncClient(verify=_ssl_verify(verify), follow_redirects=True, limits=limits)
     limit_cookies(client.cookies.jar)
     return client
 
