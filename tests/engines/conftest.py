@@ -1,26 +1,20 @@
-"""What the job-engine tests share: a real redis-server, started by the tests on loopback.
+"""What the job-engine tests share: a real redis-server, started by the tests on loopback, and a job server.
 
 These tests run in a CI stage of their own, in a virtualenv with the engines
 installed (``.ci/run``, ``tests/engines/requirements*.txt``); the main test
 run leaves this folder out (see ``tests/conftest.py``). A test that needs
-redis-server fails when it is missing: it is never skipped.
+redis-server fails when it is missing: it is never skipped. The plain helpers
+are in engine_helpers.py.
 """
 
 from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
-import time
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from engine_helpers import BackgroundProcess, JobServer, free_port, wait_for
 
 
 def _answers_ping(port: int) -> bool:
@@ -40,24 +34,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.fail("redis-server is not installed: `apt-get install redis-server` (.ci/run installs it)")
     port = free_port()
     folder = tmp_path_factory.mktemp("redis")
-    server = subprocess.Popen(
+    server = BackgroundProcess(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(folder), "--protected-mode", "yes"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        folder / "redis-server.log",
     )
     try:
-        deadline = time.monotonic() + 10
-        while not _answers_ping(port):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("redis-server did not start (exit code {})".format(server.poll()))
-            time.sleep(0.02)
+        wait_for(lambda: _answers_ping(port), 10, "redis-server to start", interval=0.02, process=server)
         yield "redis://127.0.0.1:{}/0".format(port)
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server.stop()
 
 
 @pytest.fixture
@@ -68,3 +54,20 @@ def redis_db(redis_url: str) -> Iterator[str]:
         conn.sendall(b"FLUSHALL\r\n")
         assert conn.recv(16).startswith(b"+OK")
     yield redis_url
+
+
+@pytest.fixture
+def redis(redis_db: str) -> Iterator[Any]:
+    """A ``redis.Redis`` client of the test's (emptied) Redis."""
+    from redis import Redis  # not at the top: the Airflow virtualenv has no redis
+
+    connection = Redis.from_url(redis_db)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def job_server() -> Iterator[JobServer]:
+    """A :class:`~engine_helpers.JobServer` of this test's own; ``job_server.job(name, *answers)`` adds a job."""
+    with JobServer() as server:
+        yield server

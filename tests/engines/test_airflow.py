@@ -27,17 +27,15 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from engine_helpers import EXAMPLES, Answer, JobServer, gaps
 
 HERE = Path(__file__).resolve().parent
-RECIPES = HERE.parent.parent / "examples" / "engines"
 AIRFLOW_HOME = tempfile.mkdtemp(prefix="httsleep-airflow-")
 atexit.register(shutil.rmtree, AIRFLOW_HOME, True)
 # Airflow reads its configuration when first imported: set it before any import of airflow.
@@ -48,7 +46,7 @@ os.environ.update({
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:///{}/airflow.db".format(AIRFLOW_HOME),
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
 })
-sys.path.insert(0, str(RECIPES))  # the recipe is a module users copy next to their DAGs, not part of httsleep
+sys.path.insert(0, str(EXAMPLES))  # the recipe is a module users copy next to their DAGs, not part of httsleep
 
 DAGS = ("httsleep_reschedule", "httsleep_deferrable")
 TASK = "wait_for_job"
@@ -77,48 +75,18 @@ MAX_REQUESTS = 8
 RUN_BUDGET = 20.0
 
 
-class JobServer:
-    """A job status endpoint on loopback: answers /jobs/<id>/<script> by its script, and records every request.
+class StateReadingJobServer(JobServer):
+    """Jobs at /jobs/<id>/<script>; while a request is in flight, it also reads the poll's state from the
+    ``task_state_store`` table: what the poke saved (the checkpoint) before sending it."""
 
-    While a request is in flight it also reads the poll's state from the
-    ``task_state_store`` table: what the poke saved (the checkpoint) before
-    sending it.
-    """
+    def record(self, name: str, request: Any) -> Dict[str, Any]:
+        return dict(super().record(name, request), saved=saved_state(name.split("/")[0]))
 
-    def __init__(self) -> None:
-        self.requests: Dict[str, List[Dict[str, Any]]] = {}
-        self.lock = threading.Lock()
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                _, _, job, script = self.path.split("/")
-                with server.lock:
-                    seen = server.requests.setdefault(job, [])
-                    answers = SCRIPTS[script]
-                    status, headers, body = (answers[min(len(seen), len(answers) - 1)]
-                                             if len(seen) < MAX_REQUESTS else FAILED)
-                    seen.append({"at": time.monotonic(), "agent": self.headers.get("User-Agent", ""),
-                                 "saved": saved_state(job)})
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:{}".format(self.httpd.server_address[1])
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def capped(script: str) -> List[Answer]:
+    """The answers of ``script`` for the first MAX_REQUESTS requests (the last repeats), then FAILED."""
+    answers = SCRIPTS[script]
+    return [answers[min(n, len(answers) - 1)] for n in range(MAX_REQUESTS)] + [FAILED]
 
 
 def saved_state(job: str) -> Any:
@@ -150,7 +118,7 @@ def airflow() -> Iterator[Dict[str, Any]]:
     bag = DagBag(dag_folder=str(HERE / "dags"))
     assert not bag.import_errors, bag.import_errors
     assert set(DAGS) <= set(bag.dags)
-    server = JobServer()
+    server = StateReadingJobServer()
     print("Airflow database ready in {:.1f} s".format(time.monotonic() - start))
     try:
         yield {"dags": bag.dags, "server": server, "runs": {}}
@@ -169,6 +137,7 @@ def run_dag(airflow: Dict[str, Any], dag_id: str, script: str) -> Dict[str, Any]
     from sqlalchemy import select
 
     job = uuid.uuid4().hex
+    served = airflow["server"].job("{}/{}".format(job, script), *capped(script))
     failures: List[Any] = []
     make_failure = airflow_recipe._failure
 
@@ -179,8 +148,7 @@ def run_dag(airflow: Dict[str, Any], dag_id: str, script: str) -> Dict[str, Any]
     airflow_recipe._failure = recording_failure
     start = time.monotonic()
     try:
-        dag_run = airflow["dags"][dag_id].test(run_conf={"url": "{}/jobs/{}/{}".format(airflow["server"].url, job,
-                                                                                       script)})
+        dag_run = airflow["dags"][dag_id].test(run_conf={"url": served.url})
     finally:
         airflow_recipe._failure = make_failure
     took = time.monotonic() - start
@@ -198,14 +166,13 @@ def run_dag(airflow: Dict[str, Any], dag_id: str, script: str) -> Dict[str, Any]
             "try_number": ti.try_number,
             "reschedules": reschedules,
             "xcom": xcom if not isinstance(xcom, str) else json.loads(xcom),
-            "requests": airflow["server"].requests.get(job, []),
+            "requests": airflow["server"].requests(served.name),
             "failures": failures,
             "took": took,
             "saved_after": saved_state(job),
         }
-    times = [r["at"] for r in result["requests"]]
     print("{} {}: {} requests, {} reschedules, {:.1f} s, gaps {}".format(
-        dag_id, script, len(times), reschedules, took, ["{:.2f}".format(b - a) for a, b in zip(times, times[1:])]))
+        dag_id, script, len(result["requests"]), reschedules, took, ["{:.2f}".format(g) for g in gaps(served.times)]))
     return result
 
 
@@ -243,8 +210,8 @@ def test_reschedule_sensor_done_after_three_pokes(airflow: Dict[str, Any]) -> No
     # Between pokes the task instance gave its slot back: up_for_reschedule twice (a task_reschedule row each).
     assert run["reschedules"] == 2 and run["try_number"] == 1
     # Airflow waited (at least) httsleep's polling_interval between pokes; dag.test() looks once a second.
-    gaps = [b["at"] - a["at"] for a, b in zip(requests, requests[1:])]
-    assert all(0.2 <= gap < 5 for gap in gaps), gaps
+    between = gaps([r["at"] for r in requests])
+    assert all(0.2 <= gap < 5 for gap in between), between
     assert run["took"] < RUN_BUDGET
     assert run["saved_after"] is None  # a finished poll leaves nothing in the store
 
@@ -310,8 +277,8 @@ def test_deferrable_done_through_the_trigger(airflow: Dict[str, Any]) -> None:
     assert len(requests) == 3
     assert all(r["agent"].startswith("python-httpx") for r in requests)  # the trigger's AsyncHttSleeper.step()
     assert run["reschedules"] == 0  # deferred once, never rescheduled
-    gaps = [b["at"] - a["at"] for a, b in zip(requests, requests[1:])]
-    assert all(0.2 <= gap < 2 for gap in gaps), gaps  # the trigger slept httsleep's wait between steps
+    between = gaps([r["at"] for r in requests])
+    assert all(0.2 <= gap < 2 for gap in between), between  # the trigger slept httsleep's wait between steps
     assert run["took"] < RUN_BUDGET
 
 

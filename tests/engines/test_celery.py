@@ -20,19 +20,15 @@ import base64
 import importlib.util
 import json
 import os
-import signal
-import subprocess
 import sys
-import threading
 import time
-from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
+from engine_helpers import EXAMPLES, BackgroundProcess, Workers, gaps, wait_for
 
-RECIPE = Path(__file__).resolve().parents[2] / "examples" / "engines" / "celery_recipe.py"
+RECIPE = EXAMPLES / "celery_recipe.py"
 VISIBILITY_TIMEOUT = 2.0
 LATE = 0.5  # how late a step may run after it is due (Celery's countdown precision, measured: < 0.1 s)
 UNTIL_DONE = {"jsonpath": [{"expression": "status", "value": "DONE"}]}
@@ -52,89 +48,23 @@ if os.environ.get("UNCAPPED") == "1":
 '''
 
 
-class JobServer:
-    """Jobs at ``/jobs/<name>``, each answering ``{"status": ...}`` from its script (the last status forever)."""
+class CeleryWorkers(Workers):
+    """``start(queue)`` starts a ``celery worker`` on the recipe's app: one slot (solo pool), consuming ``queue``."""
 
-    def __init__(self) -> None:
-        self.scripts: Dict[str, List[str]] = {}
-        self.hits: Dict[str, List[float]] = defaultdict(list)
-        self.lock = threading.Lock()
-        server = self
+    def __init__(self, folder: Path, env: Dict[str, str]) -> None:
+        super().__init__(folder)
+        self.env = env
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                name = self.path.rsplit("/", 1)[-1]
-                with server.lock:
-                    server.hits[name].append(time.time())
-                    script = server.scripts[name]
-                    status = script[min(len(server.hits[name]), len(script)) - 1]
-                body = json.dumps({"status": status}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def job(self, name: str, *statuses: str) -> str:
-        self.scripts[name] = list(statuses)
-        return "http://127.0.0.1:{}/jobs/{}".format(self.httpd.server_address[1], name)
-
-    def requests(self, name: str) -> List[float]:
-        with self.lock:
-            return list(self.hits[name])
-
-    def wait_for(self, name: str, count: int, timeout: float = 15) -> List[float]:
-        deadline = time.monotonic() + timeout
-        while len(self.requests(name)) < count:
-            assert time.monotonic() < deadline, "job {} got {} requests, not {}".format(
-                name, len(self.requests(name)), count)
-            time.sleep(0.01)
-        return self.requests(name)
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-
-
-class Worker:
-    """A ``celery worker`` process on the recipe's app: one slot (solo pool), consuming one queue."""
-
-    def __init__(self, folder: Path, env: Dict[str, str], queue: str, name: str, uncapped: bool = False) -> None:
-        self.log = folder / "{}.log".format(name)
-        self.process = subprocess.Popen(
+    def start(self, queue: str, uncapped: bool = False) -> BackgroundProcess:
+        worker = self.spawn(
             [sys.executable, "-m", "celery", "-A", "celery_worker_app", "worker", "--pool=solo", "--concurrency=1",
-             "-Q", queue, "-n", "{}@localhost".format(name), "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "--loglevel=INFO"],
-            cwd=str(folder), env=dict(env, UNCAPPED="1" if uncapped else "0"),
-            stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+             "-Q", queue, "-n", "{}-{}@localhost".format(queue, len(self.started)), "--without-gossip",
+             "--without-mingle", "--without-heartbeat", "--loglevel=INFO"],
+            cwd=str(self.folder), env=dict(self.env, UNCAPPED="1" if uncapped else "0"),
         )
-        deadline = time.monotonic() + 30
-        while b" ready." not in self.log.read_bytes():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail("the celery worker did not start:\n" + self.log.read_text(errors="replace"))
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        wait_for(lambda: b" ready." in worker.log.read_bytes(), 30, "the celery worker to start", process=worker,
+                 details=lambda: ":\n" + worker.log.read_text(errors="replace"))
+        return worker
 
 
 @pytest.fixture(scope="module")
@@ -170,26 +100,20 @@ def celery_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(scope="module")
-def jobs() -> Iterator[JobServer]:
-    server = JobServer()
-    yield server
-    server.close()
+def celery_workers(celery_env: Dict[str, Any]) -> Iterator[CeleryWorkers]:
+    """The module's workers (each test stops those it starts itself)."""
+    with CeleryWorkers(celery_env["folder"], celery_env["env"]) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
-def worker(celery_env: Dict[str, Any]) -> Iterator[Worker]:
+def worker(celery_workers: CeleryWorkers) -> BackgroundProcess:
     """The module's worker, consuming the queue ``polls``."""
-    started = Worker(celery_env["folder"], celery_env["env"], "polls", "polls")
-    yield started
-    started.stop()
+    return celery_workers.start("polls")
 
 
 def start_poll(celery_env: Dict[str, Any], url: str, queue: str = "polls", **options: Any) -> Any:
     return celery_env["recipe"].poll.apply_async((url,), dict(until=UNTIL_DONE, **options), queue=queue)
-
-
-def gaps(times: List[float]) -> List[float]:
-    return [later - earlier for earlier, later in zip(times, times[1:])]
 
 
 def held_messages(client: Any, queue: str) -> List[Dict[str, Any]]:
@@ -202,54 +126,55 @@ def held_messages(client: Any, queue: str) -> List[Dict[str, Any]]:
     return held
 
 
-def test_a_poll_makes_its_attempts_at_its_interval_and_returns_the_last_json(celery_env, jobs, worker):
-    url = jobs.job("three", "PENDING", "PENDING", "DONE")
+def test_a_poll_makes_its_attempts_at_its_interval_and_returns_the_last_json(celery_env, job_server, worker):
+    job = job_server.job("three", "PENDING", "PENDING", "DONE")
     started = time.time()
-    result = start_poll(celery_env, url, polling_interval=1)
+    result = start_poll(celery_env, job.url, polling_interval=1)
     assert result.get(timeout=15) == {"status": "DONE"}
     finished = time.time()
-    times = jobs.requests("three")
+    times = job.times
     assert len(times) == 3
     assert all(1 <= gap <= 1 + LATE for gap in gaps(times)), gaps(times)
     assert finished - started <= 2 + 2 * LATE + 1  # + the first run's pick-up and the result's way back
 
 
-def test_the_wait_holds_no_worker_slot(celery_env, jobs, worker):
-    slow = jobs.job("slow", "PENDING", "PENDING", "DONE")
-    quick = jobs.job("quick", "DONE")
-    long_poll = start_poll(celery_env, slow, polling_interval=1.5)
-    jobs.wait_for("slow", 1)
-    short_poll = start_poll(celery_env, quick, polling_interval=1.5)  # the one slot is free: it runs now
+def test_the_wait_holds_no_worker_slot(celery_env, job_server, worker):
+    slow = job_server.job("slow", "PENDING", "PENDING", "DONE")
+    quick = job_server.job("quick", "DONE")
+    long_poll = start_poll(celery_env, slow.url, polling_interval=1.5)
+    slow.wait_for(1)
+    short_poll = start_poll(celery_env, quick.url, polling_interval=1.5)  # the one slot is free: it runs now
     assert short_poll.get(timeout=5) == {"status": "DONE"}
     short_done = time.time()
     assert not long_poll.ready()
     assert long_poll.get(timeout=15) == {"status": "DONE"}
-    times = jobs.requests("slow")
+    times = slow.times
     assert len(times) == 3
     assert short_done < times[1]  # the other task finished during the poll's first wait
 
 
-def test_a_worker_killed_during_a_wait_is_replaced_and_the_poll_makes_no_extra_request(celery_env, jobs):
-    url = jobs.job("killed", "PENDING", "PENDING", "DONE")
-    first = Worker(celery_env["folder"], celery_env["env"], "kill", "first")
+def test_a_worker_killed_during_a_wait_is_replaced_and_the_poll_makes_no_extra_request(celery_env, job_server,
+                                                                                       celery_workers):
+    job = job_server.job("killed", "PENDING", "PENDING", "DONE")
+    first = celery_workers.start("kill")
     try:
-        result = start_poll(celery_env, url, queue="kill", polling_interval=4)
-        jobs.wait_for("killed", 1)
+        result = start_poll(celery_env, job.url, queue="kill", polling_interval=4)
+        job.wait_for(1)
+
         # The next step is scheduled: the worker holds its message (countdown 1 s, the cap), state inside.
-        deadline = time.monotonic() + 5
-        while True:
+        def holding() -> List[Dict[str, Any]]:
             held = held_messages(celery_env["redis"], "kill")
-            if len(held) == 1 and held[0].get("state"):
-                break
-            assert time.monotonic() < deadline, held
-            time.sleep(0.01)
+            return held if len(held) == 1 and held[0].get("state") else []
+
+        held = wait_for(holding, 5, "the worker to hold the next step", interval=0.01,
+                        details=lambda: ": {}".format(held_messages(celery_env["redis"], "kill")))
         state = json.loads(held[0]["state"])
         assert state["attempts"] == 1 and len(held[0]["state"]) < 1024
         first.kill()
     finally:
         first.stop()
     killed_at = time.time()
-    second = Worker(celery_env["folder"], celery_env["env"], "kill", "second")
+    second = celery_workers.start("kill")
     try:
         # Redis redelivers the held message once the visibility timeout has passed (2 s, + up to 1 s for the
         # sweep): before the next attempt is due (4 s), as its state says, so that run sends nothing and
@@ -258,29 +183,30 @@ def test_a_worker_killed_during_a_wait_is_replaced_and_the_poll_makes_no_extra_r
         time.sleep(VISIBILITY_TIMEOUT + 1.5)  # a stray copy of the chain would have shown up by now
     finally:
         second.stop()
-    times = jobs.requests("killed")
+    times = job.times
     assert len(times) == 3, gaps(times)
     assert all(4 <= gap <= 4 + LATE for gap in gaps(times)), gaps(times)
     assert times[1] > killed_at
     assert held_messages(celery_env["redis"], "kill") == [] and celery_env["redis"].llen("kill") == 0
 
 
-def test_waits_longer_than_the_visibility_timeout_are_capped_and_do_not_fork_the_poll(celery_env, jobs, worker):
+def test_waits_longer_than_the_visibility_timeout_are_capped_and_do_not_fork_the_poll(celery_env, job_server,
+                                                                                      celery_workers, worker):
     from httsleep import StopPolling
 
-    capped_url = jobs.job("capped", "PENDING")
-    uncapped_url = jobs.job("uncapped", "PENDING")
-    uncapped_worker = Worker(celery_env["folder"], celery_env["env"], "uncapped", "uncapped", uncapped=True)
+    capped_job = job_server.job("capped", "PENDING")
+    uncapped_job = job_server.job("uncapped", "PENDING")
+    uncapped_worker = celery_workers.start("uncapped", uncapped=True)
     try:
-        capped = start_poll(celery_env, capped_url, polling_interval=6, max_retries=4)
-        start_poll(celery_env, uncapped_url, queue="uncapped", polling_interval=6, max_retries=4)
+        capped = start_poll(celery_env, capped_job.url, polling_interval=6, max_retries=4)
+        start_poll(celery_env, uncapped_job.url, queue="uncapped", polling_interval=6, max_retries=4)
         with pytest.raises(StopPolling) as gave_up:
             capped.get(timeout=30)
         assert gave_up.value.attempts == 4
-        uncapped_times = jobs.requests("uncapped")
+        uncapped_times = uncapped_job.times
     finally:
         uncapped_worker.stop()
-    times = jobs.requests("capped")
+    times = capped_job.times
     assert len(times) == 4, gaps(times)
     assert all(6 <= gap <= 6 + LATE for gap in gaps(times)), gaps(times)
     # The same poll without the cap: the worker holds each 6 s countdown past the 2 s visibility timeout, Redis
@@ -288,23 +214,22 @@ def test_waits_longer_than_the_visibility_timeout_are_capped_and_do_not_fork_the
     assert len(uncapped_times) > 4, uncapped_times
 
 
-def test_a_give_up_and_an_alarm_reach_the_caller_through_the_json_result_backend(celery_env, jobs, worker):
+def test_a_give_up_and_an_alarm_reach_the_caller_through_the_json_result_backend(celery_env, job_server, worker):
     from httsleep import Alarm, GaveUp, StopPolling
 
     assert celery_env["recipe"].app.conf.result_serializer == "json"
-    url = jobs.job("pending", "PENDING")
+    pending = job_server.job("pending", "PENDING")
     with pytest.raises(StopPolling) as gave_up:
-        start_poll(celery_env, url, polling_interval=0.2, max_retries=2).get(timeout=10)
+        start_poll(celery_env, pending.url, polling_interval=0.2, max_retries=2).get(timeout=10)
     error = gave_up.value
     assert type(error) is StopPolling and isinstance(error, GaveUp) and isinstance(error, StopIteration)
     assert (error.limit, error.attempts) == ("max_retries", 2) and error.elapsed >= 0.2
-    assert "max_retries" in str(error) and len(jobs.requests("pending")) == 2
+    assert "max_retries" in str(error) and len(pending.times) == 2
 
-    url = jobs.job("failed", "PENDING", "FAILED")
+    failed = job_server.job("failed", "PENDING", "FAILED")
     alarms = {"jsonpath": [{"expression": "status", "value": "FAILED"}]}
     with pytest.raises(Alarm) as alarm:
-        start_poll(celery_env, url, polling_interval=0.2, alarms=alarms).get(timeout=10)
+        start_poll(celery_env, failed.url, polling_interval=0.2, alarms=alarms).get(timeout=10)
     assert type(alarm.value) is Alarm
     assert (alarm.value.status, alarm.value.alarm) == (200, alarms)
-    assert "FAILED" in str(alarm.value) and len(jobs.requests("failed")) == 2
-
+    assert "FAILED" in str(alarm.value) and len(failed.times) == 2

@@ -12,21 +12,17 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List
 
 import dramatiq
 import pytest
-from redis import Redis
+from engine_helpers import EXAMPLES, BackgroundProcess, Workers, gaps
 
-from httsleep._jobserver import JobServer
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "engines"
 LATE = 2.0 + 0.5  # the recipe's tolerance (2 s: two idle worker timeouts) + slack
+SCRIPT = ("PENDING", "PENDING", "SUCCESS")
 
 ACTORS = '''
 import json, os, time
@@ -47,24 +43,6 @@ def record(*args):
 '''
 
 
-class TimedJobServer(JobServer):
-    """``/job`` answers PENDING, PENDING, then SUCCESS; ``times`` holds when each request came."""
-
-    def __init__(self) -> None:
-        super().__init__({"/job": ("PENDING", "PENDING", "SUCCESS")})
-        self.times: List[float] = []
-
-    def next_state(self, path: str) -> Optional[str]:
-        self.times.append(time.time())
-        return super().next_state(path)
-
-
-@pytest.fixture
-def job_server() -> Iterator[TimedJobServer]:
-    with TimedJobServer() as server:
-        yield server
-
-
 @pytest.fixture
 def recipe(redis_db: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The recipe module, its broker on the test's Redis (it reads REDIS_URL when imported)."""
@@ -74,75 +52,39 @@ def recipe(redis_db: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     return importlib.reload(module) if module is not None else importlib.import_module("dramatiq_recipe")
 
 
-@pytest.fixture
-def redis(redis_db: str) -> Iterator[Redis]:
-    connection = Redis.from_url(redis_db)
-    yield connection
-    connection.close()
+class DramatiqWorkers(Workers):
+    """``start(**env)`` starts ``dramatiq`` with one process and one thread; ``record`` writes to ``records``."""
 
+    def __init__(self, folder: Path, redis_url: str) -> None:
+        super().__init__(folder)
+        self.redis_url = redis_url
+        self.records = folder / "record.jsonl"
+        (folder / "test_actors.py").write_text(ACTORS)
 
-@pytest.fixture
-def workers(redis_db: str, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
-    """Starts ``dramatiq`` with one process and one thread (in a process group of its own); stops them all."""
-    (tmp_path / "test_actors.py").write_text(ACTORS)
-    started: List[subprocess.Popen] = []
-
-    def start(**env: str) -> subprocess.Popen:
-        log = open(tmp_path / "worker-{}.log".format(len(started)), "wb")
-        worker = subprocess.Popen(
+    def start(self, **env: str) -> BackgroundProcess:
+        return self.spawn(
             [sys.executable, "-m", "dramatiq", "dramatiq_recipe", "test_actors", "--processes", "1", "--threads", "1",
-             "--worker-shutdown-timeout", "5000", "--path", str(EXAMPLES), str(tmp_path)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env=dict(os.environ, REDIS_URL=redis_db, TEST_RECORD=str(tmp_path / "record.jsonl"),
-                     PYTHONUNBUFFERED="1", **env),
+             "--worker-shutdown-timeout", "5000", "--path", str(EXAMPLES), str(self.folder)],
+            env=dict(os.environ, REDIS_URL=self.redis_url, TEST_RECORD=str(self.records), PYTHONUNBUFFERED="1",
+                     **env),
         )
-        log.close()
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        _signal_group(worker, signal.SIGTERM)
-    for worker in started:
-        try:
-            worker.wait(10)
-        except subprocess.TimeoutExpired:
-            _signal_group(worker, signal.SIGKILL)
-            worker.wait(10)
 
 
-def _signal_group(worker: subprocess.Popen, signum: int) -> None:
-    """Signal the dramatiq main process and its worker process."""
-    try:
-        os.killpg(worker.pid, signum)
-    except ProcessLookupError:
-        pass
+@pytest.fixture
+def workers(redis_db: str, tmp_path: Path) -> Iterator[DramatiqWorkers]:
+    with DramatiqWorkers(tmp_path, redis_db) as started:
+        yield started
 
 
-def _logs(tmp_path: Path) -> str:
-    return "\n".join(path.read_text(errors="replace")[-3000:] for path in sorted(tmp_path.glob("worker-*.log")))
-
-
-def _wait_for(predicate: Callable[[], Any], seconds: float, tmp_path: Path, what: str) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail("timed out waiting for {}; worker logs:\n{}".format(what, _logs(tmp_path)))
-        time.sleep(0.05)
-
-
-def _records(tmp_path: Path) -> List[Dict[str, Any]]:
-    path = tmp_path / "record.jsonl"
+def _records(workers: DramatiqWorkers) -> List[Dict[str, Any]]:
+    path = workers.records
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def _poll_result(tmp_path: Path, seconds: float = 20) -> Dict[str, Any]:
+def _poll_result(workers: DramatiqWorkers, seconds: float = 20) -> Dict[str, Any]:
     """What ``record`` got at the end of the poll: ``{"args": [url, body], "at": time}``."""
-    return _wait_for(lambda: next((r for r in _records(tmp_path) if len(r["args"]) == 2), None),
-                     seconds, tmp_path, "the poll to end")
+    return workers.wait_for(lambda: next((r for r in _records(workers) if len(r["args"]) == 2), None),
+                            seconds, "the poll to end")
 
 
 def _send_record(recipe: Any, *args: Any) -> None:
@@ -151,53 +93,53 @@ def _send_record(recipe: Any, *args: Any) -> None:
                                            options={}))
 
 
-def test_a_poll_completes_with_its_attempts_and_waits_one_message_per_step(job_server, recipe, workers, tmp_path):
-    workers()
-    recipe.start_poll(job_server.url("/job"), polling_interval=1.0, then="record")
-    result = _poll_result(tmp_path)
+def test_a_poll_completes_with_its_attempts_and_waits_one_message_per_step(job_server, recipe, workers):
+    job = job_server.job("job", *SCRIPT)
+    workers.start()
+    recipe.start_poll(job.url, polling_interval=1.0, then="record")
+    result = _poll_result(workers)
 
     url, body = result["args"]
-    assert url == job_server.url("/job") and body["status"] == "SUCCESS"
-    assert len(job_server.times) == 3
-    gaps = [later - earlier for earlier, later in zip(job_server.times, job_server.times[1:])]
-    assert all(1.0 <= gap <= 1.0 + LATE for gap in gaps), gaps
+    assert url == job.url and body["status"] == "SUCCESS"
+    assert len(job.times) == 3
+    assert all(1.0 <= gap <= 1.0 + LATE for gap in gaps(job.times)), gaps(job.times)
     time.sleep(0.5)
-    assert len(job_server.times) == 3  # nothing more after the poll ended
+    assert len(job.times) == 3  # nothing more after the poll ended
 
 
-def test_a_waiting_poll_holds_no_worker_another_message_runs_during_its_wait(job_server, recipe, workers, tmp_path):
-    workers()  # one process, one thread: one message at a time
-    recipe.start_poll(job_server.url("/job"), polling_interval=2.0, then="record")
-    _wait_for(lambda: job_server.times, 10, tmp_path, "the first attempt")
+def test_a_waiting_poll_holds_no_worker_another_message_runs_during_its_wait(job_server, recipe, workers):
+    job = job_server.job("job", *SCRIPT)
+    workers.start()  # one process, one thread: one message at a time
+    recipe.start_poll(job.url, polling_interval=2.0, then="record")
+    workers.wait_for(lambda: job.times, 10, "the first attempt")
 
     _send_record(recipe, "other")
-    other = _wait_for(lambda: next((r for r in _records(tmp_path) if r["args"] == ["other"]), None),
-                      10, tmp_path, "the other message")
-    result = _poll_result(tmp_path)
+    other = workers.wait_for(lambda: next((r for r in _records(workers) if r["args"] == ["other"]), None),
+                             10, "the other message")
+    result = _poll_result(workers)
 
-    assert len(job_server.times) == 3
-    assert other["at"] < job_server.times[1]  # it ran while the poll waited for its second attempt
+    assert len(job.times) == 3
+    assert other["at"] < job.times[1]  # it ran while the poll waited for its second attempt
     assert other["at"] < result["at"]
 
 
-def test_a_worker_killed_during_the_wait_loses_nothing_and_repeats_nothing(job_server, recipe, redis, workers,
-                                                                          tmp_path):
+def test_a_worker_killed_during_the_wait_loses_nothing_and_repeats_nothing(job_server, recipe, redis, workers):
+    job = job_server.job("job", *SCRIPT)
     quick = {"TEST_HEARTBEAT_TIMEOUT_MS": "3000"}  # the broker gives a dead worker's messages back after 3 s
-    first_worker = workers(**quick)
-    recipe.start_poll(job_server.url("/job"), polling_interval=2.0, then="record")
+    first_worker = workers.start(**quick)
+    recipe.start_poll(job.url, polling_interval=2.0, then="record")
 
     # The next step is a delayed message the worker has fetched and holds, not acknowledged, until it is due.
     def held() -> List[bytes]:
         return [key for key in redis.keys("dramatiq:__acks__.*.{}.DQ".format(recipe.QUEUE)) if redis.scard(key)]
 
-    _wait_for(lambda: job_server.times and held(), 10, tmp_path, "the worker to hold the next step")
-    _signal_group(first_worker, signal.SIGKILL)
-    first_worker.wait(10)
-    assert time.time() < job_server.times[0] + 2.0  # killed during the wait, before the next step was due
-    assert len(job_server.times) == 1
+    workers.wait_for(lambda: job.times and held(), 10, "the worker to hold the next step")
+    first_worker.kill()  # the dramatiq main process and its worker process
+    assert time.time() < job.times[0] + 2.0  # killed during the wait, before the next step was due
+    assert len(job.times) == 1
 
-    workers(**quick)
-    url, body = _poll_result(tmp_path)["args"]
+    workers.start(**quick)
+    url, body = _poll_result(workers)["args"]
     assert body["status"] == "SUCCESS"
-    assert len(job_server.times) == 3  # the killed wait repeated no request and lost none
+    assert len(job.times) == 3  # the killed wait repeated no request and lost none
     assert not held()

@@ -14,38 +14,28 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
 import pytest
+from engine_helpers import EXAMPLES, BackgroundProcess, Workers, free_port, gaps, import_recipe, wait_for
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "engines"
-sys.path.insert(0, str(EXAMPLES))
-import temporal_recipe  # noqa: E402  (a module users copy, not part of the package)
-from temporal_recipe import Poll  # noqa: E402
+temporal_recipe = import_recipe("temporal_recipe")
+Poll = temporal_recipe.Poll
 
 #: How late an attempt may come after its wait ran out: the timer firing, a workflow task, the activity's
 #: dispatch to a worker thread and its request, on a loaded CI machine (about 0.05 s here). Attempts are never
 #: early. (Temporal's timers are not for sub-second waits: one under a second lasts about a second.)
 LATE = 0.75
 DONE_WHEN = {"jsonpath": [{"expression": "status", "value": "DONE"}]}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _temporal_binary() -> str:
@@ -63,30 +53,23 @@ def dev_server(folder: Path, *flags: str) -> Iterator[str]:
     """``127.0.0.1:PORT`` of a Temporal dev server (headless, in memory, loopback only)."""
     binary = _temporal_binary()
     port = free_port()
-    log = folder / "server-{}.log".format(port)
-    with open(log, "wb") as out:
-        server = subprocess.Popen(
-            [binary, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
-             "--ui-port", str(free_port()), "--log-level", "error", *flags],  # HTTP API, metrics: free ports
-            stdout=out, stderr=subprocess.STDOUT,
-        )
+    server = BackgroundProcess(
+        [binary, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
+         "--ui-port", str(free_port()), "--log-level", "error", *flags],  # HTTP API, metrics: free ports
+        folder / "server-{}.log".format(port), name="the Temporal dev server",
+    )
     address = "127.0.0.1:{}".format(port)
+
+    def healthy() -> bool:
+        return subprocess.run([binary, "operator", "cluster", "health", "--address", address],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
     try:
-        deadline = time.monotonic() + 30
-        while subprocess.run([binary, "operator", "cluster", "health", "--address", address],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the Temporal dev server did not start (exit code {}): {}".format(
-                    server.poll(), log.read_text()[-2000:]))
-            time.sleep(0.05)
+        wait_for(healthy, 30, "the Temporal dev server to start", process=server,
+                 details=lambda: ": " + server.log_tail(2000))
         yield address
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -96,124 +79,46 @@ def temporal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield address
 
 
-class Job(ThreadingHTTPServer):
-    """A job on loopback: answers ``answers`` in order (the last repeats), records when each request came.
+class TemporalWorkers(Workers):
+    """``start(address=None, **options)`` starts a worker of the recipe on this test's task queue (SIGINT stops it)."""
 
-    An answer ``None`` is no answer at all: the request hangs until the server is closed.
-    """
+    WORKER = ("import asyncio, datetime, json, sys, temporal_recipe\n"
+              "options = json.loads(sys.argv[3])\n"
+              "options['sticky_queue_schedule_to_start_timeout'] = datetime.timedelta(\n"
+              "    seconds=options['sticky_queue_schedule_to_start_timeout'])\n"
+              "asyncio.run(temporal_recipe.run_worker(sys.argv[1], sys.argv[2], **options))\n")
 
-    daemon_threads = True
+    def __init__(self, folder: Path, address: str) -> None:
+        super().__init__(folder, stop_signal=signal.SIGINT)
+        self.address = address
+        self.task_queue = "httsleep-test-" + uuid.uuid4().hex
 
-    def __init__(self, *answers: Optional[str]) -> None:
-        super().__init__(("127.0.0.1", 0), _JobHandler)
-        self.answers = answers
-        self.times: List[float] = []
-        self.lock = threading.Lock()
-        self.closing = threading.Event()
-        self.url = "http://127.0.0.1:{}/jobs/1".format(self.server_address[1])
-
-    def answer(self) -> Optional[str]:
-        with self.lock:
-            self.times.append(time.time())
-            return self.answers[min(len(self.times), len(self.answers)) - 1]
-
-    def wait_for(self, requests: int, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.times) < requests:
-            assert time.monotonic() < deadline, "the job got {} requests, not {}".format(len(self.times), requests)
-            time.sleep(0.01)
-
-    def __enter__(self) -> Job:
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.closing.set()
-        self.shutdown()
-        self.server_close()
-
-
-class _JobHandler(BaseHTTPRequestHandler):
-    server: Job
-
-    def do_GET(self) -> None:
-        status = self.server.answer()
-        if status is None:
-            self.server.closing.wait()
-            return
-        body = json.dumps({"status": status}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-class Worker:
-    """A worker of the recipe in a subprocess of its own (``kill()`` is SIGKILL), on a task queue of its own."""
-
-    def __init__(self, address: str, task_queue: str, log: Path, **options: Any) -> None:
+    def start(self, address: Optional[str] = None, **options: Any) -> BackgroundProcess:
         # Sticky workflow tasks go back to a dead worker for this long before any other worker gets them.
         options.setdefault("sticky_queue_schedule_to_start_timeout", 1)
-        code = ("import asyncio, datetime, json, sys, temporal_recipe\n"
-                "options = json.loads(sys.argv[3])\n"
-                "options['sticky_queue_schedule_to_start_timeout'] = datetime.timedelta(\n"
-                "    seconds=options['sticky_queue_schedule_to_start_timeout'])\n"
-                "asyncio.run(temporal_recipe.run_worker(sys.argv[1], sys.argv[2], **options))\n")
-        self.log = log
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", code, address, task_queue, json.dumps(options)],
-                stdout=out, stderr=subprocess.STDOUT, cwd=str(EXAMPLES),
-                env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(EXAMPLES), os.environ.get("PYTHONPATH", "")])),
-            )
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        return self.spawn(
+            [sys.executable, "-c", self.WORKER, address or self.address, self.task_queue, json.dumps(options)],
+            cwd=str(EXAMPLES),
+            env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(EXAMPLES), os.environ.get("PYTHONPATH", "")])),
+        )
 
 
 @pytest.fixture
-def workers(temporal: str, tmp_path: Path) -> Iterator[Any]:
-    """``workers(**options)`` starts a worker on this test's task queue; all are stopped at the end."""
-    started: List[Worker] = []
-    task_queue = "httsleep-test-" + uuid.uuid4().hex
-
-    def start(address: Optional[str] = None, **options: Any) -> Worker:
-        worker = Worker(address or temporal, task_queue, tmp_path / "worker.log", **options)
-        started.append(worker)
-        return worker
-
-    start.task_queue = task_queue  # type: ignore[attr-defined]
-    start.log = tmp_path / "worker.log"  # type: ignore[attr-defined]
-    try:
-        yield start
-    finally:
-        for worker in started:
-            worker.stop()
+def workers(temporal: str, tmp_path: Path) -> Iterator[TemporalWorkers]:
+    """This test's workers; all are stopped at the end."""
+    with TemporalWorkers(tmp_path, temporal) as started:
+        yield started
 
 
 def _gaps(times: List[float]) -> List[float]:
-    return [round(later - earlier, 3) for earlier, later in zip(times, times[1:])]
+    return gaps(times, ndigits=3)
 
 
-async def _result(handle: Any, workers: Any, timeout: float = 30) -> Any:
+async def _result(handle: Any, workers: TemporalWorkers, timeout: float = 30) -> Any:
     try:
         return await asyncio.wait_for(handle.result(), timeout)
     except asyncio.TimeoutError:
-        pytest.fail("the poll did not finish in {} s; the workers said:\n{}".format(
-            timeout, workers.log.read_text()[-3000:] if workers.log.exists() else ""))
+        pytest.fail("the poll did not finish in {} s; the workers said:\n{}".format(timeout, workers.logs()))
 
 
 async def _wait_for_event(handle: Any, event_type: int, count: int = 1, timeout: float = 20) -> None:
@@ -226,73 +131,74 @@ async def _wait_for_event(handle: Any, event_type: int, count: int = 1, timeout:
         await asyncio.sleep(0.05)
 
 
-def test_a_poll_completes_after_the_intended_attempts_and_waits(temporal, workers):
+def test_a_poll_completes_after_the_intended_attempts_and_waits(temporal, job_server, workers):
     async def main() -> None:
         client = await Client.connect(temporal)
-        with Job("PENDING", "PENDING", "DONE") as job:
-            workers()
-            handle = await temporal_recipe.start(
-                client, Poll(job.url, DONE_WHEN, {"polling_interval": 1, "timeout": 30}),
-                task_queue=workers.task_queue)
-            assert await _result(handle, workers) == {"status": "DONE"}
-            assert len(job.times) == 3
-            for gap in _gaps(job.times):
-                assert 1.0 - 0.05 <= gap <= 1.0 + LATE, _gaps(job.times)
-            # one activity per attempt, a durable timer between two
-            events = [event.event_type async for event in handle.fetch_history_events()]
-            assert events.count(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 3
-            assert events.count(EventType.EVENT_TYPE_TIMER_FIRED) == 2
+        job = job_server.job("1", "PENDING", "PENDING", "DONE")
+        workers.start()
+        handle = await temporal_recipe.start(
+            client, Poll(job.url, DONE_WHEN, {"polling_interval": 1, "timeout": 30}),
+            task_queue=workers.task_queue)
+        assert await _result(handle, workers) == {"status": "DONE"}
+        assert len(job.times) == 3
+        for gap in _gaps(job.times):
+            assert 1.0 - 0.05 <= gap <= 1.0 + LATE, _gaps(job.times)
+        # one activity per attempt, a durable timer between two
+        events = [event.event_type async for event in handle.fetch_history_events()]
+        assert events.count(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) == 3
+        assert events.count(EventType.EVENT_TYPE_TIMER_FIRED) == 2
 
     asyncio.run(main())
 
 
-def test_no_worker_slot_is_held_during_a_wait(temporal, workers):
+def test_no_worker_slot_is_held_during_a_wait(temporal, job_server, workers):
     async def main() -> None:
         client = await Client.connect(temporal)
-        with Job("PENDING", "DONE") as slow, Job("DONE") as quick:
-            workers(max_concurrent_activities=1)
-            long_poll = await temporal_recipe.start(
-                client, Poll(slow.url, DONE_WHEN, {"polling_interval": 3, "timeout": 30}),
-                task_queue=workers.task_queue)
-            await _wait_for_event(long_poll, EventType.EVENT_TYPE_TIMER_STARTED)  # the first attempt made
-            other = await temporal_recipe.start(
-                client, Poll(quick.url, DONE_WHEN, {"polling_interval": 1, "timeout": 30}),
-                task_queue=workers.task_queue)
-            assert await _result(other, workers) == {"status": "DONE"}
-            other_done = time.time()
-            assert await _result(long_poll, workers) == {"status": "DONE"}
-            # the other poll's activity ran in the one activity slot while the long poll waited
-            assert slow.times[0] < quick.times[0] < other_done < slow.times[1], (slow.times, quick.times)
-            assert other_done - slow.times[0] < 2, (slow.times, quick.times, other_done)
+        slow = job_server.job("slow", "PENDING", "DONE")
+        quick = job_server.job("quick", "DONE")
+        workers.start(max_concurrent_activities=1)
+        long_poll = await temporal_recipe.start(
+            client, Poll(slow.url, DONE_WHEN, {"polling_interval": 3, "timeout": 30}),
+            task_queue=workers.task_queue)
+        await _wait_for_event(long_poll, EventType.EVENT_TYPE_TIMER_STARTED)  # the first attempt made
+        other = await temporal_recipe.start(
+            client, Poll(quick.url, DONE_WHEN, {"polling_interval": 1, "timeout": 30}),
+            task_queue=workers.task_queue)
+        assert await _result(other, workers) == {"status": "DONE"}
+        other_done = time.time()
+        assert await _result(long_poll, workers) == {"status": "DONE"}
+        # the other poll's activity ran in the one activity slot while the long poll waited
+        assert slow.times[0] < quick.times[0] < other_done < slow.times[1], (slow.times, quick.times)
+        assert other_done - slow.times[0] < 2, (slow.times, quick.times, other_done)
 
     asyncio.run(main())
 
 
-def test_a_worker_killed_during_a_wait_does_not_repeat_an_attempt(temporal, workers):
+def test_a_worker_killed_during_a_wait_does_not_repeat_an_attempt(temporal, job_server, workers):
     async def main() -> None:
         client = await Client.connect(temporal)
-        with Job("PENDING", "PENDING", "DONE") as job:
-            first = workers()
-            handle = await temporal_recipe.start(
-                client, Poll(job.url, DONE_WHEN, {"polling_interval": 2, "timeout": 60}),
-                task_queue=workers.task_queue)
-            await _wait_for_event(handle, EventType.EVENT_TYPE_TIMER_STARTED)
-            first.kill()  # in the first wait, the first attempt done and recorded
-            killed_at = time.time()
-            workers()
-            assert await _result(handle, workers) == {"status": "DONE"}
-            assert len(job.times) == 3, _gaps(job.times)  # exactly: no attempt made twice, none lost
-            assert job.times[0] < killed_at < job.times[1]
-            for gap in _gaps(job.times):
-                assert gap >= 2.0 - 0.05, _gaps(job.times)
-            # the second attempt came when the timer fired, plus the time the dead worker's sticky queue takes
-            # to hand the workflow task to the new one (1 s here) and, on a slow machine, the new one's start
-            assert job.times[1] - job.times[0] <= 2.0 + 1.0 + LATE + 1.0, _gaps(job.times)
+        job = job_server.job("1", "PENDING", "PENDING", "DONE")
+        first = workers.start()
+        handle = await temporal_recipe.start(
+            client, Poll(job.url, DONE_WHEN, {"polling_interval": 2, "timeout": 60}),
+            task_queue=workers.task_queue)
+        await _wait_for_event(handle, EventType.EVENT_TYPE_TIMER_STARTED)
+        first.kill()  # in the first wait, the first attempt done and recorded
+        killed_at = time.time()
+        workers.start()
+        assert await _result(handle, workers) == {"status": "DONE"}
+        assert len(job.times) == 3, _gaps(job.times)  # exactly: no attempt made twice, none lost
+        assert job.times[0] < killed_at < job.times[1]
+        for gap in _gaps(job.times):
+            assert gap >= 2.0 - 0.05, _gaps(job.times)
+        # the second attempt came when the timer fired, plus the time the dead worker's sticky queue takes
+        # to hand the workflow task to the new one (1 s here) and, on a slow machine, the new one's start
+        assert job.times[1] - job.times[0] <= 2.0 + 1.0 + LATE + 1.0, _gaps(job.times)
 
     asyncio.run(main())
 
 
-def test_a_worker_killed_during_a_request_counts_the_lost_request_once(temporal, workers):
+def test_a_worker_killed_during_a_request_counts_the_lost_request_once(temporal, job_server, workers):
     """The attempt is heartbeated before its request goes out, so the retried activity counts the lost request.
 
     max_retries=3 against a job that never finishes: the second request never gets an answer and the worker is
@@ -303,27 +209,27 @@ def test_a_worker_killed_during_a_request_counts_the_lost_request_once(temporal,
     """
     async def main() -> None:
         client = await Client.connect(temporal)
-        with Job("PENDING", None, "PENDING") as job:
-            first = workers()
-            handle = await temporal_recipe.start(
-                client, Poll(job.url, DONE_WHEN, {"polling_interval": 0.5, "max_retries": 3, "request_timeout": 30},
-                             attempt_timeout=2),
-                task_queue=workers.task_queue)
-            await asyncio.to_thread(job.wait_for, 2)
-            await asyncio.sleep(0.3)  # let the heartbeat go out (the SDK sends it from another task)
-            first.kill()
-            workers()
-            with pytest.raises(WorkflowFailureError) as failed:
-                await _result(handle, workers)
-            cause = failed.value.cause.cause
-            assert isinstance(cause, ApplicationError) and cause.type == "StopPolling", failed.value.cause
-            assert "after 3 attempts" in str(cause), cause
-            assert len(job.times) == 3, _gaps(job.times)
+        job = job_server.job("1", "PENDING", None, "PENDING")
+        first = workers.start()
+        handle = await temporal_recipe.start(
+            client, Poll(job.url, DONE_WHEN, {"polling_interval": 0.5, "max_retries": 3, "request_timeout": 30},
+                         attempt_timeout=2),
+            task_queue=workers.task_queue)
+        await asyncio.to_thread(job.wait_for, 2, 20)
+        await asyncio.sleep(0.3)  # let the heartbeat go out (the SDK sends it from another task)
+        first.kill()
+        workers.start()
+        with pytest.raises(WorkflowFailureError) as failed:
+            await _result(handle, workers)
+        cause = failed.value.cause.cause
+        assert isinstance(cause, ApplicationError) and cause.type == "StopPolling", failed.value.cause
+        assert "after 3 attempts" in str(cause), cause
+        assert len(job.times) == 3, _gaps(job.times)
 
     asyncio.run(main())
 
 
-def test_a_long_poll_continues_as_new_with_its_state(tmp_path, workers):
+def test_a_long_poll_continues_as_new_with_its_state(tmp_path, job_server, workers):
     """A poll of many attempts starts a fresh workflow history when the server suggests it, count and all.
 
     A server of its own suggests continuing as new after 20 history events (about two attempts); the job never
@@ -332,20 +238,20 @@ def test_a_long_poll_continues_as_new_with_its_state(tmp_path, workers):
     async def main() -> None:
         with dev_server(tmp_path, "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=20") as address:
             client = await Client.connect(address)
-            with Job("PENDING") as job:
-                workers(address)
-                handle = await temporal_recipe.start(
-                    client, Poll(job.url, DONE_WHEN, {"polling_interval": 1, "max_retries": 4, "timeout": 30}),
-                    task_queue=workers.task_queue)
-                with pytest.raises(WorkflowFailureError) as failed:
-                    await _result(handle, workers)
-                assert failed.value.cause.cause.type == "StopPolling", failed.value.cause
-                assert "after 4 attempts" in str(failed.value.cause.cause)
-                assert len(job.times) == 4, _gaps(job.times)
-                first_run = [event.event_type async for event in
-                             client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
-                             .fetch_history_events()]
-                assert first_run[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, first_run
-                assert first_run.count(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) < 4
+            job = job_server.job("1", "PENDING")
+            workers.start(address)
+            handle = await temporal_recipe.start(
+                client, Poll(job.url, DONE_WHEN, {"polling_interval": 1, "max_retries": 4, "timeout": 30}),
+                task_queue=workers.task_queue)
+            with pytest.raises(WorkflowFailureError) as failed:
+                await _result(handle, workers)
+            assert failed.value.cause.cause.type == "StopPolling", failed.value.cause
+            assert "after 4 attempts" in str(failed.value.cause.cause)
+            assert len(job.times) == 4, _gaps(job.times)
+            first_run = [event.event_type async for event in
+                         client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+                         .fetch_history_events()]
+            assert first_run[-1] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, first_run
+            assert first_run.count(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED) < 4
 
     asyncio.run(main())
