@@ -21,6 +21,7 @@ command's stderr): what cannot be written is dropped.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
@@ -67,12 +68,18 @@ class BestEffortStream:
         self.error: Optional[Exception] = None
 
     def write(self, text: str) -> int:
-        """Write ``text``, or drop it; return its length either way."""
+        """Write ``text`` and flush it, or drop it; return its length either way.
+
+        Flushed at once: a buffered write "succeeds" even into a full disk,
+        and the failure would only come when Python flushes its streams on
+        exit, turning the command's exit code into 120.
+        """
         if self.stream is not None and not self.broken:
             try:
                 self.stream.write(text)
+                self.stream.flush()
             except (OSError, ValueError) as error:  # ValueError: the stream was closed by its owner
-                self.broken, self.error = True, error
+                self._break(error)
         return len(text)
 
     def flush(self) -> None:
@@ -80,7 +87,18 @@ class BestEffortStream:
             try:
                 self.stream.flush()
             except (OSError, ValueError) as error:
-                self.broken, self.error = True, error
+                self._break(error)
+
+    def _break(self, error: Exception) -> None:
+        """Stop writing; what the stream still buffers goes to the null device when Python flushes it on exit."""
+        self.broken, self.error = True, error
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            descriptor = self.stream.fileno() if self.stream is not None else -1
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, descriptor)
+            finally:
+                os.close(devnull)
 
     def isatty(self) -> bool:
         return not self.broken and _is_terminal(self.stream)
