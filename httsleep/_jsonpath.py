@@ -67,6 +67,22 @@ def _single_field(module: Any, node: Any) -> Optional[str]:
     return None
 
 
+def _trailing_fields(module: Any, node: Any) -> Optional[Tuple[Tuple[str, ...], Any]]:
+    """``(names, inner)`` for ``inner.n1.n2...`` (``Child`` nodes whose right sides are single fields), else ``None``.
+
+    ``names`` are in path order; ``inner`` is what is left of the expression
+    once they are taken off (``node`` itself when it is no ``Child``).
+    """
+    names: List[str] = []
+    while type(node) is module.Child:
+        name = _single_field(module, node.right)
+        if name is None:
+            return None
+        names.append(name)
+        node = node.left
+    return tuple(reversed(names)), node
+
+
 def field_chain(expression: Any) -> Optional[Tuple[str, ...]]:
     """The field names of a plain dotted path (``a.b``, ``$.a.b``) parsed by jsonpath-rw, else ``None``.
 
@@ -77,20 +93,14 @@ def field_chain(expression: Any) -> Optional[Tuple[str, ...]]:
     filters, several fields) goes through ``find()``.
     """
     module = jsonpath_module()
-    names: List[str] = []
-    node = expression
-    while type(node) is module.Child:
-        name = _single_field(module, node.right)
-        if name is None:
-            return None
-        names.append(name)
-        node = node.left
+    walked = _trailing_fields(module, expression)
+    if walked is None:
+        return None
+    names, node = walked
     name = _single_field(module, node)
     if name is not None:
-        names.append(name)
-    elif type(node) is not module.Root or not names:
-        return None
-    return tuple(reversed(names))
+        return (name,) + names
+    return names if type(node) is module.Root and names else None
 
 
 def descent_plan(expression: Any) -> Optional[Tuple[Tuple[str, ...], Tuple[str, ...]]]:
@@ -112,16 +122,10 @@ def descent_plan(expression: Any) -> Optional[Tuple[Tuple[str, ...], Tuple[str, 
     (whose repeated searches of nested matches are not linear).
     """
     module = jsonpath_module()
-    suffix: List[str] = []
-    node = expression
-    while type(node) is module.Child:  # (a..b).c.d: fields looked up in each match, in turn
-        name = _single_field(module, node.right)
-        if name is None:
-            return None
-        suffix.append(name)
-        node = node.left
-    if type(node) is not module.Descendants:
+    walked = _trailing_fields(module, expression)  # (a..b).c.d: fields looked up in each match, in turn
+    if walked is None or type(walked[1]) is not module.Descendants:
         return None
+    suffix, node = walked
     if type(node.left) is module.Root:
         prefix: Tuple[str, ...] = ()
     else:
@@ -129,19 +133,11 @@ def descent_plan(expression: Any) -> Optional[Tuple[Tuple[str, ...], Tuple[str, 
         if left is None:
             return None
         prefix = left
-    chain: List[str] = []
-    right = node.right
-    while type(right) is module.Child:  # a..b.c parses as Descendants(a, Child(b, c)); no Root, no This
-        name = _single_field(module, right.right)
-        if name is None:
-            return None
-        chain.append(name)
-        right = right.left
-    name = _single_field(module, right)
-    if name is None:
+    walked = _trailing_fields(module, node.right)  # a..b.c parses as Descendants(a, Child(b, c)); no Root, no This
+    name = None if walked is None else _single_field(module, walked[1])
+    if walked is None or name is None:
         return None
-    chain.append(name)
-    return prefix, tuple(reversed(chain)) + tuple(reversed(suffix))
+    return prefix, (name,) + walked[0] + suffix
 
 
 #: No value: what :func:`follow` returns when a field is missing (``None`` is a JSON value).
