@@ -25,6 +25,7 @@ __all__ = [
     "ArgumentTypeError",
     "AsyncGaveUp",
     "AsyncHttSleeper",
+    "AsyncResponse",
     "Attempt",
     "BodyDecodingError",
     "BodyError",
@@ -69,6 +70,7 @@ _HOMES = {
     "StopPolling": "exceptions",
     "AsyncHttSleeper": "aio",
     "async_httsleep": "aio",
+    "AsyncResponse": "responses",
     "async_poll_many": "many",
     "poll_many": "many",
     "Attempt": "state",
@@ -90,8 +92,8 @@ _HOMES = {
 }
 # submodules httsleep 0.3.1 code may reach as attributes after ``import httsleep``
 _SUBMODULES = frozenset(
-    {"aio", "conditions", "exceptions", "main", "messages", "policy", "redaction", "resilience", "state", "testing",
-     "transient", "waits"}
+    {"aio", "conditions", "exceptions", "main", "messages", "policy", "redaction", "resilience", "responses", "state",
+     "testing", "transient", "waits"}
 )
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on first use
@@ -115,6 +117,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from .many import async_poll_many, poll_many
     from .policy import Step
     from .resilience import CircuitBreaker, circuitbreaker, exec_, poll, poll_, retry, retry_
+    from .responses import AsyncResponse
     from .state import Attempt, PollState
     from .transient import is_temp_network_error
     from .waits import Constant, Exponential, FullJitter
