@@ -10,8 +10,14 @@ N polls run at once, each of its own job, which the asyncio job server
 is 2 x 0.5 = 1.0 s. Each variant runs in a fresh process, the variants one
 after the other (A B C ... for each round), one at a time:
 
-- ``httsleep_httpx``: ``async_httsleep(url, ...)`` without ``client=``: each
-  poll opens and closes its own ``httpx.AsyncClient`` (the default).
+- ``httsleep_default``: ``async_httsleep(url, ...)`` without ``client=``: the
+  polls share the event loop's aiohttp session, which httsleep opens on
+  first use (the default, with aiohttp installed).
+- ``hand_aiohttp_default``: a hand-written loop on one
+  ``aiohttp.ClientSession()`` as aiohttp makes it (a pool of 100
+  connections, as the session httsleep shares).
+- ``httsleep_httpx``: ``async_httsleep(url, ..., client=...)`` with a new
+  ``httpx.AsyncClient`` per poll (httsleep 1.0's default).
 - ``hand_httpx``: the same requests written by hand, a client per poll
   (sharing one SSL context, as httsleep's do).
 - ``httsleep_httpx_shared``: every poll on one ``httpx.AsyncClient`` with
@@ -78,7 +84,9 @@ from common import (  # noqa: E402 - after the path tweak
 )
 
 VARIANTS = [
-    Client("httsleep_httpx", "httsleep async on httpx, a client per poll", "httpx"),
+    Client("httsleep_default", "httsleep async, no client= (the loop's shared aiohttp session)", "aiohttp_transport"),
+    Client("hand_aiohttp_default", "hand-written aiohttp loop, one ClientSession() (100 connections)", "aiohttp"),
+    Client("httsleep_httpx", "httsleep async on httpx, a client per poll (1.0's default)", "httpx"),
     Client("hand_httpx", "hand-written httpx loop, a client per poll", "httpx"),
     Client("httsleep_httpx_shared", "httsleep async on httpx, one shared client", "httpx"),
     Client("httsleep_aiohttp", "httsleep async on aiohttp, one shared session (limit=0)", "aiohttp_transport"),
@@ -93,6 +101,7 @@ CAPS = {"httsleep_httpx_shared": 1000}
 
 #: (what, numerator, denominator) for the summary.
 RATIOS = [
+    ("httsleep, no client= ÷ hand-written aiohttp, one ClientSession()", "httsleep_default", "hand_aiohttp_default"),
     ("httsleep on httpx ÷ hand-written httpx", "httsleep_httpx", "hand_httpx"),
     ("httsleep on aiohttp ÷ hand-written aiohttp", "httsleep_aiohttp", "hand_aiohttp"),
     ("hand-written aiohttp ÷ raw streams", "hand_aiohttp", "streams"),
@@ -127,11 +136,25 @@ def httsleep_options(attempts: int, interval: float) -> Dict[str, Any]:
     return dict(CONDITION, polling_interval=interval, max_retries=attempts + 2)
 
 
-async def httsleep_httpx(urls: List[str], attempts: int, interval: float) -> List[Any]:
+async def httsleep_default(urls: List[str], attempts: int, interval: float) -> List[Any]:
     from httsleep import async_httsleep
 
     options = httsleep_options(attempts, interval)
     return await asyncio.gather(*(async_httsleep(url, **options) for url in urls), return_exceptions=True)
+
+
+async def httsleep_httpx(urls: List[str], attempts: int, interval: float) -> List[Any]:
+    import httpx
+
+    from httsleep import async_httsleep
+
+    options = httsleep_options(attempts, interval)
+
+    async def poll(url: str) -> Any:
+        async with httpx.AsyncClient(follow_redirects=True) as client:
+            return await async_httsleep(url, client=client, **options)
+
+    return await asyncio.gather(*(poll(url) for url in urls), return_exceptions=True)
 
 
 async def httsleep_httpx_shared(urls: List[str], attempts: int, interval: float) -> List[Any]:
@@ -183,8 +206,8 @@ async def httsleep_aiohttp(urls: List[str], attempts: int, interval: float) -> L
         return await asyncio.gather(*polls, return_exceptions=True)
 
 
-async def hand_aiohttp(urls: List[str], attempts: int, interval: float) -> List[Any]:
-    async with unlimited_session() as session:
+async def hand_aiohttp(urls: List[str], attempts: int, interval: float, session: Any = None) -> List[Any]:
+    async with session or unlimited_session() as session:
 
         async def poll(url: str) -> None:
             async def attempt() -> bool:
@@ -195,6 +218,12 @@ async def hand_aiohttp(urls: List[str], attempts: int, interval: float) -> List[
             await until_done(attempt, attempts, interval)
 
         return await asyncio.gather(*(poll(url) for url in urls), return_exceptions=True)
+
+
+async def hand_aiohttp_default(urls: List[str], attempts: int, interval: float) -> List[Any]:
+    import aiohttp
+
+    return await hand_aiohttp(urls, attempts, interval, aiohttp.ClientSession())
 
 
 async def streams(urls: List[str], attempts: int, interval: float) -> List[Any]:
@@ -234,6 +263,8 @@ def threads(urls: List[str], attempts: int, interval: float) -> List[Any]:
 
 
 ASYNC_VARIANTS: Dict[str, Callable[[List[str], int, float], Any]] = {
+    "httsleep_default": httsleep_default,
+    "hand_aiohttp_default": hand_aiohttp_default,
     "httsleep_httpx": httsleep_httpx,
     "hand_httpx": hand_httpx,
     "httsleep_httpx_shared": httsleep_httpx_shared,

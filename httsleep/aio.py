@@ -80,7 +80,9 @@ from .policy import (
     RequestTimeout,
     Step,
 )
+from .responses import AsyncResponse
 from .transports import library_transport, transport_for
+from .transports._shared import close_shared_clients
 from .waits import WaitLike
 
 if TYPE_CHECKING:
@@ -94,8 +96,10 @@ if TYPE_CHECKING:
 __all__ = [
     "AiohttpResponse",
     "AsyncHttSleeper",
+    "AsyncResponse",
     "async_httsleep",
     "async_poll_many",
+    "close_shared_clients",
     "httpx_timeout",
     "monotonic",
     "sleep",
@@ -117,13 +121,17 @@ def __getattr__(name: str) -> Any:
 
 
 def _default_library() -> str:
-    """The client a poll opens when given none: httpx if installed (as in 1.0), else aiohttp."""
-    for library in ("httpx", "aiohttp"):
+    """The library of the client polls share when given none: aiohttp if installed, else httpx.
+
+    aiohttp costs about a third of httpx's CPU per request (``benchmarks/``,
+    see :doc:`/performance`), and ``httsleep[async]`` installs it.
+    """
+    for library in ("aiohttp", "httpx"):
         if importlib.util.find_spec(library) is not None:
             return library
     raise ImportError(
-        "httsleep's asyncio API needs httpx or aiohttp: pip install 'httsleep[async]' (httpx) "
-        "or 'httsleep[aiohttp]'"
+        "httsleep's asyncio API needs aiohttp or httpx: pip install 'httsleep[async]' (aiohttp) "
+        "or 'httsleep[httpx]'"
     )
 
 

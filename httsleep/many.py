@@ -16,9 +16,8 @@ poll costs does:
 - :func:`async_poll_many`: the requests in flight. A poll holds a slot
   only around each attempt (request, body and judging), never across a
   wait, so 10,000 polls that wait 30 s between attempts all make progress
-  with ``concurrency=100``; the client (the caller's, or the one opened
-  here, its pool capped at ``concurrency``) holds at most ``concurrency``
-  connections. A URL is taken from ``urls`` only when a slot is free for
+  with ``concurrency=100``, on at most ``concurrency`` connections of the
+  client (the caller's, or the event loop's shared one). A URL is taken from ``urls`` only when a slot is free for
   its first attempt.
 - :func:`poll_many`: the polls in progress, one thread each; a thread
   sleeps through its poll's waits (a thread cannot be shared by waiting
@@ -33,8 +32,6 @@ imported by the first call, so that ``httsleep.poll_many`` costs what
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import queue
 import threading
 from typing import TYPE_CHECKING, Any, AsyncGenerator, Callable, Generator, Iterable, Iterator, Set, Tuple, TypeVar
@@ -107,13 +104,12 @@ def async_poll_many(
         :class:`aiohttp.ClientSession` every poll sends with; left open. Its
         own limits apply too: give it at least ``concurrency`` connections
         (aiohttp's default is 100; httpx's 100, of which 20 kept alive).
-        Without one, one client is opened for all the polls, its pool
-        capped at ``concurrency`` connections, and closed when the
-        iteration ends, however it ends: aiohttp's if installed (unlike
-        :class:`~httsleep.aio.AsyncHttSleeper`, whose default is httpx: one
-        httpx client shared by many requests in flight costs about three
-        times the CPU per request), else httpx's. The outcomes are then
-        :class:`~httsleep.aio.AiohttpResponse` or :class:`httpx.Response`.
+        Without one, the polls share the event loop's client, as every
+        :class:`~httsleep.aio.AsyncHttSleeper` without ``client=`` does
+        (see :doc:`/async`); their requests in flight, bounded by
+        ``concurrency``, bound the connections they use. The outcomes are
+        :class:`~httsleep.responses.AsyncResponse` objects whatever the
+        library.
     :param options: every other keyword of
         :class:`~httsleep.aio.AsyncHttSleeper` (the shorthand conditions,
         ``max_retries``, ``timeout``, ``polling_interval``, ``headers``,
@@ -121,8 +117,8 @@ def async_poll_many(
         Hooks run on the event loop, a breaker is shared by all the polls.
     :returns: an asynchronous generator. Leaving the ``async for`` early
         (``break``, an exception) or cancelling the task that iterates
-        stops the polls still running and closes the client opened here:
-        at once when cancelled; on ``break``, when the generator is closed,
+        stops the polls still running: at once when cancelled; on
+        ``break``, when the generator is closed,
         which asyncio does soon after (wrap it in
         :func:`contextlib.aclosing`, or ``await results.aclose()``, to have
         it done before the next line).
@@ -149,45 +145,29 @@ def async_poll_many(
     return _polled_on_loop(template, iter(urls), slots)
 
 
-def _fleet_library() -> str:
-    """The library of the client :func:`async_poll_many` opens: aiohttp if installed, else httpx.
-
-    Not :class:`~httsleep.aio.AsyncHttSleeper`'s default (httpx first, as
-    in httsleep 1.0): every poll shares this client, and on one httpx
-    client the CPU per request grows with the requests in flight (three
-    times that of a client per poll with 100 in flight), while aiohttp's
-    stays below it (``benchmarks/poll_many.py``).
-    """
-    return "aiohttp" if importlib.util.find_spec("aiohttp") is not None else "httpx"
-
-
 async def _polled_on_loop(
     template: AsyncHttSleeper, urls: Iterator[Target], concurrency: int
 ) -> AsyncGenerator[Tuple[Target, Any], None]:
     """The generator :func:`async_poll_many` returns: a task admitting the URLs, and their outcomes as they come."""
     import asyncio  # here: the threads of poll_many do without it
 
-    async with contextlib.AsyncExitStack() as stack:
-        client = template.client
-        if client is None:
-            client = await stack.enter_async_context(_own_client(template.verify, concurrency))
-        slots = asyncio.Semaphore(concurrency)
-        ended: asyncio.Queue[Any] = asyncio.Queue()
-        running: Set[asyncio.Future[None]] = set()
-        admitting = asyncio.ensure_future(_admit(template, urls, client, slots, ended, running))
-        admitting.add_done_callback(lambda _: ended.put_nowait(_ALL_ENDED))
-        try:
-            while True:
-                item = await ended.get()
-                if item is _ALL_ENDED:
-                    break
-                yield item
-            admitting.result()  # what the caller's iterable raised, if it did
-        finally:
-            tasks = [admitting, *running]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+    slots = asyncio.Semaphore(concurrency)
+    ended: asyncio.Queue[Any] = asyncio.Queue()
+    running: Set[asyncio.Future[None]] = set()
+    admitting = asyncio.ensure_future(_admit(template, urls, slots, ended, running))
+    admitting.add_done_callback(lambda _: ended.put_nowait(_ALL_ENDED))
+    try:
+        while True:
+            item = await ended.get()
+            if item is _ALL_ENDED:
+                break
+            yield item
+        admitting.result()  # what the caller's iterable raised, if it did
+    finally:
+        tasks = [admitting, *running]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 #: Put on the queue of outcomes when every URL has been taken and every poll has ended.
@@ -197,7 +177,6 @@ _ALL_ENDED = object()
 async def _admit(
     template: AsyncHttSleeper,
     urls: Iterator[Any],
-    client: Any,
     slots: asyncio.Semaphore,
     ended: asyncio.Queue[Any],
     running: Set[asyncio.Future[None]],
@@ -215,7 +194,7 @@ async def _admit(
                 break
             raise
         try:
-            sleeper = template.for_url(url, client)
+            sleeper = template.for_url(url)
         except Exception as error:  # a URL that cannot be polled: its outcome
             slots.release()
             ended.put_nowait((url, error))
@@ -265,17 +244,6 @@ class _Slot:
         if self._admitted:
             self._admitted = False
             self._slots.release()
-
-
-def _own_client(verify: Any, concurrency: int) -> Any:
-    """The client :func:`async_poll_many` opens: the one a poll would open, its pool capped at ``concurrency``."""
-    if _fleet_library() == "aiohttp":
-        from .transports.aiohttp_transport import new_session
-
-        return new_session(verify, max_connections=concurrency)
-    from .transports.httpx_transport import new_client
-
-    return new_client(verify, max_connections=concurrency)
 
 
 # -- threads ---------------------------------------------------------------------------------------

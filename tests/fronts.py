@@ -1,9 +1,10 @@
 """The three ways a poll can send its requests, for tests that run on every one.
 
 - ``"sync"``: :class:`httsleep.HttSleeper` on requests;
-- ``"async"``: :class:`httsleep.AsyncHttSleeper` on httpx (its default client);
-- ``"aiohttp"``: :class:`httsleep.AsyncHttSleeper` on aiohttp (the session
-  it opens when httpx is not installed, made the default here).
+- ``"async"``: :class:`httsleep.AsyncHttSleeper` on httpx (the client polls
+  share when aiohttp is not installed, made the default here);
+- ``"aiohttp"``: :class:`httsleep.AsyncHttSleeper` on aiohttp (the default:
+  the session polls on one event loop share).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ FRONTS = ["sync", "async", "aiohttp"]
 
 @contextlib.contextmanager
 def aiohttp_by_default(on: bool = True) -> Iterator[None]:
-    """Make the asyncio polls given no client open an aiohttp session (as when httpx is not installed)."""
-    if not on:
-        yield
-        return
-    with unittest.mock.patch.object(httsleep.aio, "_default_library", lambda: "aiohttp"):
+    """Make the asyncio polls given no client share an aiohttp session (``on``), else an httpx client.
+
+    aiohttp is the default when installed; httpx is when it is not.
+    """
+    library = "aiohttp" if on else "httpx"
+    with unittest.mock.patch.object(httsleep.aio, "_default_library", lambda: library):
         yield
 
 

@@ -46,11 +46,11 @@ def test_a_poll_returns_a_response_with_the_attributes_of_the_other_transports()
     assert response.content == b'{"status": "SUCCESS"}'
     assert response.headers["x-job"] == "7" and response.url == server.url + "job"
     assert isinstance(response.raw, aiohttp.ClientResponse) and response.raw.status == 200
-    assert response.history == [] and repr(response) == "<AiohttpResponse [200]>"
+    assert response.history == [] and repr(response) == "<AsyncResponse [200]>"
 
 
 def test_one_callback_works_on_every_transport():
-    """A callback written against requests' response works unchanged on httpx's and on httsleep's aiohttp one."""
+    """A callback written against requests' response works unchanged on httpx and on aiohttp (one AsyncResponse)."""
     seen: List[str] = []
 
     def ready(response: Any) -> bool:
@@ -60,9 +60,11 @@ def test_one_callback_works_on_every_transport():
 
     with ScriptedServer([Reply(json=SUCCESS)]) as server:
         httsleep(server.url, callback=ready)
-        asyncio.run(async_httsleep(server.url, callback=ready))
+        asyncio.run(async_httsleep(server.url, callback=ready))  # the default: the loop's shared aiohttp session
+        with aiohttp_by_default(False):
+            asyncio.run(async_httsleep(server.url, callback=ready))
         with_session(lambda session: async_httsleep(server.url, client=session, callback=ready))
-    assert seen == ["Response", "Response", "AiohttpResponse"]
+    assert seen == ["Response", "AsyncResponse", "AsyncResponse", "AsyncResponse"]
 
 
 def test_text_follows_the_charset_of_the_content_type():

@@ -23,10 +23,12 @@ from typing import Any, Dict, List
 import faultservers
 import httpx
 import pytest
+from fronts import aiohttp_by_default
 from werkzeug import Request, Response
 
 import httsleep
 import httsleep.aio
+import httsleep.responses
 import httsleep.transports.httpx_transport
 from httsleep import AsyncGaveUp, AsyncHttSleeper, CircuitBreaker, GaveUp, async_httsleep
 from httsleep.exceptions import Alarm, CircuitBrokenError
@@ -66,6 +68,13 @@ def recording_client(monkeypatch: pytest.MonkeyPatch) -> List[httpx.AsyncClient]
     return RecordingClient.instances
 
 
+@pytest.fixture(autouse=True)
+def _httpx_by_default() -> Any:
+    """This file pins the httpx transport: polls given no client share an httpx client (aiohttp's is the default)."""
+    with aiohttp_by_default(False):
+        yield
+
+
 def run_strictly(coroutine_function: Any) -> Any:
     """``asyncio.run`` with ResourceWarnings as errors, checking no task outlives the poll."""
     leftovers: List[Any] = []
@@ -103,13 +112,24 @@ def test_run_is_a_coroutine_and_there_is_no_blocking_run() -> None:
     assert not hasattr(AsyncHttSleeper, "run_sync")
 
 
-def test_returns_an_httpx_response(httpserver: Any) -> None:
-    """The matching response is returned as an httpx.Response with its body read."""
+def test_returns_httsleeps_response_with_httpxs_as_raw(httpserver: Any) -> None:
+    """The matching response is an AsyncResponse with its body read; httpx's own is its ``raw``."""
     serve_json(httpserver, PENDING, SUCCESS)
     with no_waiting():
         response = asyncio.run(async_httsleep(httpserver.url_for("/job"), json=SUCCESS))
-    assert isinstance(response, httpx.Response)
-    assert response.json() == SUCCESS
+    assert isinstance(response, httsleep.responses.AsyncResponse)
+    assert isinstance(response.raw, httpx.Response) and response.raw.status_code == 200
+    assert response.json() == SUCCESS and response.url == httpserver.url_for("/job")
+
+
+def test_httpxs_own_attributes_still_read_through_with_a_deprecation_warning(httpserver: Any) -> None:
+    """Code written when an httpx poll returned an httpx.Response keeps working, and is told where to look."""
+    serve_json(httpserver, SUCCESS)
+    response = asyncio.run(async_httsleep(httpserver.url_for("/job"), json=SUCCESS))
+    with pytest.warns(DeprecationWarning, match=r"response\.raw\.is_success \(httpx's own\)"):
+        assert response.is_success is True
+    with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):
+        response.no_such_thing  # noqa: B018 - the lookup is the test
 
 
 def test_same_attributes_as_the_sync_sleeper(httpserver: Any) -> None:
@@ -211,7 +231,7 @@ def test_own_client_follows_redirects_like_requests(httpserver: Any) -> None:
     serve_json(httpserver, SUCCESS)
     with no_waiting():
         response = asyncio.run(async_httsleep(httpserver.url_for("/old"), json=SUCCESS, verify=False))
-    assert response.url.path == "/job"
+    assert response.url == httpserver.url_for("/job") and response.raw.url.path == "/job"
 
 
 def test_verify_accepts_a_ca_bundle_path() -> None:
@@ -528,16 +548,21 @@ def run_without(url: str, *libraries: str) -> List[str]:
 def test_without_httpx_the_async_api_runs_on_aiohttp(httpserver: Any) -> None:
     pytest.importorskip("aiohttp")
     serve_json(httpserver, SUCCESS)
-    assert run_without(httpserver.url_for("/job"), "httpx") == ["sync ok SUCCESS", "async ok AiohttpResponse SUCCESS"]
+    assert run_without(httpserver.url_for("/job"), "httpx") == ["sync ok SUCCESS", "async ok AsyncResponse SUCCESS"]
+
+
+def test_without_aiohttp_the_async_api_runs_on_httpx(httpserver: Any) -> None:
+    serve_json(httpserver, SUCCESS)
+    assert run_without(httpserver.url_for("/job"), "aiohttp") == ["sync ok SUCCESS", "async ok AsyncResponse SUCCESS"]
 
 
 def test_without_either_client_the_sync_api_works_and_the_async_api_names_the_extras(httpserver: Any) -> None:
-    """`import httsleep.aio` works; a poll says: pip install 'httsleep[async]' or 'httsleep[aiohttp]'."""
+    """`import httsleep.aio` works; a poll says: pip install 'httsleep[async]' or 'httsleep[httpx]'."""
     serve_json(httpserver, SUCCESS)
     lines = run_without(httpserver.url_for("/job"), "httpx", "aiohttp")
     assert lines[0] == "sync ok SUCCESS"
-    assert lines[1].startswith("ImportError:") and "pip install 'httsleep[async]'" in lines[1]
-    assert "'httsleep[aiohttp]'" in lines[1]
+    assert lines[1].startswith("ImportError:") and "pip install 'httsleep[async]' (aiohttp)" in lines[1]
+    assert "'httsleep[httpx]'" in lines[1]
 
 
 @pytest.mark.slow

@@ -124,8 +124,8 @@ def test_conditional_polling_receives_the_document_twice_and_304s_between(tmp_pa
 def test_every_scale_variant_completes_every_poll(tmp_path):
     stdout, results = run_quick("scale.py", tmp_path)
     keys = {sample["key"] for sample in results["samples"]}
-    assert keys == {"httsleep_httpx", "hand_httpx", "httsleep_httpx_shared", "httsleep_aiohttp", "hand_aiohttp",
-                    "streams", "threads"}
+    assert keys == {"httsleep_default", "hand_aiohttp_default", "httsleep_httpx", "hand_httpx",
+                    "httsleep_httpx_shared", "httsleep_aiohttp", "hand_aiohttp", "streams", "threads"}
     for sample in results["samples"]:
         assert sample["done"] == sample["n"] == 50, sample
         assert sample["server_requests"] == 150, sample  # 3 attempts each

@@ -21,9 +21,8 @@ bounded as on the other transports:
   moved to ``auth=`` before aiohttp sees the URL.
 
 What a poll returns, and what conditions, callbacks and hooks see, is an
-:class:`AiohttpResponse`: the attributes of a requests or httpx response
-that conditions and callbacks use, the body already read; ``.raw`` is
-aiohttp's own (released) response.
+:class:`~httsleep.responses.AsyncResponse`, as on httpx: the body already
+read; ``.raw`` is aiohttp's own (released) response.
 """
 
 from __future__ import annotations
@@ -31,11 +30,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-import json as jsonlib
 import ssl
 from collections.abc import Mapping
 from http.cookies import Morsel
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, AsyncContextManager, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import aiohttp
 import aiohttp.abc
@@ -43,16 +41,17 @@ import aiohttp.helpers
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from .._body import text_encoding
 from .._cookies import admits
 from .._request_checks import check_headers, check_method, check_url
 from .._validate import ArgumentTypeError, shorten
 from ..exceptions import BodyDecodingError
 from ..policy import PollRun
 from ..redaction import DeferredSecrets, Secrets, is_sensitive_header, redact_url
+from ..responses import AsyncResponse
 from . import OnClient
 from ._async_bounds import bounded
 from ._leftovers import guard_pool
+from ._shared import is_shared, mark_shared, shared_client
 from .rules import REDIRECT_STATUSES, AttemptRules, RedirectLimit, accept_encoding, is_worded, reworded
 
 __all__ = ["AiohttpBodyDecodingError", "AiohttpResponse", "AiohttpTransport", "new_session"]
@@ -64,77 +63,13 @@ class AiohttpBodyDecodingError(BodyDecodingError, aiohttp.ClientPayloadError):
     """A body that is not valid for its ``Content-Encoding``: httsleep's error and aiohttp's own."""
 
 
-class AiohttpResponse:
-    """What a poll on aiohttp returns, and what its conditions, callbacks and hooks see.
+#: the name of :class:`~httsleep.responses.AsyncResponse` before httpx polls returned it too
+AiohttpResponse = AsyncResponse
 
-    It has the attributes of a :class:`requests.Response` and an
-    :class:`httpx.Response` that conditions and callbacks use, with the
-    body already read (and decoded by httsleep), so that a callback written
-    for one front end works on all of them:
 
-    :ivar status_code: the status code (aiohttp's ``status``).
-    :ivar reason: the reason phrase (also ``reason_phrase``, httpx's name).
-    :ivar headers: the response headers (case-insensitive).
-    :ivar url: the URL of the response, after redirects, as a string.
-    :ivar content: the body, decoded (``gzip``/``deflate``), as bytes.
-    :ivar history: the redirect responses before this one, oldest first.
-    :ivar raw: aiohttp's own :class:`aiohttp.ClientResponse`, released (its
-        connection is back in the pool; read ``content`` instead of its
-        body). ``None`` after unpickling.
-
-    ``text`` decodes ``content`` with the charset of the ``Content-Type``
-    (UTF-8 otherwise); ``json()`` decodes it as JSON (a ``ValueError`` if it
-    is not); ``ok`` is true for a status below 400.
-    """
-
-    __slots__ = ("status_code", "reason", "headers", "url", "content", "history", "raw")
-
-    def __init__(self, raw: Any, content: bytes, history: Optional[List[AiohttpResponse]] = None) -> None:
-        self.raw = raw
-        self.status_code: int = raw.status
-        self.reason: str = raw.reason or ""
-        self.headers: Any = raw.headers
-        self.url = str(raw.url)
-        self.content = content
-        self.history: List[AiohttpResponse] = history or []
-
-    @property
-    def reason_phrase(self) -> str:
-        """The reason phrase (httpx's name for ``reason``)."""
-        return self.reason
-
-    @property
-    def ok(self) -> bool:
-        """Whether the status is below 400 (as requests' ``Response.ok``)."""
-        return self.status_code < 400
-
-    @property
-    def encoding(self) -> str:
-        """The charset of the ``Content-Type`` if it is a text encoding Python has, or ``utf-8``."""
-        return text_encoding(self.headers)
-
-    @property
-    def text(self) -> str:
-        """The body as text, decoded with :attr:`encoding` (undecodable bytes replaced)."""
-        return self.content.decode(self.encoding, "replace")
-
-    def json(self, **kwargs: Any) -> Any:
-        """The body decoded as JSON (``kwargs`` go to :func:`json.loads`); a ``ValueError`` if it is not JSON."""
-        return jsonlib.loads(self.content, **kwargs)
-
-    def __repr__(self) -> str:
-        return "<AiohttpResponse [{}]>".format(self.status_code)
-
-    def __getstate__(self) -> Dict[str, Any]:  # aiohttp's response and header proxy do not pickle
-        state = {name: getattr(self, name) for name in self.__slots__ if name != "raw"}
-        state["headers"] = CIMultiDict(self.headers)
-        return state
-
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        for name, value in state.items():
-            setattr(self, name, value)
-        self.raw = None
-        self.headers = CIMultiDictProxy(self.headers)
+def _response(raw: aiohttp.ClientResponse, content: bytes) -> AsyncResponse:
+    """What the poll sees of aiohttp's (released) response, its body ``content`` read and decoded."""
+    return AsyncResponse(raw, raw.status, raw.reason or "", raw.headers, str(raw.url), content)
 
 
 class _BoundedCookieJar(aiohttp.CookieJar):
@@ -181,28 +116,34 @@ def _cookie_items(cookies: Any) -> Iterator[Tuple[str, Any]]:
         yield str(name), value
 
 
-def new_session(verify: Any, max_connections: Optional[int] = None) -> aiohttp.ClientSession:
+def new_session(verify: Any, *, shared: bool = False) -> aiohttp.ClientSession:
     """An :class:`aiohttp.ClientSession` as httsleep opens them: a bounded cookie jar, ``verify`` applied.
 
     ``verify``: the poller's (``None``/``True``: the system's CA
     certificates, as aiohttp does; a path: that CA bundle; ``False``: no
     verification; an :class:`ssl.SSLContext`: that one).
-    ``max_connections``: the most connections its pool opens (``None``:
-    aiohttp's default, 100).
+    ``shared``: a session for many polls (see
+    :mod:`httsleep.transports._shared`): it keeps no cookies, each poll
+    keeps its own.
 
     Its pool is guarded (:func:`~httsleep.transports._leftovers.guard_pool`):
     a connection with bytes past a response is never reused. On an aiohttp
     whose pool cannot be guarded, no connection is reused.
     """
-    limit = 100 if max_connections is None else max_connections  # 100: aiohttp's own default
-    connector = aiohttp.TCPConnector(ssl=_ssl(verify), limit=limit)
+    connector = aiohttp.TCPConnector(ssl=_ssl(verify))  # aiohttp's pool: at most 100 connections
     if not guard_pool(connector):
-        connector = aiohttp.TCPConnector(ssl=_ssl(verify), limit=limit, force_close=True)
-    return aiohttp.ClientSession(
+        connector = aiohttp.TCPConnector(ssl=_ssl(verify), force_close=True)
+    session = aiohttp.ClientSession(
         connector=connector,
-        cookie_jar=_BoundedCookieJar(unsafe=True),  # keep cookies of hosts given by IP address, as requests does
+        # keep cookies of hosts given by IP address, as requests does
+        cookie_jar=aiohttp.DummyCookieJar() if shared else _BoundedCookieJar(unsafe=True),
         auto_decompress=False,
     )
+    return mark_shared(session) if shared else session
+
+
+def _shared_session(verify: Any) -> aiohttp.ClientSession:
+    return new_session(verify, shared=True)
 
 
 def _ssl(verify: Any) -> Any:
@@ -289,23 +230,30 @@ class AiohttpTransport:
         pair = (auth.login, auth.password) if auth is not None else _basic_pair(session.headers.get("Authorization"))
         return self._secrets.resolve() + Secrets.of_request(headers=dict(session.headers), cookies=cookies, auth=pair)
 
-    def start(self, session: aiohttp.ClientSession) -> OnClient:
-        """The sender of one poll on ``session``."""
+    def start(self, session: aiohttp.ClientSession) -> Any:
+        """The sender of one poll on ``session`` (with a cookie jar of its own on a session httsleep shares)."""
+        if is_shared(session):
+            return _OwnCookies(self, session, _BoundedCookieJar(unsafe=True))
         return OnClient(self, session)
 
-    def open_client(self, verify: Any) -> aiohttp.ClientSession:
-        """The session a poll opens when it is given none (see :func:`new_session`)."""
-        return new_session(verify)
+    def open_client(self, verify: Any) -> AsyncContextManager[aiohttp.ClientSession]:
+        """The session a poll uses when it is given none: the event loop's shared one (see :func:`new_session`)."""
+        return shared_client("aiohttp", verify, _shared_session)
 
-    async def send(self, session: aiohttp.ClientSession, run: PollRun) -> AiohttpResponse:
-        """Send one attempt; return the final response with its body read, or raise."""
+    async def send(
+        self, session: aiohttp.ClientSession, run: PollRun, jar: Optional[aiohttp.abc.AbstractCookieJar] = None
+    ) -> AsyncResponse:
+        """Send one attempt; return the final response with its body read, or raise.
+
+        ``jar``: the poll's own cookies, on a session shared by polls (which keeps none itself).
+        """
         if session.auth is not None and "Authorization" in self.headers:
             raise ValueError(
                 "the aiohttp session has its own auth, and the poll sends an Authorization header too (from "
                 "auth, headers or a password in the URL): aiohttp refuses both at once; give one of them"
             )
         try:
-            return await self._send(session, run)
+            return await self._send(session, run, jar)
         except aiohttp.ClientResponseError as error:  # its text quotes the URL and the headers it was sent with
             _hide_request(error, self.secrets(session))
             raise
@@ -318,8 +266,11 @@ class AiohttpTransport:
         description = redact(invalid.description) if invalid.description else None
         raise aiohttp.InvalidURL(redact(redact_url(str(invalid.url))), description)
 
-    async def _send(self, session: aiohttp.ClientSession, run: PollRun) -> AiohttpResponse:
+    async def _send(
+        self, session: aiohttp.ClientSession, run: PollRun, own_jar: Optional[aiohttp.abc.AbstractCookieJar]
+    ) -> AsyncResponse:
         method, url, body = self.method, self.url, self.body
+        jar = own_jar if own_jar is not None else session.cookie_jar
         rules = AttemptRules(run, method, str(url), shown_url=self.shown_url)
         guard_pool(session.connector)  # a pooled connection with bytes queued on it is never reused (set up once)
         reading = _Reading(rules)
@@ -328,20 +279,23 @@ class AiohttpTransport:
         if conditional:
             headers = CIMultiDict(headers)
             headers.update(conditional)
-        hops: List[AiohttpResponse] = []
+        hops: List[AsyncResponse] = []
         sender = session
         try:
             while True:
                 reading.phase = "head"
                 proxy: Dict[str, Any] = {}
+                sent = headers
                 if sender is not session:  # the cookies the jar holds for this host's domain, and no others
-                    headers = _with_scoped_cookies(headers, session.cookie_jar, url)
+                    sent = headers = _with_scoped_cookies(headers, jar, url)
                     proxy = _proxy_for(session, url, headers)
-                raw = await self._head(sender, method, url, headers, body, rules, proxy)
-                if sender is not session:  # what the host sets is kept, as on every hop
-                    session.cookie_jar.update_cookies(raw.cookies, raw.url)
+                elif own_jar is not None:  # the poll's cookies, added as a session's jar would add them
+                    sent = _with_own_cookies(headers, own_jar, url)
+                raw = await self._head(sender, method, url, sent, body, rules, proxy)
+                if sender is not session or own_jar is not None:  # what the host sets is kept, as on every hop
+                    jar.update_cookies(raw.cookies, raw.url)
                 reading.phase = "body"
-                response = AiohttpResponse(raw, await reading.read(raw))
+                response = _response(raw, await reading.read(raw))
                 location = raw.headers.get("Location") if raw.status in REDIRECT_STATUSES else None
                 following = _join(raw.url, location, rules) if location is not None else None
                 hop = _next_hop(rules, raw, hops, location, following)
@@ -379,8 +333,23 @@ class AiohttpTransport:
         return await bounded(sending, rules, "head", aiohttp.ServerTimeoutError)
 
 
+class _OwnCookies:
+    """The sender of one poll on a session httsleep shares among polls: the poll keeps its cookies in ``jar``."""
+
+    __slots__ = ("transport", "session", "jar")
+
+    def __init__(self, transport: AiohttpTransport, session: aiohttp.ClientSession, jar: Any) -> None:
+        self.transport = transport
+        self.session = session
+        self.jar = jar
+
+    async def send(self, run: PollRun) -> AsyncResponse:
+        """Send one attempt of ``run`` on the shared session, with this poll's cookies."""
+        return await self.transport.send(self.session, run, self.jar)
+
+
 def _next_hop(
-    rules: AttemptRules, raw: aiohttp.ClientResponse, hops: List[AiohttpResponse], location: Optional[str],
+    rules: AttemptRules, raw: aiohttp.ClientResponse, hops: List[AsyncResponse], location: Optional[str],
     following: Optional[URL],
 ) -> Any:
     """The rules' verdict on where ``raw`` leads (``following``: its ``Location`` joined to its URL by yarl)."""
@@ -425,6 +394,17 @@ def _with_scoped_cookies(headers: CIMultiDict[str], jar: Any, url: URL) -> CIMul
     headers = CIMultiDict((name, value) for name, value in headers.items() if name.lower() != "cookie")
     if scoped:
         headers["Cookie"] = "; ".join("{}={}".format(name, value) for name, value in scoped)
+    return headers
+
+
+def _with_own_cookies(headers: CIMultiDict[str], jar: Any, url: URL) -> CIMultiDict[str]:
+    """``headers`` with the cookies of a poll's own ``jar`` for ``url`` after those of a ``Cookie`` it has."""
+    cookies = ["{}={}".format(name, morsel.coded_value) for name, morsel in jar.filter_cookies(url).items()]
+    if not cookies:
+        return headers
+    given = headers.get("Cookie")
+    headers = CIMultiDict(headers)
+    headers["Cookie"] = "; ".join([given, *cookies] if given else cookies)
     return headers
 
 
@@ -559,6 +539,7 @@ class _Head:
 def _describe(url_or_request: Any) -> Tuple[str, URL, Dict[str, str], Optional[bytes]]:
     """``(method, URL, headers, body)`` of a URL string or an :class:`httpx.Request`."""
     if isinstance(url_or_request, str):
+        check_url(url_or_request)  # the rules' words for a URL no one can request, before yarl's own
         try:
             return "GET", URL(url_or_request), {}, None
         except (ValueError, TypeError) as error:

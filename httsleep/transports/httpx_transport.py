@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import base64
 import functools
+import http.cookiejar
 import os
 import ssl
-from typing import Any, AsyncIterator, List, Optional, Tuple, Union
+from typing import Any, AsyncContextManager, AsyncIterator, List, Optional, Tuple, Union
 
 import httpx
 
@@ -40,9 +41,11 @@ from .._validate import ArgumentTypeError, shorten
 from ..exceptions import BodyDecodingError
 from ..policy import PollRun, RequestTimeout
 from ..redaction import DeferredSecrets, Secrets, is_sensitive_header
+from ..responses import AsyncResponse
 from . import OnClient
 from ._async_bounds import bounded
 from ._leftovers import discard_if_leftovers
+from ._shared import is_shared, mark_shared, shared_client
 from .rules import AttemptRules, RedirectLimit, accept_encoding, is_worded, reworded
 
 __all__ = ["HttpxBodyDecodingError", "HttpxTransport", "httpx_timeout", "new_client"]
@@ -146,9 +149,9 @@ class HttpxTransport:
         """``METHOD URL`` of the request, for messages (redact it before showing it)."""
         return "{} {}".format(self.request.method, self.request.url)
 
-    def open_client(self, verify: Any) -> httpx.AsyncClient:
-        """The client a poll opens when it is given none (see :func:`new_client`)."""
-        return new_client(verify)
+    def open_client(self, verify: Any) -> AsyncContextManager[httpx.AsyncClient]:
+        """The client a poll uses when it is given none: the event loop's shared one (see :func:`new_client`)."""
+        return shared_client("httpx", verify, _shared_client)
 
     def redact(self, text: str) -> str:
         """``text`` without the request's own credentials (for a repr)."""
@@ -188,12 +191,20 @@ class HttpxTransport:
             request.headers["Accept-Encoding"] = _ACCEPT_ENCODING  # only what httsleep decodes itself
         return request
 
-    def start(self, client: httpx.AsyncClient) -> OnClient:
-        """The sender of one poll on ``client``."""
+    def start(self, client: httpx.AsyncClient) -> Any:
+        """The sender of one poll on ``client`` (with cookies of its own on a client httsleep shares)."""
+        if is_shared(client):
+            cookies = httpx.Cookies()
+            limit_cookies(cookies.jar)
+            return _OwnCookies(self, client, cookies)
         return OnClient(self, client)
 
-    async def send(self, client: httpx.AsyncClient, run: PollRun) -> httpx.Response:
-        """Send one attempt; return the final response with its body read, or raise."""
+    async def send(self, client: httpx.AsyncClient, run: PollRun, cookies: Optional[httpx.Cookies] = None
+                   ) -> AsyncResponse:
+        """Send one attempt; return the final response with its body read, or raise.
+
+        ``cookies``: the poll's own, on a client shared by polls (which keeps none itself).
+        """
         timeout = httpx_timeout(run.request_timeout())
         request = self._request_for(client, timeout)
         conditional = run.conditional_headers()
@@ -207,7 +218,11 @@ class HttpxTransport:
         try:
             while True:
                 reading.phase = "head"
+                if cookies is not None:
+                    cookies.set_cookie_header(request)  # unless the request has a Cookie header, as httpx does
                 response = await self._head(client, request, rules, auth)
+                if cookies is not None:
+                    cookies.extract_cookies(response)
                 reading.phase = "body"
                 await reading.read(response)  # closes the response, whatever happens
                 following = response.next_request if client.follow_redirects else None
@@ -232,7 +247,7 @@ class HttpxTransport:
             raise reworded(error, rules.connection_message(error)) from error
         if hops:  # each hop after what came before it (an auth flow's first response, say)
             response.history = [*(earlier for hop in hops for earlier in (*hop.history, hop)), *response.history]
-        return response
+        return _response(response)
 
     async def _head(
         self, client: httpx.AsyncClient, request: httpx.Request, rules: AttemptRules, auth: Any
@@ -244,6 +259,33 @@ class HttpxTransport:
         """The auth of this attempt (the poller's, else the client's), its flow's bodies read bounded."""
         auth = self.auth if self.auth is not None else client.auth
         return _BoundedAuth(auth, reading) if auth is not None else None
+
+
+class _OwnCookies:
+    """The sender of one poll on a client httsleep shares among polls: the poll keeps its cookies in ``cookies``."""
+
+    __slots__ = ("transport", "client", "cookies")
+
+    def __init__(self, transport: HttpxTransport, client: httpx.AsyncClient, cookies: httpx.Cookies) -> None:
+        self.transport = transport
+        self.client = client
+        self.cookies = cookies
+
+    async def send(self, run: PollRun) -> AsyncResponse:
+        """Send one attempt of ``run`` on the shared client, with this poll's cookies."""
+        return await self.transport.send(self.client, run, self.cookies)
+
+
+def _response(response: httpx.Response) -> AsyncResponse:
+    """What the poll sees of httpx's response (its body read and decoded by httsleep), its history too."""
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:  # pragma: no cover - every body of an attempt is read
+        content = b""
+    history = [_response(earlier) for earlier in response.history]
+    return AsyncResponse(
+        response, response.status_code, response.reason_phrase, response.headers, str(response.url), content, history
+    )
 
 
 def _basic_pair(auth: Any) -> Optional[Tuple[str, str]]:
@@ -402,18 +444,27 @@ def _as_auth(auth: Any) -> httpx.Auth:
     return _CallableAuth(auth)
 
 
-def new_client(verify: Union[bool, str, ssl.SSLContext, None], max_connections: Optional[int] = None
-               ) -> httpx.AsyncClient:
+def new_client(verify: Union[bool, str, ssl.SSLContext, None], *, shared: bool = False) -> httpx.AsyncClient:
     """An :class:`httpx.AsyncClient` as httsleep opens them: following redirects, a bounded cookie jar.
 
     ``verify``: the poller's (``None``: httpx's default CA bundle).
-    ``max_connections``: the most connections its pool opens (``None``: httpx's default).
+    ``shared``: a client for many polls (see :mod:`httsleep.transports._shared`):
+    it keeps no cookies, each poll keeps its own; its pool opens as many
+    connections as there are requests in flight (httpcore's pool slows
+    down with many requests queued for a connection) and keeps 100 alive.
     """
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20) if max_connections is None else (
-        httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections))  # 100/20: httpx's
-    client = httpx.AsyncClient(verify=_ssl_verify(verify), follow_redirects=True, limits=limits)
+    if shared:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
+        client = httpx.AsyncClient(verify=_ssl_verify(verify), follow_redirects=True, limits=limits)
+        client.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))  # a copy is kept
+        return mark_shared(client)
+    client = httpx.AsyncClient(verify=_ssl_verify(verify), follow_redirects=True)
     limit_cookies(client.cookies.jar)
     return client
+
+
+def _shared_client(verify: Union[bool, str, ssl.SSLContext, None]) -> httpx.AsyncClient:
+    return new_client(verify, shared=True)
 
 
 def _ssl_verify(verify: Union[bool, str, ssl.SSLContext, None]) -> Union[bool, ssl.SSLContext]:
