@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json as jsonlib
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -349,6 +350,14 @@ class Condition:
         self.source = source
         self.checks = tuple(_CHECKS[key](source[key]) for key in CONDITION_KEYS if key in source)
 
+    @classmethod
+    def of(cls, source: Mapping, checks: Tuple[Any, ...]) -> Condition:
+        """A condition of ``source`` whose checks were compiled already (from an equal spec)."""
+        condition = cls.__new__(cls)
+        condition.source = source
+        condition.checks = checks
+        return condition
+
     @property
     def spec(self) -> Dict[str, Any]:
         """A fresh normalised copy in the caller's dict form (``status_code`` an
@@ -395,7 +404,10 @@ class Condition:
 def compile_conditions(value: ConditionSpec, what: str = "until") -> Tuple[Condition, ...]:
     """Validate and compile ``until``/``alarms``: a dict (AND) or a list of dicts (OR).
 
-    Empty dicts are skipped, as in httsleep 0.3.1.
+    Empty dicts are skipped, as in httsleep 0.3.1. The compiled checks of
+    the last few hundred specs are kept (:func:`_frozen` says which specs
+    can be): a thousand polls created with the same conditions compile them
+    once, each :class:`Condition` keeping its own caller's dict as ``source``.
 
     :raises TypeError: ``value`` or one of its entries has the wrong type.
     :raises ValueError: an unknown key, a JSONPath that does not parse, a
@@ -409,7 +421,67 @@ def compile_conditions(value: ConditionSpec, what: str = "until") -> Tuple[Condi
         items = list(value)
     else:
         raise TypeError("{} must be a dict or a list of dicts, not {!r}".format(what, value))
-    return tuple(Condition(item) for item in items if not (isinstance(item, Mapping) and not item))
+    items = [item for item in items if not (isinstance(item, Mapping) and not item)]
+    key = _frozen(items)
+    if key is not None:
+        known = _COMPILED.get(key)
+        if known is not None:
+            return tuple(Condition.of(item, checks) for item, checks in zip(items, known))
+    conditions = tuple(Condition(item) for item in items)
+    if key is not None:
+        with _COMPILED_LOCK:
+            if len(_COMPILED) >= _COMPILED_KEPT:
+                del _COMPILED[next(iter(_COMPILED))]  # the oldest
+            _COMPILED[key] = tuple(condition.checks for condition in conditions)
+    return conditions
+
+
+#: the compiled checks of recent condition specs, by :func:`_frozen` spec; the oldest goes first
+_COMPILED: Dict[Any, Tuple[Tuple[Any, ...], ...]] = {}
+_COMPILED_KEPT = 256
+_COMPILED_LOCK = threading.Lock()
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class _Same:
+    """A value compared by identity in a spec's key (a function, a parsed JSONPath); holds it, so its id stays its."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.value is self.value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+
+def _frozen(value: Any, depth: int = 0) -> Any:
+    """A hashable stand-in for a condition spec, equal only for specs that compile alike; ``None``: not kept.
+
+    Types are part of it (``1``, ``1.0`` and ``True`` differ, as do a list
+    and a tuple); functions and parsed JSONPaths count by identity; any
+    other object, or a spec nested deeper than a few levels, is not kept.
+    """
+    if depth > 8:
+        return None
+    kind = type(value)
+    if kind in _SCALARS:
+        return (kind, value)
+    if kind in (dict, list, tuple):
+        pairs = value.items() if kind is dict else enumerate(value)
+        frozen = []
+        for name, item in pairs:
+            item_key = _frozen(item, depth + 1)
+            if item_key is None or type(name) not in _SCALARS:
+                return None
+            frozen.append((name, item_key))
+        return (kind, tuple(frozen))
+    if callable(value) or hasattr(value, "find"):
+        return _Same(value)
+    return None
 
 
 class Verdict:

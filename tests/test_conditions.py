@@ -394,3 +394,61 @@ def test_an_integer_too_long_for_the_parser_is_a_body_that_is_not_json(front):
                 ignore_exceptions=[decode_error])
     assert isinstance(caught.value.last_exception, decode_error)
     assert server.count == 2
+
+
+# -- equal specs compile once ------------------------------------------------------------------------
+
+
+def test_pollers_with_equal_conditions_share_the_compiled_checks_but_keep_their_own_dicts():
+    from httsleep.conditions import compile_conditions
+
+    first_spec = {"status_code": 200, "jsonpath": [{"expression": "status", "value": "DONE"}]}
+    second_spec = {"status_code": 200, "jsonpath": [{"expression": "status", "value": "DONE"}]}
+    (first,), (second,) = compile_conditions(first_spec), compile_conditions(second_spec)
+    assert first.checks is second.checks
+    assert first.source is first_spec and second.source is second_spec
+
+
+@pytest.mark.parametrize("other", [
+    {"json": {"n": True}},  # True == 1, but not the same condition
+    {"json": {"n": 1.0}},
+    {"json": {"n": [1]}},
+    {"json": {"n": (1,)}},
+    {"jsonpath": [{"expression": "n", "value": 1}], "status_code": 200},
+])
+def test_specs_that_only_compare_equal_are_compiled_apart(other):
+    from httsleep.conditions import compile_conditions
+
+    (one,), (two,) = compile_conditions({"json": {"n": 1}}), compile_conditions(other)
+    assert one.checks is not two.checks and repr(one) != repr(two)
+
+
+def test_a_callback_counts_by_identity_and_a_dict_changed_later_changes_nothing():
+    from httsleep.conditions import compile_conditions
+
+    def ready(response):
+        return True
+
+    def also_ready(response):
+        return True
+
+    spec = {"callback": ready}
+    (one,) = compile_conditions(spec)
+    spec["callback"] = also_ready  # the caller reuses the dict for another poll
+    (two,) = compile_conditions(spec)
+    (three,) = compile_conditions({"callback": ready})
+    assert two.checks[0].function is also_ready and one.checks[0].function is ready
+    assert three.checks is one.checks
+
+
+def test_a_spec_with_an_object_of_unknown_kind_is_compiled_every_time():
+    from httsleep.conditions import compile_conditions
+
+    class Anything:
+        def __eq__(self, other):
+            return True
+
+        __hash__ = object.__hash__
+
+    (one,), (two,) = compile_conditions({"json": Anything()}), compile_conditions({"json": Anything()})
+    assert one.checks is not two.checks
