@@ -269,6 +269,10 @@ def connect_and_read(timeout: RequestTimeout) -> Tuple[float, float]:
     return timeout if isinstance(timeout, tuple) else (timeout, timeout)
 
 
+#: fingerprints of recent policies, by their compiled checks and limits (see Policy.fingerprint)
+_FINGERPRINTS: Dict[Any, str] = {}
+
+
 class Policy:
     """A poller's configuration, validated and compiled once.
 
@@ -365,19 +369,32 @@ class Policy:
         Holds no secret: a condition's values are hashed, never stored.
         """
         if self._fingerprint is None:
-            import hashlib
-            import json
-
-            described = {
-                "until": [condition.spec for condition in self.until],
-                "alarms": [condition.spec for condition in self.alarms],
-                "max_retries": self.max_retries,
-                "timeout": self.timeout,
-                "conditional": self.conditional,
-            }
-            text = json.dumps(described, sort_keys=True, default=_described, separators=(",", ":"))
-            self._fingerprint = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+            # conditions compiled from equal specs share their checks (see compile_conditions): a fleet of polls
+            # with the same conditions and limits hashes them once
+            key = (tuple(c.checks for c in self.until), tuple(c.checks for c in self.alarms), self.max_retries,
+                   self.timeout, self.conditional)
+            known = _FINGERPRINTS.get(key)
+            if known is None:
+                known = self._hash()
+                if len(_FINGERPRINTS) >= 256:
+                    _FINGERPRINTS.clear()
+                _FINGERPRINTS[key] = known
+            self._fingerprint = known
         return self._fingerprint
+
+    def _hash(self) -> str:
+        import hashlib
+        import json
+
+        described = {
+            "until": [condition.spec for condition in self.until],
+            "alarms": [condition.spec for condition in self.alarms],
+            "max_retries": self.max_retries,
+            "timeout": self.timeout,
+            "conditional": self.conditional,
+        }
+        text = json.dumps(described, sort_keys=True, default=_described, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     def new_state(self, now: Optional[float] = None) -> PollState:
         """The state of a poll of this policy that starts ``now`` (epoch seconds; default: the time now).
