@@ -23,8 +23,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from contextlib import asynccontextmanager
-from typing import Any, AsyncGenerator, AsyncIterator, Callable, Dict, Hashable, Optional, Set, Tuple
+from typing import Any, AsyncContextManager, AsyncGenerator, Callable, Dict, Hashable, Optional, Set, Tuple
 
 __all__ = ["IDLE_TIMEOUT", "close_shared_clients", "is_shared", "mark_shared", "shared_client"]
 
@@ -143,25 +142,40 @@ def _clients_of(loop: asyncio.AbstractEventLoop) -> _LoopClients:
         return clients
 
 
-@asynccontextmanager
-async def shared_client(library: str, verify: Any, new_client: Callable[[Any], Any]) -> AsyncIterator[Any]:
+def shared_client(library: str, verify: Any, new_client: Callable[[Any], Any]) -> AsyncContextManager[Any]:
     """Lend the running loop's shared client of ``library`` for ``verify`` (``new_client(verify)`` opens it)."""
-    loop = asyncio.get_running_loop()
-    clients = _clients_of(loop)
-    key = (library, _verify_key(verify))
-    client = clients.clients.get(key)
-    if client is None:
-        client = clients.clients[key] = mark_shared(new_client(verify))
-        clients.keep[key] = verify
-        if clients.keeper is None:
-            keeper = _keeper(clients)
-            await keeper.asend(None)  # started on this loop: its shutdown_asyncgens() will close it
-            clients.keeper = keeper
-    clients.lease()
-    try:
-        yield client
-    finally:
-        clients.release()
+    return _Lease(library, verify, new_client)
+
+
+class _Lease:
+    """One poll's use of its loop's shared client, from ``async with`` to its end (however it ends)."""
+
+    __slots__ = ("_key", "_verify", "_new_client", "_clients")
+
+    def __init__(self, library: str, verify: Any, new_client: Callable[[Any], Any]) -> None:
+        self._key = (library, _verify_key(verify))
+        self._verify = verify
+        self._new_client = new_client
+        self._clients: Optional[_LoopClients] = None
+
+    async def __aenter__(self) -> Any:
+        clients = _clients_of(asyncio.get_running_loop())
+        client = clients.clients.get(self._key)
+        if client is None:
+            client = clients.clients[self._key] = mark_shared(self._new_client(self._verify))
+            clients.keep[self._key] = self._verify
+            if clients.keeper is None:
+                keeper = _keeper(clients)
+                await keeper.asend(None)  # started on this loop: its shutdown_asyncgens() will close it
+                clients.keeper = keeper
+        clients.lease()
+        self._clients = clients
+        return client
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        clients, self._clients = self._clients, None
+        if clients is not None:
+            clients.release()
 
 
 async def close_shared_clients() -> None:

@@ -233,19 +233,18 @@ class AiohttpTransport:
     def start(self, session: aiohttp.ClientSession) -> Any:
         """The sender of one poll on ``session`` (with a cookie jar of its own on a session httsleep shares)."""
         if is_shared(session):
-            return _OwnCookies(self, session, _BoundedCookieJar(unsafe=True))
+            return _OwnCookies(self, session)
         return OnClient(self, session)
 
     def open_client(self, verify: Any) -> AsyncContextManager[aiohttp.ClientSession]:
         """The session a poll uses when it is given none: the event loop's shared one (see :func:`new_session`)."""
         return shared_client("aiohttp", verify, _shared_session)
 
-    async def send(
-        self, session: aiohttp.ClientSession, run: PollRun, jar: Optional[aiohttp.abc.AbstractCookieJar] = None
-    ) -> AsyncResponse:
+    async def send(self, session: aiohttp.ClientSession, run: PollRun, own: Optional[_OwnCookies] = None
+                   ) -> AsyncResponse:
         """Send one attempt; return the final response with its body read, or raise.
 
-        ``jar``: the poll's own cookies, on a session shared by polls (which keeps none itself).
+        ``own``: the poll's own cookies, on a session shared by polls (which keeps none itself).
         """
         if session.auth is not None and "Authorization" in self.headers:
             raise ValueError(
@@ -253,7 +252,7 @@ class AiohttpTransport:
                 "auth, headers or a password in the URL): aiohttp refuses both at once; give one of them"
             )
         try:
-            return await self._send(session, run, jar)
+            return await self._send(session, run, own)
         except aiohttp.ClientResponseError as error:  # its text quotes the URL and the headers it was sent with
             _hide_request(error, self.secrets(session))
             raise
@@ -266,11 +265,8 @@ class AiohttpTransport:
         description = redact(invalid.description) if invalid.description else None
         raise aiohttp.InvalidURL(redact(redact_url(str(invalid.url))), description)
 
-    async def _send(
-        self, session: aiohttp.ClientSession, run: PollRun, own_jar: Optional[aiohttp.abc.AbstractCookieJar]
-    ) -> AsyncResponse:
+    async def _send(self, session: aiohttp.ClientSession, run: PollRun, own: Optional[_OwnCookies]) -> AsyncResponse:
         method, url, body = self.method, self.url, self.body
-        jar = own_jar if own_jar is not None else session.cookie_jar
         rules = AttemptRules(run, method, str(url), shown_url=self.shown_url)
         guard_pool(session.connector)  # a pooled connection with bytes queued on it is never reused (set up once)
         reading = _Reading(rules)
@@ -286,14 +282,16 @@ class AiohttpTransport:
                 reading.phase = "head"
                 proxy: Dict[str, Any] = {}
                 sent = headers
+                jar = session.cookie_jar if own is None else own.jar  # the poll's own: None until it has one
                 if sender is not session:  # the cookies the jar holds for this host's domain, and no others
                     sent = headers = _with_scoped_cookies(headers, jar, url)
                     proxy = _proxy_for(session, url, headers)
-                elif own_jar is not None:  # the poll's cookies, added as a session's jar would add them
-                    sent = _with_own_cookies(headers, own_jar, url)
+                elif own is not None and jar is not None:  # the poll's cookies, added as a session's jar would
+                    sent = _with_own_cookies(headers, jar, url)
                 raw = await self._head(sender, method, url, sent, body, rules, proxy)
-                if sender is not session or own_jar is not None:  # what the host sets is kept, as on every hop
-                    jar.update_cookies(raw.cookies, raw.url)
+                sets_cookies = "Set-Cookie" in raw.headers  # (raw.cookies would parse them for every response)
+                if sets_cookies and (sender is not session or own is not None):  # kept, as on every hop
+                    (session.cookie_jar if own is None else own.keep()).update_cookies(raw.cookies, raw.url)
                 reading.phase = "body"
                 response = _response(raw, await reading.read(raw))
                 location = raw.headers.get("Location") if raw.status in REDIRECT_STATUSES else None
@@ -334,18 +332,27 @@ class AiohttpTransport:
 
 
 class _OwnCookies:
-    """The sender of one poll on a session httsleep shares among polls: the poll keeps its cookies in ``jar``."""
+    """The sender of one poll on a session httsleep shares among polls: the poll keeps its cookies in ``jar``.
+
+    The jar is made when a server first sets a cookie (most polls never get one).
+    """
 
     __slots__ = ("transport", "session", "jar")
 
-    def __init__(self, transport: AiohttpTransport, session: aiohttp.ClientSession, jar: Any) -> None:
+    def __init__(self, transport: AiohttpTransport, session: aiohttp.ClientSession) -> None:
         self.transport = transport
         self.session = session
-        self.jar = jar
+        self.jar: Optional[_BoundedCookieJar] = None
+
+    def keep(self) -> _BoundedCookieJar:
+        """The poll's jar, made on first use."""
+        if self.jar is None:
+            self.jar = _BoundedCookieJar(unsafe=True)
+        return self.jar
 
     async def send(self, run: PollRun) -> AsyncResponse:
         """Send one attempt of ``run`` on the shared session, with this poll's cookies."""
-        return await self.transport.send(self.session, run, self.jar)
+        return await self.transport.send(self.session, run, self)
 
 
 def _next_hop(
@@ -389,9 +396,11 @@ def _with_scoped_cookies(headers: CIMultiDict[str], jar: Any, url: URL) -> CIMul
     aiohttp sends its jar's "shared" cookies, set without a domain, to every
     host: those are the caller's, and stay with the origin the poll was given.
     """
+    headers = CIMultiDict((name, value) for name, value in headers.items() if name.lower() != "cookie")
+    if jar is None:  # a poll that has no cookies yet
+        return headers
     shared = {morsel.key for morsel in jar if not morsel["domain"]}
     scoped = [(name, morsel.coded_value) for name, morsel in jar.filter_cookies(url).items() if name not in shared]
-    headers = CIMultiDict((name, value) for name, value in headers.items() if name.lower() != "cookie")
     if scoped:
         headers["Cookie"] = "; ".join("{}={}".format(name, value) for name, value in scoped)
     return headers
