@@ -19,12 +19,12 @@ alternation (A B C D, A B C D...), one at a time:
   ("poll_many costs no more per poll").
 - ``many_aiohttp_unbounded``: the same with ``concurrency=N``: what the
   machinery costs, without the bound.
-- ``gather_httpx``: N ``async_httsleep(url)`` without a client (each opens
-  its own ``httpx.AsyncClient``, the default): the baseline of...
-- ``many_own``: ``async_poll_many(urls, concurrency=C)`` without a client:
-  the one client it opens (aiohttp's when installed, its pool capped at C);
+- ``gather_default``: N ``async_httsleep(url)`` without a client: they
+  share the event loop's aiohttp session (the default): the baseline of...
+- ``many_default``: ``async_poll_many(urls, concurrency=C)`` without a
+  client: its polls share the loop's session too;
 - ``many_httpx``: ``async_poll_many`` on one ``httpx.AsyncClient`` whose
-  pool holds C connections: why it does not open an httpx client when
+  pool holds C connections: why the shared client is aiohttp's when
   aiohttp is installed (not run above N = 1,000 unless ``--uncapped``).
 
 Reported: wall time (the polls' start to the last outcome, imports and
@@ -68,8 +68,8 @@ VARIANTS = [
     Client("gather_aiohttp", "N async_httsleep, one shared aiohttp session (limit=0)", "aiohttp_transport"),
     Client("many_aiohttp", "async_poll_many, the same session, concurrency=C", "aiohttp_transport"),
     Client("many_aiohttp_unbounded", "async_poll_many, the same session, concurrency=N", "aiohttp_transport"),
-    Client("gather_httpx", "N async_httsleep, a client per poll (httpx, the default)", "httpx"),
-    Client("many_own", "async_poll_many, the client it opens (aiohttp, pool capped at C)", "aiohttp_transport"),
+    Client("gather_default", "N async_httsleep, no client= (the loop's shared session)", "aiohttp_transport"),
+    Client("many_default", "async_poll_many, no client= (the loop's shared session)", "aiohttp_transport"),
     Client("many_httpx", "async_poll_many, one httpx client (pool of C)", "httpx"),
 ]
 
@@ -81,8 +81,8 @@ CAPS = {"many_httpx": 1000}
 RATIOS = [
     ("poll_many ÷ gather, one aiohttp session (concurrency=C)", "many_aiohttp", "gather_aiohttp"),
     ("poll_many ÷ gather, one aiohttp session (concurrency=N)", "many_aiohttp_unbounded", "gather_aiohttp"),
-    ("poll_many on the client it opens ÷ gather, a client per poll (httpx)", "many_own", "gather_httpx"),
-    ("poll_many on one httpx client ÷ gather, a client per poll (httpx)", "many_httpx", "gather_httpx"),
+    ("poll_many ÷ gather, no client= (concurrency=C)", "many_default", "gather_default"),
+    ("poll_many on one httpx client ÷ gather, no client=", "many_httpx", "gather_default"),
 ]
 
 
@@ -115,14 +115,14 @@ async def many_aiohttp_unbounded(urls: List[str], attempts: int, interval: float
     return await many_aiohttp(urls, attempts, interval, len(urls))
 
 
-async def gather_httpx(urls: List[str], attempts: int, interval: float, concurrency: int) -> List[Any]:
+async def gather_default(urls: List[str], attempts: int, interval: float, concurrency: int) -> List[Any]:
     from httsleep import async_httsleep
 
     options = httsleep_options(attempts, interval)
     return await asyncio.gather(*(async_httsleep(url, **options) for url in urls), return_exceptions=True)
 
 
-async def many_own(urls: List[str], attempts: int, interval: float, concurrency: int) -> List[Any]:
+async def many_default(urls: List[str], attempts: int, interval: float, concurrency: int) -> List[Any]:
     return await many(urls, attempts, interval, concurrency)
 
 
@@ -138,8 +138,8 @@ CHILDREN: Dict[str, Callable[[List[str], int, float, int], Any]] = {
     "gather_aiohttp": gather_aiohttp,
     "many_aiohttp": many_aiohttp,
     "many_aiohttp_unbounded": many_aiohttp_unbounded,
-    "gather_httpx": gather_httpx,
-    "many_own": many_own,
+    "gather_default": gather_default,
+    "many_default": many_default,
     "many_httpx": many_httpx,
 }
 

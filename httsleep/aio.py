@@ -7,24 +7,23 @@ transient-error switch are those of :class:`httsleep.HttSleeper`, decided by
 the same code (:class:`httsleep.policy.PollRun`); only sending and sleeping
 differ.
 
-Two HTTP clients can send the requests, each behind an extra:
+Two HTTP clients can send the requests:
 
-- **httpx** (``pip install 'httsleep[async]'``): pass an
-  :class:`httpx.AsyncClient` as ``client=``, or none. Polls return an
-  :class:`httpx.Response`.
-- **aiohttp** (``pip install 'httsleep[aiohttp]'``): pass an
-  :class:`aiohttp.ClientSession` as ``client=``. Polls return an
-  :class:`AiohttpResponse`, which has the ``status_code``, ``text``,
-  ``json()``, ``headers`` and ``content`` of the other responses (so a
-  callback works on every front end) and aiohttp's own response as ``.raw``.
-  A poll on aiohttp costs about a third of the CPU per attempt of one on
-  httpx (0.34 in ``benchmarks/run.py``'s floors, 0.34 to 0.35 with 1,000
-  to 10,000 polls at once in ``benchmarks/scale.py``; see
-  :doc:`/performance`): for thousands of polls, share one session among
-  them (see :doc:`/async`).
+- **aiohttp** (``pip install 'httsleep[async]'``), the default: without
+  ``client=``, the polls on one event loop share one pooled
+  :class:`aiohttp.ClientSession` that httsleep opens on first use and
+  closes when the loop shuts down (or after 30 s without a poll; see
+  :func:`close_shared_clients`). Each poll keeps its own cookies. Or pass
+  your own session as ``client=``.
+- **httpx** (``pip install 'httsleep[httpx]'``): pass an
+  :class:`httpx.AsyncClient` as ``client=``; without aiohttp installed,
+  the polls share an httpx client instead.
 
-Without ``client=``, each run opens a client of its own: httpx's when httpx
-is installed (as in httsleep 1.0), aiohttp's otherwise.
+Polls return an :class:`~httsleep.responses.AsyncResponse` on both: the
+``status_code``, ``headers``, ``text``, ``json()`` and ``content`` of the
+other responses (so a callback works on every front end), and the
+library's own response as ``.raw``. A poll on aiohttp costs about a third
+of the CPU per attempt of one on httpx (see :doc:`/performance`).
 
 ``sleep`` and ``monotonic`` are module-level names looked up at every call,
 so tests may patch ``httsleep.aio.sleep`` (a coroutine function) and
@@ -160,14 +159,14 @@ class AsyncHttSleeper(PolicyAttributes):
         :class:`aiohttp.ClientSession` to send with; it is left open, and
         its settings apply (httpx's ``follow_redirects`` included; on
         aiohttp, httsleep follows redirects itself, up to 20). Without
-        one, each :meth:`run` opens its own client (httpx's if httpx is
-        installed, else aiohttp's; it follows redirects, as requests does)
-        and closes it, even when cancelled. Polls that share one client
-        cost less: see :doc:`/async` for how to share one safely.
+        one, each :meth:`run` borrows the event loop's shared client
+        (aiohttp's if installed, else httpx's; it follows redirects, as
+        requests does; at most 100 connections on aiohttp), with cookies of
+        the poll's own: see :doc:`/async`.
     :param verify: ``True``/``False``, a CA bundle path or an
-        :class:`ssl.SSLContext`, for the client :meth:`run` opens. With
-        ``client=``, set it on that client instead (giving both is a
-        ``ValueError``).
+        :class:`ssl.SSLContext`, for the shared client (each setting has one
+        of its own). With ``client=``, set it on that client instead (giving
+        both is a ``ValueError``).
     :param polling_interval: seconds between attempts, or a wait strategy
         from :mod:`httsleep.waits`.
     :param max_retries: the number of requests made before giving up
@@ -206,8 +205,8 @@ class AsyncHttSleeper(PolicyAttributes):
         headers, a URL that is not an absolute ``http``/``https`` URL with a
         valid host and port); also ``verify=`` given together with
         ``client=``, or a ``verify`` path that is not a CA bundle.
-    :raises ImportError: no ``client=`` was given and neither httpx nor
-        aiohttp is installed; the message says which extra to install.
+    :raises ImportError: no ``client=`` was given and neither aiohttp nor
+        httpx is installed; the message says which extra to install.
     """
 
     def __init__(
@@ -287,14 +286,14 @@ class AsyncHttSleeper(PolicyAttributes):
         :class:`asyncio.Semaphore` shared by many polls to bound the requests
         they have in flight at once (:func:`httsleep.async_poll_many` does).
 
-        The response is an :class:`httpx.Response` on httpx, an
-        :class:`AiohttpResponse` on aiohttp (typed ``Any``: both have
-        ``status_code``, ``headers``, ``content``, ``text`` and ``json()``).
+        The response is an :class:`~httsleep.responses.AsyncResponse`,
+        whichever library sent it (typed ``Any``, as the responses of the
+        synchronous front end and of the memory transport are).
 
         Cancelling the task that awaits this (directly, or through
         :func:`asyncio.wait_for` / ``asyncio.timeout``) stops the poll at
-        once, during a request or a wait, and closes the client the poll
-        opened; a caller's client is left open.
+        once, during a request or a wait; the connection of a request in
+        flight is closed, and the client stays open for the other polls.
 
         "Unless ignored" below means as for :meth:`httsleep.HttSleeper.run`:
         unless the error's class is in ``ignore_exceptions``, or
@@ -334,13 +333,13 @@ class AsyncHttSleeper(PolicyAttributes):
             ``callback`` condition raised (unless ignored), or an
             ``on_attempt`` hook raised (always propagated).
         :raises asyncio.CancelledError: the task awaiting the poll was
-            cancelled (the client the poll opened is closed first).
+            cancelled.
         """
         client = self.client
         if client is not None:
             return await self._poll(client, slot)
-        async with self._transport.open_client(self.verify) as own_client:
-            return await self._poll(own_client, slot)
+        async with self._transport.open_client(self.verify) as shared:
+            return await self._poll(shared, slot)
 
     def new_state(self) -> PollState:
         """The state of this poll before its first attempt: its deadline runs from now; nothing is sent.
@@ -365,8 +364,8 @@ class AsyncHttSleeper(PolicyAttributes):
         client = self.client
         if client is not None:
             return await self._step(client, state, checkpoint)
-        async with self._transport.open_client(self.verify) as own_client:
-            return await self._step(own_client, state, checkpoint)
+        async with self._transport.open_client(self.verify) as shared:
+            return await self._step(shared, state, checkpoint)
 
     async def _step(self, client: Any, state: Optional[PollState], checkpoint: Optional[Checkpoint]) -> Step:
         secrets = self._transport.secrets(client)
@@ -538,7 +537,7 @@ async def async_httsleep(
         request is sent (see :class:`AsyncHttSleeper`); or, while polling,
         a ``json`` or ``jsonpath`` condition that could not read a body
         (see :meth:`AsyncHttSleeper.run`).
-    :raises ImportError: neither httpx nor aiohttp is installed, and no
+    :raises ImportError: neither aiohttp nor httpx is installed, and no
         ``client=`` was given.
     :raises httsleep.exceptions.Alarm: a response matched an alarm.
     :raises httsleep.exceptions.AsyncGaveUp: ``max_retries`` or ``timeout``

@@ -133,8 +133,8 @@ def async_poll_many(
         also for ``concurrency``, which must be an integer).
     :raises ValueError: an option that cannot be used (as for
         :class:`~httsleep.aio.AsyncHttSleeper`), or ``concurrency`` < 1.
-    :raises ImportError: no ``client=`` was given and neither httpx nor
-        aiohttp is installed.
+    :raises ImportError: no ``client=`` was given and neither aiohttp nor
+        httpx is installed.
     :raises Exception: while iterating, what ``urls`` raised; no URL's
         outcome is ever raised.
     """

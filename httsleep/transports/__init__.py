@@ -10,15 +10,19 @@ bounds, the wording of failures, what is decoded). The contract:
 - :class:`Transport`: made once per poller from what the caller gave
   (``url_or_request``, ``headers``, ``auth``, the client if any): it
   checks them at construction, knows the request's ``target`` and how to
-  :meth:`~Transport.redact` it, opens a client when the caller gave none
-  (:meth:`~Transport.open_client`, a context manager: ``with`` on the
-  synchronous front end, ``async with`` on the asyncio one), and makes a
-  :class:`Sender` for one poll on a client (:meth:`~Transport.start`).
+  :meth:`~Transport.redact` it, gives a poll a client when the caller gave
+  none (:meth:`~Transport.open_client`, a context manager: ``with`` on the
+  synchronous front end, where it opens a session for the poll; ``async
+  with`` on the asyncio one, where it lends the event loop's shared client,
+  see :mod:`httsleep.transports._shared`), and makes a :class:`Sender` for
+  one poll on a client (:meth:`~Transport.start`; on a client polls share,
+  the sender keeps the poll's cookies itself).
 - :class:`Sender`: ``send(run)`` sends one attempt (a coroutine on the
   asyncio front end) and returns the final response with its body read,
   or raises; a timeout raises one of the transport's ``timeout_errors``.
   Responses have ``status_code``, ``headers``, ``content``, ``text`` and
-  ``json()``: conditions and callbacks need nothing else.
+  ``json()``: conditions and callbacks need nothing else (the asyncio
+  transports return an :class:`~httsleep.responses.AsyncResponse`).
 
 :func:`transport_for` picks the transport for a client: requests for the
 synchronous front end, httpx or aiohttp for the asyncio one, and the
@@ -60,7 +64,7 @@ class Transport(Protocol):
         """What keeps the request's and the client's credentials out of what a poll shows (worked out lazily)."""
 
     def open_client(self, verify: Any) -> ContextManager[Any]:
-        """The client a poll opens and closes when the caller gave none (an async context manager on asyncio)."""
+        """The client of a poll the caller gave none (an async context manager lending the loop's on asyncio)."""
 
     def start(self, client: Any) -> Sender:
         """The sender of one poll on ``client``."""
