@@ -188,3 +188,63 @@ def test_rate_limit_argument_takes_a_limit_as_it_is_and_refuses_the_rest() -> No
 )
 def test_origin_of_a_url_is_scheme_host_and_port_without_credentials(url: str, origin: str) -> None:
     assert origin_of(url) == origin
+
+
+# -- the limits library's strategies ---------------------------------------------------------------
+
+
+def test_limits_rate_limit_takes_slots_from_the_window_then_says_when_it_resets() -> None:
+    from limits.storage import MemoryStorage
+
+    from httsleep.ratelimit import LimitsRateLimit
+
+    limit = LimitsRateLimit(MemoryStorage(), "2/second")
+    assert [limit.reserve("http://a:80", None) for _ in range(2)] == [(0.0, True), (0.0, True)]
+    wait, granted = limit.reserve("http://a:80", None)
+    assert not granted and 0.5 < wait <= 1.0  # nothing booked: the caller asks again after the wait
+    assert limit.reserve("http://b:80", None) == (0.0, True)  # another origin, another key
+
+
+def test_limits_rate_limit_takes_a_strategy_an_item_and_a_fixed_key() -> None:
+    import limits
+    from limits.storage import MemoryStorage
+    from limits.strategies import FixedWindowRateLimiter
+
+    from httsleep.ratelimit import LimitsRateLimit
+
+    strategy = FixedWindowRateLimiter(MemoryStorage())
+    limit = LimitsRateLimit(strategy, limits.parse("1/minute"), key="the-api")
+    assert limit.limiter is strategy
+    assert limit.reserve("http://a:80", None) == (0.0, True)
+    wait, granted = limit.reserve("http://b:80", 5.0)  # one key for every origin
+    assert not granted and 50 < wait <= 60
+    with pytest.raises(ArgumentTypeError, match="limiter must be a limits strategy or storage"):
+        LimitsRateLimit(object(), "1/s")
+    with pytest.raises(ValueError, match="not a rate"):
+        LimitsRateLimit(MemoryStorage(), "often")
+
+
+def test_limits_rate_limit_reads_sub_second_periods_as_whole_seconds() -> None:
+    from limits.storage import MemoryStorage
+
+    from httsleep.ratelimit import LimitsRateLimit
+
+    limit = LimitsRateLimit(MemoryStorage(), "5/500ms")
+    assert (limit.item.amount, limit.item.get_expiry()) == (10, 1)
+
+
+def test_limits_rate_limit_lets_the_request_through_when_its_storage_fails() -> None:
+    from limits.storage import MemoryStorage
+
+    from httsleep.ratelimit import LimitsRateLimit
+
+    calls = []
+
+    class Down(MemoryStorage):
+        def acquire_entry(self, *args: object, **kwargs: object) -> bool:
+            calls.append(args)
+            raise ConnectionError("redis is down")
+
+    limit = LimitsRateLimit(Down(), "1/hour")
+    assert [limit.reserve("http://a:80", None) for _ in range(3)] == [(0.0, True)] * 3  # working: one, then waits
+    assert len(calls) == 3

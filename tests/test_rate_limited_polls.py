@@ -197,6 +197,57 @@ def test_each_origin_has_its_own_schedule(front: str, clock: SharedClock) -> Non
         assert seen == ["success", "throttled", "success"]
 
 
+class SaysNo:
+    """A rate limit that cannot book ahead: "no, ask again in ``wait`` s" ``refusals`` times, then yes."""
+
+    def __init__(self, refusals: int, wait: float) -> None:
+        self.answers = [Reservation(wait, False)] * refusals + [Reservation(0.0, True)]
+        self.asked: List[Optional[float]] = []
+
+    def reserve(self, origin: str, max_wait: Optional[float]) -> Reservation:
+        self.asked.append(max_wait)
+        return self.answers[min(len(self.asked) - 1, len(self.answers) - 1)]
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_limit_that_cannot_book_ahead_is_asked_again_after_each_wait(
+    front: str, clock: SharedClock, pending: ScriptedServer
+) -> None:
+    limit = SaysNo(refusals=2, wait=0.3)
+    seen: List[Attempt] = []
+    outcome = poll(front, pending.url, max_retries=1, timeout=60, rate_limit=limit, on_attempt=seen.append)
+    assert isinstance(outcome, GaveUp) and outcome.limit == "max_retries" and pending.count == 1
+    assert clock.sleeps == pytest.approx([0.3, 0.3])
+    assert limit.asked == pytest.approx([59.95, 59.65, 59.35])  # the time left before the deadline, less its slack
+    throttled = [attempt for attempt in seen if attempt.outcome == "throttled"]
+    assert [(attempt.number, attempt.state.slot_reserved) for attempt in throttled] == [(1, False), (1, False)]
+
+
+def test_a_limit_that_says_no_without_a_wait_is_asked_again_after_a_short_pause(
+    clock: SharedClock, pending: ScriptedServer
+) -> None:
+    limit = SaysNo(refusals=3, wait=0.0)
+    outcome = poll("sync", pending.url, max_retries=1, rate_limit=limit)
+    assert isinstance(outcome, GaveUp) and pending.count == 1
+    assert clock.sleeps == pytest.approx([0.01] * 3)  # not a busy loop
+    assert limit.asked == [None] * 4  # no deadline: however late
+
+
+def test_a_limits_library_strategy_paces_a_poll(pending: ScriptedServer) -> None:
+    from limits.storage import MemoryStorage
+
+    from httsleep.ratelimit import LimitsRateLimit
+
+    seen: List[str] = []
+    started = time.monotonic()
+    outcome = poll("sync", pending.url, max_retries=4, polling_interval=0, timeout=10,
+                   rate_limit=LimitsRateLimit(MemoryStorage(), "2/second"), on_attempt=lambda a: seen.append(a.outcome))
+    took = time.monotonic() - started
+    assert isinstance(outcome, GaveUp) and outcome.limit == "max_retries" and pending.count == 4
+    assert 0.9 <= took < 3  # two at once, the next two when the window moved on
+    assert "throttled" in seen
+
+
 def test_the_breaker_is_asked_after_the_wait_for_the_slot(clock: SharedClock, pending: ScriptedServer) -> None:
     events: List[str] = []
 
