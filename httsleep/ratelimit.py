@@ -115,9 +115,17 @@ class Rate:
         return "Rate(limit={}, period={:g})".format(self.limit, self.period)
 
     def __str__(self) -> str:
-        """The rate as :func:`parse_rate` reads it: ``"10/second"``, ``"5/10 seconds"``."""
-        if self.period == 1:
-            return "{}/second".format(self.limit)
+        """The rate as :func:`parse_rate` reads it, in the largest unit that divides the period.
+
+        >>> print(Rate(10, 1), Rate(100, 60), Rate(5, 10), Rate(3, 7200), Rate(4, 0.5))
+        10/second 100/minute 5/10 seconds 3/2 hours 4/0.5 seconds
+        """
+        for unit, seconds in (("day", 86400.0), ("hour", 3600.0), ("minute", 60.0), ("second", 1.0)):
+            count = self.period / seconds
+            if count >= 1 and count == int(count):
+                if count == 1:
+                    return "{}/{}".format(self.limit, unit)
+                return "{}/{:g} {}s".format(self.limit, count, unit)
         return "{}/{:g} seconds".format(self.limit, self.period)
 
 
