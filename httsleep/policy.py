@@ -174,8 +174,10 @@ def refuse_awaitable(pending: Optional[Awaitable[Any]], what: str, owner: str = 
     if close is not None:
         close()
     raise TypeError(
-        "the {owner}'s {} is awaitable (it does asynchronous I/O): use it with httsleep.AsyncHttSleeper, "
-        "or give HttSleeper a {owner} that does not await".format(what, owner=owner)
+        "the {}'s {} is awaitable (it does asynchronous I/O): use it with httsleep.AsyncHttSleeper, "
+        "or give HttSleeper a {} that does not await".format(
+            owner, what, "breaker" if owner == "circuit breaker" else owner
+        )
     )
 
 
@@ -499,6 +501,11 @@ class PollRun:
         """Seconds since the epoch, as this poll counts them (waits skipped in testing mode included)."""
         return self._epoch + self._clock() + self._skipped
 
+    def _skip(self, wait: float) -> None:
+        """Testing mode: a wait not slept, added to this poll's clock (and to the process's count, see testing)."""
+        self._skipped += wait
+        testing.count_skipped(wait)
+
     @property
     def attempts(self) -> int:
         """Requests made so far (``state.attempts``)."""
@@ -536,7 +543,7 @@ class PollRun:
         if wait <= _DUE_SLACK:  # an engine's timer a few milliseconds early: another round trip is not worth it
             return 0.0
         if self._testing:
-            self._skipped += wait
+            self._skip(wait)
             return 0.0
         return wait
 
@@ -605,7 +612,7 @@ class PollRun:
             log.info("%s: waiting %.3gs for a slot of the rate limit before attempt %d", self.target, wait,
                      self.attempts + 1)
         if self._testing:
-            self._skipped += wait
+            self._skip(wait)
             return Decision(False, None, 0.0)
         return Decision(False, None, wait)
 
@@ -922,7 +929,7 @@ class PollRun:
                 wait,
             )
         if self._testing:
-            self._skipped += wait
+            self._skip(wait)
             return Decision(False, None, 0.0)
         return Decision(False, None, wait)
 

@@ -17,9 +17,9 @@ its slot; the wait is not an attempt.
   storages reach Redis, Memcached, MongoDB...), for limits shared by
   processes (``pip install httsleep[limits]``).
 
-Nothing here does network I/O but what a ``limits`` storage does; this
-module imports no other httsleep module but ``exceptions`` (and, for its
-checks, ``_validate``).
+Nothing here does network I/O but what a ``limits`` storage does; of the
+other httsleep modules, this one imports only ``_validate`` (for its checks)
+and ``testing`` (see :class:`RateLimit`'s clock).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import time
 import weakref
 from typing import Any, Awaitable, Callable, Dict, NamedTuple, Optional, Protocol, Tuple, Union
 
+from . import testing
 from ._validate import MAX_SECONDS, ArgumentTypeError, callable_or_none, positive_int, shorten
 
 __all__ = [
@@ -241,8 +242,13 @@ class RateLimit:
     :param rate: a :class:`Rate` or its text (``"10/second"``, see
         :func:`parse_rate`).
     :param burst: slots that may be taken at once (>= 1).
-    :param clock: a function returning monotonic seconds (default:
-        :func:`time.monotonic`, looked up at every call).
+    :param clock: a function returning monotonic seconds. The default is
+        :func:`time.monotonic` (looked up at every call) plus the waits that
+        polls skipped in testing mode (:func:`httsleep.testing.skipped`):
+        those pass for the limit as they do for the polls, so that testing
+        mode makes up no wait for a slot. (With many polls at once, the
+        limit then sees time pass faster than each of them: it throttles
+        less than for real, never more.)
     """
 
     def __init__(
@@ -258,7 +264,7 @@ class RateLimit:
 
     def _now(self) -> float:
         clock = self._clock
-        return clock() if clock is not None else time.monotonic()
+        return clock() if clock is not None else time.monotonic() + testing.skipped()
 
     def reserve(self, origin: str, max_wait: Optional[float] = None) -> Reservation:
         """Book the next free slot for a request to ``origin`` if it comes within ``max_wait`` seconds.

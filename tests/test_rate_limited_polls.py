@@ -326,6 +326,24 @@ def test_testing_mode_skips_the_wait_for_a_slot_and_counts_it_on_the_poll_clock(
     assert seen[1].elapsed >= 3599  # the hour is on the poll's clock, as if it had been slept
 
 
+@pytest.mark.parametrize("front", FRONTS)
+def test_testing_mode_makes_up_no_wait_for_a_slot_that_the_real_poll_would_not_have_had(
+    front: str, pending: ScriptedServer
+) -> None:
+    """Polling every second under "10/second": never throttled for real, nor in testing mode.
+
+    The skipped waits of the poll pass for the in-memory limit too (without that, twenty requests sent
+    within milliseconds of real time would have waited 0.1, 0.2... 1.9 s for their slots).
+    """
+    limit = RateLimit("10/second")
+    seen: List[str] = []
+    with httsleep.testing.no_waiting():
+        outcome = poll(front, pending.url, max_retries=20, polling_interval=1, timeout=30, rate_limit=limit,
+                       on_attempt=lambda attempt: seen.append(attempt.outcome))
+    assert isinstance(outcome, GaveUp) and outcome.limit == "max_retries" and pending.count == 20
+    assert "throttled" not in seen and seen.count("retry") == 19
+
+
 class AsyncLimit:
     """A rate limit whose reserve() awaits (one kept on a network)."""
 
