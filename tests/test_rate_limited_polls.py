@@ -406,6 +406,28 @@ def test_for_url_shares_the_rate_limit() -> None:
     assert asyncio_template.for_url("http://127.0.0.1:9/other").policy.rate_limit is own
 
 
+def test_an_asyncio_poll_waiting_for_its_slot_holds_none_of_the_concurrency_slots() -> None:
+    """With concurrency=1, a poll throttled for a minute on one host leaves the slot to a poll of another."""
+    limit = RateLimit("1/minute")
+
+    async def first_outcome(urls: List[str]) -> Tuple[str, Any]:
+        polls = async_poll_many(urls, until=UNTIL, rate_limit=limit, concurrency=1)
+        try:
+            async for url, outcome in polls:
+                return url, outcome
+        finally:
+            await polls.aclose()
+        raise AssertionError("no outcome")
+
+    with ScriptedServer([DONE]) as busy, ScriptedServer([DONE], host="127.0.0.2") as free:
+        booked(limit, busy.url, 1)
+        started = time.monotonic()
+        url, outcome = asyncio.run(first_outcome([busy.url + "job", free.url + "job"]))
+        assert time.monotonic() - started < 5
+        assert url == free.url + "job" and outcome.status_code == 200
+        assert (busy.count, free.count) == (0, 1)
+
+
 # -- the process-wide limit on the real clock: 50 pollers, one second at a time -----------------------------
 
 
