@@ -13,13 +13,14 @@ its slot; the wait is not an attempt.
 - :func:`shared_rate_limit`: the process-wide :class:`RateLimit` of a rate,
   which ``rate_limit="10/second"`` on any poller uses: every poller of the
   process given the same rate shares one schedule per origin.
-- :class:`LimitsRateLimit`: a strategy of the ``limits`` library (its
-  storages reach Redis, Memcached, MongoDB...), for limits shared by
-  processes (``pip install httsleep[limits]``).
+- :class:`LimitsRateLimit` (and :class:`AsyncLimitsRateLimit` for asyncio):
+  a strategy of the ``limits`` library (its storages reach Redis,
+  Memcached, MongoDB...), for limits shared by processes
+  (``pip install httsleep[limits]``).
 
 Nothing here does network I/O but what a ``limits`` storage does; of the
-other httsleep modules, this one imports only ``_validate`` (for its checks)
-and ``testing`` (see :class:`RateLimit`'s clock).
+other httsleep modules, this one imports only ``_validate`` (for its
+checks), ``_logs`` and ``testing`` (see :class:`RateLimit`'s clock).
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ import weakref
 from typing import Any, Awaitable, Callable, Dict, NamedTuple, Optional, Protocol, Tuple, Union
 
 from . import testing
+from ._logs import log
 from ._validate import MAX_SECONDS, ArgumentTypeError, callable_or_none, positive_int, shorten
 
 __all__ = [
+    "AsyncLimitsRateLimit",
     "LimitsRateLimit",
     "Rate",
     "RateLimit",
@@ -371,55 +374,96 @@ class LimitsRateLimit:
     ``limits`` keeps its counters in a storage (memory, Redis, Memcached,
     MongoDB...), so pollers in many processes can share one limit. Its
     strategies only say yes or no; the wait for the next slot comes from
-    the strategy's window statistics (when the window resets): a poll
+    the strategy's window statistics (when the window makes room): a poll
     refused a slot waits that long and asks again, without counting an
-    attempt.
+    attempt. For :class:`~httsleep.aio.AsyncHttSleeper` with a storage on
+    the network, :class:`AsyncLimitsRateLimit` does not block the event loop.
 
     :param limiter: a ``limits.strategies`` rate limiter (e.g.
-        ``MovingWindowRateLimiter(storage)``), or a ``limits`` storage (a
-        ``MovingWindowRateLimiter`` is made on it).
+        ``MovingWindowRateLimiter(storage)``), or a ``limits.storage``
+        storage (a ``MovingWindowRateLimiter`` is made on it).
     :param rate: a :class:`Rate`, its text, or a ``limits.RateLimitItem``.
+        ``limits`` counts in whole seconds: a period under a second is
+        scaled up (``"5/500ms"`` counts 10 per second).
     :param key: counts every origin under this one key instead of one key
         per origin (e.g. one limit for a whole API spread over hosts).
 
-    Trouble with the storage (a Redis that cannot be reached) grants the
-    slot at once: a rate limit must never fail the poll it protects.
+    Trouble with the storage (a Redis that cannot be reached) lets the
+    request through at once, with a warning in the ``httsleep`` log at most
+    once a minute: a rate limit must never fail the poll it paces.
     """
+
+    _asynchronous = False
 
     def __init__(self, limiter: Any, rate: Any, *, key: Optional[str] = None) -> None:
         import limits  # the extra: httsleep[limits]
-        import limits.strategies
 
-        if isinstance(limiter, limits.strategies.RateLimiter):
-            self.limiter = limiter
-        elif hasattr(limiter, "incr") and hasattr(limiter, "get"):  # a storage
-            self.limiter = limits.strategies.MovingWindowRateLimiter(limiter)
+        if self._asynchronous:
+            import limits.aio.storage as storages
+            import limits.aio.strategies as strategies
         else:
-            raise ArgumentTypeError(
-                "limiter must be a limits strategy or storage, not {}".format(shorten(limiter))
-            )
-        if isinstance(rate, limits.RateLimitItem):
-            self.item = rate
+            import limits.storage as storages  # type: ignore[no-redef]
+            import limits.strategies as strategies  # type: ignore[no-redef]
+        if isinstance(limiter, strategies.RateLimiter):
+            self.limiter: Any = limiter
+        elif isinstance(limiter, storages.Storage):
+            self.limiter = strategies.MovingWindowRateLimiter(limiter)
         else:
-            parsed = parse_rate(rate)
-            self.item = _limits_item(parsed)
+            raise ArgumentTypeError("limiter must be a {} strategy or storage, not {}".format(
+                "limits.aio" if self._asynchronous else "limits", shorten(limiter)))
+        self.item: Any = rate if isinstance(rate, limits.RateLimitItem) else _limits_item(parse_rate(rate))
         self.key = key
+        self._warned_at: Optional[float] = None
 
     def reserve(self, origin: str, max_wait: Optional[float] = None) -> Reservation:
-        """Take a slot now if the window has one; else say how long until it resets (nothing taken)."""
+        """Take a slot now if the window has one; else say how long until it makes room (nothing taken)."""
         key = self.key if self.key is not None else origin
         try:
             if self.limiter.hit(self.item, "httsleep", key):
                 return Reservation(0.0, True)
             reset_at, _remaining = self.limiter.get_window_stats(self.item, "httsleep", key)
-        except Exception:  # the storage's trouble: let the request through (see the class docstring)
-            return Reservation(0.0, True)
-        wait = max(float(reset_at) - time.time(), 0.0)
-        # not granted: nothing is reserved, whether or not the wait fits in max_wait; the poll asks again after it
-        return Reservation(wait if wait > 0 else min(self.item.get_expiry(), 0.01), False)
+        except Exception as trouble:  # the storage's: let the request through (see the class docstring)
+            return self._through(trouble)
+        return _refused(reset_at)
+
+    def _through(self, trouble: Exception) -> Reservation:
+        now = time.monotonic()
+        if self._warned_at is None or now - self._warned_at >= 60:
+            self._warned_at = now
+            log.warning("rate limit %r: its storage failed (%r); requests go through unlimited meanwhile", self,
+                        trouble)
+        return Reservation(0.0, True)
 
     def __repr__(self) -> str:
-        return "<LimitsRateLimit {} on {}>".format(self.item, type(self.limiter).__name__)
+        return "<{} {} on {}>".format(type(self).__name__, self.item, type(self.limiter).__name__)
+
+
+class AsyncLimitsRateLimit(LimitsRateLimit):
+    """:class:`LimitsRateLimit` on the asyncio strategies of ``limits`` (``limits.aio``), for ``AsyncHttSleeper``.
+
+    ``limiter`` is a ``limits.aio.strategies`` rate limiter or a
+    ``limits.aio.storage`` storage; :meth:`reserve` is a coroutine, so the
+    event loop goes on while the storage answers. The synchronous
+    :class:`~httsleep.HttSleeper` refuses it.
+    """
+
+    _asynchronous = True
+
+    async def reserve(self, origin: str, max_wait: Optional[float] = None) -> Reservation:  # type: ignore[override]
+        """Take a slot now if the window has one; else say how long until it makes room (nothing taken)."""
+        key = self.key if self.key is not None else origin
+        try:
+            if await self.limiter.hit(self.item, "httsleep", key):
+                return Reservation(0.0, True)
+            reset_at, _remaining = await self.limiter.get_window_stats(self.item, "httsleep", key)
+        except Exception as trouble:  # the storage's: let the request through
+            return self._through(trouble)
+        return _refused(reset_at)
+
+
+def _refused(reset_at: float) -> Reservation:
+    """No slot now: the window makes room at ``reset_at`` (epoch seconds); nothing was taken, ask again then."""
+    return Reservation(max(float(reset_at) - time.time(), 0.0), False)
 
 
 def _limits_item(rate: Rate) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -233,7 +234,7 @@ def test_limits_rate_limit_reads_sub_second_periods_as_whole_seconds() -> None:
     assert (limit.item.amount, limit.item.get_expiry()) == (10, 1)
 
 
-def test_limits_rate_limit_lets_the_request_through_when_its_storage_fails() -> None:
+def test_limits_rate_limit_lets_the_request_through_when_its_storage_fails(caplog: pytest.LogCaptureFixture) -> None:
     from limits.storage import MemoryStorage
 
     from httsleep.ratelimit import LimitsRateLimit
@@ -246,5 +247,28 @@ def test_limits_rate_limit_lets_the_request_through_when_its_storage_fails() -> 
             raise ConnectionError("redis is down")
 
     limit = LimitsRateLimit(Down(), "1/hour")
-    assert [limit.reserve("http://a:80", None) for _ in range(3)] == [(0.0, True)] * 3  # working: one, then waits
+    with caplog.at_level(logging.WARNING, logger="httsleep"):
+        assert [limit.reserve("http://a:80", None) for _ in range(3)] == [(0.0, True)] * 3  # working: one, then waits
     assert len(calls) == 3
+    warnings = [record.getMessage() for record in caplog.records if record.name == "httsleep"]
+    assert len(warnings) == 1 and "its storage failed" in warnings[0] and "redis is down" in warnings[0]
+
+
+def test_the_asyncio_limits_adapter_awaits_the_storage() -> None:
+    import asyncio
+
+    from limits.aio.storage import MemoryStorage
+    from limits.storage import MemoryStorage as SyncStorage
+
+    from httsleep.ratelimit import AsyncLimitsRateLimit
+
+    limit = AsyncLimitsRateLimit(MemoryStorage(), "2/second")
+
+    async def three() -> list:
+        return [await limit.reserve("http://a:80", None) for _ in range(3)]
+
+    first, second, third = asyncio.run(three())
+    assert (first, second) == ((0.0, True), (0.0, True))
+    assert not third.granted and 0.5 < third.wait <= 1.0
+    with pytest.raises(ArgumentTypeError, match="limiter must be a limits.aio strategy or storage"):
+        AsyncLimitsRateLimit(SyncStorage(), "1/s")

@@ -248,6 +248,24 @@ def test_a_limits_library_strategy_paces_a_poll(pending: ScriptedServer) -> None
     assert "throttled" in seen
 
 
+@pytest.mark.parametrize("front", ["async", "aiohttp"])
+def test_a_limits_library_asyncio_strategy_paces_an_asyncio_poll(front: str, pending: ScriptedServer) -> None:
+    from limits.aio.storage import MemoryStorage
+
+    from httsleep.ratelimit import AsyncLimitsRateLimit
+
+    with pytest.raises(ArgumentTypeError, match="reserves asynchronously"):
+        HttSleeper(pending.url, until=UNTIL, rate_limit=AsyncLimitsRateLimit(MemoryStorage(), "2/second"))
+    seen: List[str] = []
+    started = time.monotonic()
+    outcome = poll(front, pending.url, max_retries=3, polling_interval=0, timeout=10,
+                   rate_limit=AsyncLimitsRateLimit(MemoryStorage(), "2/second"),
+                   on_attempt=lambda a: seen.append(a.outcome))
+    took = time.monotonic() - started
+    assert isinstance(outcome, GaveUp) and outcome.limit == "max_retries" and pending.count == 3
+    assert 0.9 <= took < 3 and "throttled" in seen
+
+
 def test_the_breaker_is_asked_after_the_wait_for_the_slot(clock: SharedClock, pending: ScriptedServer) -> None:
     events: List[str] = []
 
