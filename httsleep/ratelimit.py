@@ -91,7 +91,8 @@ class Rate:
             raise ArgumentTypeError("the period of a rate must be a number of seconds, not {}".format(shorten(period)))
         period = float(period)
         if not (0 < period <= MAX_SECONDS):  # refuses nan and inf too
-            raise ValueError("the period of a rate must be > 0 and finite seconds, not {}".format(shorten(period)))
+            raise ValueError("the period of a rate must be more than 0 and at most {:g} seconds, not {}".format(
+                MAX_SECONDS, shorten(period)))
         object.__setattr__(self, "limit", limit)
         object.__setattr__(self, "period", period)
 
@@ -168,7 +169,10 @@ def parse_rate(text: Union[str, Rate]) -> Rate:
     amount = float(match.group("amount")) if match.group("amount") else 1.0
     if limit < 1 or amount <= 0:
         raise ValueError("not a rate: {}: the count and the period must be more than 0".format(shorten(text)))
-    return Rate(limit, amount * unit)
+    try:
+        return Rate(limit, amount * unit)
+    except ValueError as error:  # a period of centuries
+        raise ValueError("not a rate: {}: {}".format(shorten(text), error)) from None
 
 
 class Reservation(NamedTuple):
