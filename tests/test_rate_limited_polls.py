@@ -540,9 +540,24 @@ def test_the_cli_shows_the_wait_for_a_slot_in_its_progress(clock: SharedClock, p
 
 def test_the_cli_gives_up_with_exit_code_3_when_the_slot_comes_after_the_timeout(pending: ScriptedServer) -> None:
     booked(shared_rate_limit("1/hour"), pending.url, 1)
-    code, stderr = run_cli([pending.url, "--rate-limit", "1/hour", "--timeout", "5", "-q"])
+    code, stderr = run_cli([pending.url, "--rate-limit", "1/hour", "--timeout", "5", "-q", "--summary", "-"])
     assert code == 3 and pending.count == 0
     assert "the next slot of the rate limit comes in" in stderr and "after the deadline" in stderr
+    summary = json.loads(stderr[stderr.index("\n{") :])  # the JSON summary follows the message
+    assert (summary["outcome"], summary["limit"], summary["attempts"]) == ("gave_up", "rate_limit", 0)
+
+
+def test_the_cli_summary_of_a_poll_interrupted_while_waiting_for_its_slot_counts_only_sent_attempts(
+    monkeypatch: pytest.MonkeyPatch, pending: ScriptedServer
+) -> None:
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(httsleep.main, "sleep", interrupted)
+    booked(shared_rate_limit("1/hour"), pending.url, 1)
+    code, stderr = run_cli([pending.url, "--rate-limit", "1/hour", "-q", "--summary", "-"])
+    summary = json.loads(stderr[stderr.index("\n{") :])
+    assert (code, summary["outcome"], summary["attempts"], pending.count) == (130, "interrupted", 0, 0)
 
 
 @pytest.mark.parametrize("rate", ["fast", "10", "0/s"])
