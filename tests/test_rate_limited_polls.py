@@ -316,6 +316,19 @@ def test_a_step_returns_the_wait_for_the_slot_without_sending_and_the_next_step_
     assert limit.reserve(origin_of(pending.url), None).wait == pytest.approx(120, abs=1)  # two slots, not three
 
 
+def test_a_state_saves_slot_reserved_only_when_set_and_checks_it_when_loaded() -> None:
+    plain = PollState.start(1000.0, 60)
+    assert "slot_reserved" not in json.loads(plain.to_json())  # as httsleep 1.0 wrote it, and reads it
+    reserved = plain.replace(next_attempt_at=1001.0, slot_reserved=True)
+    assert json.loads(reserved.to_json())["slot_reserved"] is True
+    assert PollState.from_json(reserved.to_json()) == reserved
+    assert PollState.from_json(plain.to_json()).slot_reserved is False
+    document = json.loads(reserved.to_json())
+    document["slot_reserved"] = "yes"
+    with pytest.raises(ValueError, match="slot_reserved must be true or false, not 'yes'"):
+        PollState.from_json(json.dumps(document))
+
+
 def test_a_saved_state_keeps_its_meaning_with_or_without_a_rate_limit() -> None:
     """The fingerprint leaves the rate limit out: it paces requests, it does not change what a state counts."""
     plain = Policy(UNTIL, max_retries=5)
