@@ -22,6 +22,8 @@ HTTPX_REQUIRES = ["httpx>=0.24", "sniffio>=1.3"]
 AIOHTTP_REQUIRES = ["aiohttp>=3.10"]
 # the asyncio front end's default client: aiohttp's costs about a third of httpx's CPU per request
 ASYNC_REQUIRES = AIOHTTP_REQUIRES
+# httsleep.ratelimit.LimitsRateLimit: rate limits kept in the storages of the limits library (Redis...)
+LIMITS_REQUIRES = ["limits>=3"]
 
 # brotli and zstd: the codings requests, httpx and aiohttp ask servers for when these are
 # installed, and that httsleep then decodes itself, bounded (Brotli 1.2 is the first whose
@@ -43,6 +45,7 @@ TEST_REQUIRES = [
     *COMPRESSION_REQUIRES,
     # the zstd decoder httsleep falls back to when only httpx's zstd module is installed
     "zstandard>=0.23",
+    *LIMITS_REQUIRES,
 ]
 
 setup(
@@ -71,6 +74,7 @@ setup(
         "aiohttp": AIOHTTP_REQUIRES,
         "httpx": HTTPX_REQUIRES,
         "compression": COMPRESSION_REQUIRES,
+        "limits": LIMITS_REQUIRES,
         "test": TEST_REQUIRES,
         "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests"],
         # autodoc imports every module it documents: the asyncio transports need httpx and aiohttp

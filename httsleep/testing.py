@@ -19,16 +19,25 @@ Use it as a context manager or switch it on for a whole session::
 It applies to polls started while it is on, in every thread, for the
 synchronous and the asyncio API alike. Patching ``httsleep.main.sleep``, as
 with httsleep 0.3.1, still works too (for the synchronous API).
+
+The in-memory rate limit (:class:`httsleep.ratelimit.RateLimit` without a
+``clock=``) counts the waits skipped by every poll of the process
+(:func:`skipped`) as time passed: a poller's skipped waits pass for its rate
+limit too, so that testing mode does not make up waits for a slot that
+the real poll would not have had.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Iterator
 
-__all__ = ["is_testing", "no_waiting", "set_testing"]
+__all__ = ["count_skipped", "is_testing", "no_waiting", "set_testing", "skipped"]
 
 _enabled = False
+_skipped = 0.0
+_skipped_lock = threading.Lock()
 
 
 def set_testing(enabled: bool) -> None:
@@ -51,3 +60,15 @@ def no_waiting() -> Iterator[None]:
         yield
     finally:
         set_testing(previous)
+
+
+def count_skipped(seconds: float) -> None:
+    """Count ``seconds`` of a wait that a poll skipped in testing mode (the polls call it)."""
+    global _skipped
+    with _skipped_lock:
+        _skipped += seconds
+
+
+def skipped() -> float:
+    """Seconds of waits skipped in testing mode so far, by every poll of the process (never decreases)."""
+    return _skipped
