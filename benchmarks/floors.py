@@ -90,12 +90,18 @@ ATTEMPT_CLIENTS = [
         "aiohttp_transport",
         "streams",
     ),
+    Client(
+        "httsleep_default",
+        "httsleep async, no client= (the loop's shared aiohttp session)",
+        "aiohttp_transport",
+        "streams",
+    ),
 ]
 
 FLOOR_NAMES = {"socket": "raw socket", "streams": "asyncio streams"}
 
 #: The clients on asyncio (left out by ``run.py --no-async``).
-ASYNC = {"streams", "aiohttp", "httpx", "httsleep_httpx", "httsleep_aiohttp"}
+ASYNC = {"streams", "aiohttp", "httpx", "httsleep_httpx", "httsleep_aiohttp", "httsleep_default"}
 
 #: Rows of the first-attempt poll; each httsleep row is compared with the hand-written row before it.
 FIRST_CLIENTS = [
@@ -107,6 +113,7 @@ FIRST_CLIENTS = [
     Client(
         "httsleep_aiohttp", "await async_httsleep(url, status_code=200, client=aiohttp session)", "aiohttp_transport"
     ),
+    Client("httsleep_default", "await async_httsleep(url, status_code=200), no client=", "aiohttp_transport"),
 ]
 
 #: (what, numerator key, denominator key) for the per-attempt ratio table.
@@ -121,6 +128,7 @@ ATTEMPT_RATIOS = [
     ("httsleep sync ÷ raw socket", "httsleep", "socket"),
     ("httsleep async on httpx ÷ httpx loop", "httsleep_httpx", "httpx"),
     ("httsleep async on aiohttp ÷ aiohttp loop", "httsleep_aiohttp", "aiohttp"),
+    ("httsleep async, no client= ÷ aiohttp loop", "httsleep_default", "aiohttp"),
     ("httsleep async on aiohttp ÷ httsleep async on httpx", "httsleep_aiohttp", "httsleep_httpx"),
     ("aiohttp loop ÷ asyncio streams", "aiohttp", "streams"),
     ("httpx loop ÷ aiohttp loop", "httpx", "aiohttp"),
@@ -130,6 +138,7 @@ FIRST_RATIOS = [
     ("httsleep.httsleep() ÷ s.get + check", "httsleep", "requests"),
     ("async_httsleep on httpx ÷ client.get + check", "httsleep_httpx", "httpx"),
     ("async_httsleep on aiohttp ÷ session.get + check", "httsleep_aiohttp", "aiohttp"),
+    ("async_httsleep, no client= ÷ session.get + check", "httsleep_default", "aiohttp"),
 ]
 
 
@@ -431,7 +440,8 @@ def httsleep_async(check: str, make_client: Callable[[], Any]) -> PollAll:
     import httsleep
 
     async def make() -> Any:
-        client = make_client()
+        made = make_client()
+        client = made.client if isinstance(made, SharedClients) else made
 
         async def poll_all(urls: List[str]) -> None:
             if check == "status":
@@ -444,7 +454,7 @@ def httsleep_async(check: str, make_client: Callable[[], Any]) -> PollAll:
                 )
                 await sleeper.run()
 
-        return poll_all, client
+        return poll_all, made
 
     return on_event_loop(make)
 
@@ -461,6 +471,21 @@ def client_httsleep_aiohttp(check: str) -> PollAll:
     return httsleep_async(check, aiohttp.ClientSession)
 
 
+class SharedClients:
+    """Stands for the clients polls share when given none: closing it closes them (at exit)."""
+
+    client = None  # what the polls are given: no client
+
+    async def aclose(self) -> None:
+        from httsleep.aio import close_shared_clients
+
+        await close_shared_clients()
+
+
+def client_httsleep_default(check: str) -> PollAll:
+    return httsleep_async(check, SharedClients)
+
+
 CLIENTS: Dict[str, Callable[[str], PollAll]] = {
     "socket": client_socket,
     "http_client": client_http_client,
@@ -475,6 +500,7 @@ CLIENTS: Dict[str, Callable[[str], PollAll]] = {
     "httpx": client_httpx,
     "httsleep_httpx": client_httsleep_httpx,
     "httsleep_aiohttp": client_httsleep_aiohttp,
+    "httsleep_default": client_httsleep_default,
 }
 
 

@@ -95,9 +95,9 @@ def test_the_floors_measure_every_client_from_a_raw_socket_up(tmp_path):
     stdout, results = run_quick("floors.py", tmp_path)
     measured = {sample["label"] for sample in results["attempt_samples"]}
     assert {"socket", "http_client", "urllib3_pool", "urllib3", "requests", "prepare_send", "httsleep"} <= measured
-    assert {"streams", "aiohttp", "httpx", "httsleep_httpx", "httsleep_aiohttp"} <= measured
+    assert {"streams", "aiohttp", "httpx", "httsleep_httpx", "httsleep_aiohttp", "httsleep_default"} <= measured
     first = {sample["label"] for sample in results["first_samples"]}
-    assert {"requests", "httsleep", "aiohttp", "httsleep_aiohttp"} <= first
+    assert {"requests", "httsleep", "aiohttp", "httsleep_aiohttp", "httsleep_default"} <= first
     assert all(s["cpu_us"] > 0 and s["wall_us"] > 0 for s in results["attempt_samples"] + results["first_samples"])
     assert "| httsleep sync ÷ urllib3 PoolManager |" in stdout
     assert "| httsleep async on aiohttp ÷ aiohttp loop |" in stdout
