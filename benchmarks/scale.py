@@ -102,6 +102,7 @@ CAPS = {"httsleep_httpx_shared": 1000}
 #: (what, numerator, denominator) for the summary.
 RATIOS = [
     ("httsleep, no client= ÷ hand-written aiohttp, one ClientSession()", "httsleep_default", "hand_aiohttp_default"),
+    ("httsleep, no client= ÷ hand-written aiohttp, one session (limit=0)", "httsleep_default", "hand_aiohttp"),
     ("httsleep on httpx ÷ hand-written httpx", "httsleep_httpx", "hand_httpx"),
     ("httsleep on aiohttp ÷ hand-written aiohttp", "httsleep_aiohttp", "hand_aiohttp"),
     ("hand-written aiohttp ÷ raw streams", "hand_aiohttp", "streams"),
