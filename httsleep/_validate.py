@@ -22,6 +22,7 @@ from .exceptions import ArgumentTypeError
 __all__ = [
     "MAX_SECONDS",
     "ArgumentTypeError",
+    "async_circuit_breaker",
     "callable_or_none",
     "check_callable",
     "circuit_breaker",
@@ -358,5 +359,20 @@ def circuit_breaker(value: Any) -> Any:
     if not callable(getattr(value, "admit", None)) or isinstance(value, type):
         raise ArgumentTypeError(
             "circuit_breaker must be a httsleep.CircuitBreaker or None, not {}".format(shorten(value))
+        )
+    return value
+
+
+def async_circuit_breaker(value: Any) -> Any:
+    """``circuit_breaker`` of the asyncio front end: as :func:`circuit_breaker`, and not one that blocks on I/O.
+
+    A breaker class that blocks (one kept on a network) says so with an
+    ``asyncio_counterpart`` attribute naming the class to use instead.
+    """
+    counterpart = getattr(circuit_breaker(value), "asyncio_counterpart", None)
+    if counterpart:
+        raise ArgumentTypeError(
+            "circuit_breaker: {} blocks on network I/O and would stall the event loop; give AsyncHttSleeper "
+            "a {} instead (same arguments, same circuit)".format(type(value).__name__, counterpart)
         )
     return value
