@@ -26,6 +26,9 @@ AIOHTTP_REQUIRES = ["aiohttp>=3.10"]
 # decompressor can be limited per step; Python 3.14 has zstd in the standard library)
 COMPRESSION_REQUIRES = ["brotli>=1.2", "backports.zstd>=1.0; python_version < '3.14'"]
 
+# the fleet-wide circuit breaker (httsleep.redis): redis-py 5 has redis.asyncio and scripts on both
+REDIS_REQUIRES = ["redis>=5"]
+
 TEST_REQUIRES = [
     "pytest>=7",
     "pytest-cov>=4",
@@ -41,6 +44,8 @@ TEST_REQUIRES = [
     *COMPRESSION_REQUIRES,
     # the zstd decoder httsleep falls back to when only httpx's zstd module is installed
     "zstandard>=0.23",
+    # the fleet-wide breaker's tests run a real redis-server
+    *REDIS_REQUIRES,
 ]
 
 setup(
@@ -68,6 +73,7 @@ setup(
         "async": ASYNC_REQUIRES,
         "aiohttp": AIOHTTP_REQUIRES,
         "compression": COMPRESSION_REQUIRES,
+        "redis": REDIS_REQUIRES,
         "test": TEST_REQUIRES,
         "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests"],
         # autodoc imports every module it documents: the asyncio transports need httpx and aiohttp
