@@ -76,8 +76,9 @@ setup(
         "redis": REDIS_REQUIRES,
         "test": TEST_REQUIRES,
         "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests"],
-        # autodoc imports every module it documents: the asyncio transports need httpx and aiohttp
-        "docs": ["sphinx>=7", "myst-parser>=2", "furo>=2024.1", *ASYNC_REQUIRES, *AIOHTTP_REQUIRES],
+        # autodoc imports every module it documents: the asyncio transports need httpx and aiohttp,
+        # httsleep.redis needs redis-py
+        "docs": ["sphinx>=7", "myst-parser>=2", "furo>=2024.1", *ASYNC_REQUIRES, *AIOHTTP_REQUIRES, *REDIS_REQUIRES],
         "bench": ["matplotlib>=3.5", "polling2>=0.5", "tenacity>=8", *AIOHTTP_REQUIRES],
     },
     entry_points={"console_scripts": ["httsleep = httsleep.__main__:main"]},
