@@ -319,7 +319,7 @@ class ScriptedServer(ThreadingHTTPServer):
 
 
 class DocsRedis:
-    """A redis-server for the examples that name ``redis://redis:6379/0``: started on first use, emptied per file run."""
+    """The redis-server of the examples naming ``redis://redis:6379/0``: started on first use, emptied per file run."""
 
     def __init__(self) -> None:
         self.server: Any = None
