@@ -20,6 +20,8 @@ VERSION = re.search(r'^__version__ = "([^"]+)"', read("httsleep/__init__.py"), r
 ASYNC_REQUIRES = ["httpx>=0.24", "sniffio>=1.3"]
 # per-request auto_decompress (httsleep reads bodies raw) needs aiohttp 3.10
 AIOHTTP_REQUIRES = ["aiohttp>=3.10"]
+# httsleep.ratelimit.LimitsRateLimit: rate limits kept in the storages of the limits library (Redis...)
+LIMITS_REQUIRES = ["limits>=3"]
 
 # brotli and zstd: the codings requests, httpx and aiohttp ask servers for when these are
 # installed, and that httsleep then decodes itself, bounded (Brotli 1.2 is the first whose
@@ -44,6 +46,7 @@ TEST_REQUIRES = [
     *COMPRESSION_REQUIRES,
     # the zstd decoder httsleep falls back to when only httpx's zstd module is installed
     "zstandard>=0.23",
+    *LIMITS_REQUIRES,
     # the fleet-wide breaker's tests run a real redis-server
     *REDIS_REQUIRES,
 ]
@@ -73,6 +76,7 @@ setup(
         "async": ASYNC_REQUIRES,
         "aiohttp": AIOHTTP_REQUIRES,
         "compression": COMPRESSION_REQUIRES,
+        "limits": LIMITS_REQUIRES,
         "redis": REDIS_REQUIRES,
         "test": TEST_REQUIRES,
         "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests"],

@@ -39,6 +39,7 @@ __all__ = [
     "HttSleeper",
     "JSONTooDeep",
     "PollState",
+    "RateLimit",
     "Step",
     "StopPolling",
     "async_httsleep",
@@ -74,6 +75,7 @@ _HOMES = {
     "Attempt": "state",
     "PollState": "state",
     "Step": "policy",
+    "RateLimit": "ratelimit",
     "CircuitBreaker": "resilience",
     "circuitbreaker": "resilience",
     "exec_": "resilience",
@@ -90,8 +92,8 @@ _HOMES = {
 }
 # submodules httsleep 0.3.1 code may reach as attributes after ``import httsleep``
 _SUBMODULES = frozenset(
-    {"aio", "conditions", "exceptions", "main", "messages", "policy", "redaction", "resilience", "state", "testing",
-     "transient", "waits"}
+    {"aio", "conditions", "exceptions", "main", "messages", "policy", "ratelimit", "redaction", "resilience", "state",
+     "testing", "transient", "waits"}
 )
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on first use
@@ -114,6 +116,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from .main import HttSleeper, httsleep
     from .many import async_poll_many, poll_many
     from .policy import Step
+    from .ratelimit import RateLimit
     from .resilience import CircuitBreaker, circuitbreaker, exec_, poll, poll_, retry, retry_
     from .state import Attempt, PollState
     from .transient import is_temp_network_error

@@ -5,7 +5,8 @@ one of three ways:
 
 - **live**, on a terminal: one status line, rewritten in place after every
   attempt, and every second while it waits for the next one ("next try in
-  42s"), so that a long ``Retry-After`` does not look like a hang;
+  42s"), so that a long ``Retry-After`` (or a wait for a slot of the rate
+  limit: "rate limit: sending in 3s") does not look like a hang;
 - **lines**, anywhere else (a CI log, a file): one line per attempt, at
   most one every ``every`` seconds (every attempt with ``every=0``), and
   always the last one, so that a log shows the poll is alive without
@@ -115,8 +116,18 @@ def describe_attempt(
 ) -> str:
     """``attempt 2 | 0.41s elapsed | HTTP 200 OK status="RUNNING" | next try in 0.20s``.
 
+    A wait for a slot of the rate limit (``"throttled"``, nothing sent yet):
+    ``attempt 3 | 0.62s elapsed | rate limit: sending in 0.10s``.
+
     ``wait``: the seconds left before the next try, if not the whole wait.
     """
+    if attempt.outcome == "throttled":
+        left = (attempt.wait or 0.0) if wait is None else wait
+        return redact_text(" | ".join([
+            "attempt {}".format(attempt.number),
+            "{:.2f}s elapsed".format(attempt.elapsed),
+            "rate limit: sending in {}".format("{:.2f}s".format(left) if wait is None else "{:.0f}s".format(left)),
+        ]))
     if attempt.response is not None:
         last = describe_response(attempt.response)
         if attempt.response.status_code == 304:
@@ -217,7 +228,8 @@ class Progress:
                 self._last_line = attempt.elapsed
                 self.stream.write(self._clean(self.prefix + describe_attempt(attempt, self.detail)) + "\n")
                 self.stream.flush()
-        if self.mode == LIVE and attempt.outcome == "retry" and self.tick > 0 and (attempt.wait or 0) >= 2 * self.tick:
+        if (self.mode == LIVE and attempt.outcome in ("retry", "throttled") and self.tick > 0
+                and (attempt.wait or 0) >= 2 * self.tick):
             self._start_countdown(attempt)
 
     def finish(self) -> None:

@@ -80,6 +80,7 @@ from .policy import (
     RequestTimeout,
     Step,
 )
+from .ratelimit import RateLimitLike
 from .transports import library_transport, transport_for
 from .waits import WaitLike
 
@@ -184,6 +185,12 @@ class AsyncHttSleeper(PolicyAttributes):
         bytes (default 10 MiB; ``None`` for no limit).
     :param conditional: poll with conditional requests, as for
         :class:`httsleep.HttSleeper` (off by default).
+    :param rate_limit: at most so many requests to the URL's origin, as for
+        :class:`httsleep.HttSleeper`: a rate such as ``"10/second"`` (one
+        limit per rate for the whole process, shared with synchronous
+        pollers) or a :class:`~httsleep.ratelimit.RateLimitLike`, whose
+        ``reserve()`` may be a coroutine function here. The wait for a slot
+        holds no ``slot=`` (see :meth:`run`).
 
     Every argument is checked here, before any request is sent, as by
     :class:`httsleep.HttSleeper`.
@@ -225,6 +232,7 @@ class AsyncHttSleeper(PolicyAttributes):
         circuit_breaker: Optional[BreakerLike] = None,
         max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
         conditional: bool = False,
+        rate_limit: Union[str, RateLimitLike, None] = None,
         status_code: Any = None,
         text: Optional[str] = None,
         json: Any = UNSET,
@@ -263,6 +271,7 @@ class AsyncHttSleeper(PolicyAttributes):
             circuit_breaker=async_circuit_breaker(circuit_breaker),
             max_body_size=max_body_size,
             conditional=conditional,
+            rate_limit=rate_limit,
         )
         self._transport = kind(url_or_request, headers, auth, client)
         self.request = self._transport.request
@@ -426,7 +435,15 @@ class AsyncHttSleeper(PolicyAttributes):
 
 
 async def _attempt(run: PollRun, sender: Any, transport: Any, checkpoint: Optional[Checkpoint] = None) -> Decision:
-    """One attempt, for :meth:`AsyncHttSleeper.run` and :meth:`AsyncHttSleeper.step` alike."""
+    """One attempt, for :meth:`AsyncHttSleeper.run` and :meth:`AsyncHttSleeper.step` alike.
+
+    Or, first, the wait for the rate limit's slot (not an attempt: nothing is sent).
+    """
+    throttled = run.throttle(asynchronous=True)
+    if isawaitable(throttled):  # a rate limit that reserves asynchronously (one shared on a network)
+        throttled = await throttled
+    if isinstance(throttled, Decision):
+        return throttled
     admitting = run.begin_attempt(asynchronous=True)
     if admitting is not None:  # a circuit breaker that admits asynchronously (one shared on a network)
         await admitting
@@ -503,6 +520,7 @@ async def async_httsleep(
     circuit_breaker: Optional[BreakerLike] = None,
     max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
     conditional: bool = False,
+    rate_limit: Union[str, RateLimitLike, None] = None,
     status_code: Any = None,
     text: Optional[str] = None,
     json: Any = UNSET,
@@ -565,6 +583,7 @@ async def async_httsleep(
         circuit_breaker=circuit_breaker,
         max_body_size=max_body_size,
         conditional=conditional,
+        rate_limit=rate_limit,
         status_code=status_code,
         text=text,
         json=json,

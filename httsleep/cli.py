@@ -54,6 +54,7 @@ from .policy import (
     body_excerpt,
     describe_response,
 )
+from .ratelimit import parse_rate
 from .redaction import Secrets, excerpt, printable, redact_text
 from .transient import exception_chain, is_temp_network_error
 
@@ -137,7 +138,8 @@ exit codes:
   0   a response matched; its body is on stdout
   1   a response matched an alarm condition
   2   usage error: a bad option or value (or -d @- with stdin closed)
-  3   gave up: --max-retries or --timeout ran out
+  3   gave up: --max-retries or --timeout ran out (or --rate-limit had no
+      slot before --timeout)
   4   error: a request failed with an error that is not retried (see
       above; a body larger than --max-body-size too), a body could not be
       judged with --no-retry-non-json, or the matching body could not be
@@ -224,6 +226,15 @@ def _size_text(size: int) -> str:
         if size and size % _SIZE_UNITS[suffix] == 0:
             return "{}{}".format(size // _SIZE_UNITS[suffix], suffix)
     return str(size)
+
+
+def _rate(text: str) -> str:
+    """A rate such as ``10/second`` (:func:`httsleep.ratelimit.parse_rate`), returned as typed."""
+    try:
+        parse_rate(text)
+    except ValueError:
+        raise _expected("a rate such as 10/second, 100/minute, 5/10s or '10 per second'", text) from None
+    return text
 
 
 def _request_timeout(text: str) -> Any:
@@ -520,6 +531,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds the whole poll may take (default: no deadline)",
     )
     limits.add_argument(
+        "--rate-limit", type=_rate, metavar="RATE",
+        help="send at most RATE requests to the URL's host, e.g. 10/second, 100/minute, 5/10s: before an "
+        "attempt, wait for its slot (shown in the progress; not an attempt); a slot after --timeout gives up "
+        "at once (default: no limit)",
+    )
+    limits.add_argument(
         "--request-timeout", type=_request_timeout, default=None, metavar="SECONDS|CONNECT,READ",
         help="timeout of each request (default: 10,30)",
     )
@@ -793,6 +810,8 @@ class _Report:
             limits.append("for at most {:g}s".format(policy.timeout))
         if policy.max_attempts is not None:
             limits.append("at most {} request{}".format(policy.max_attempts, "" if policy.max_attempts == 1 else "s"))
+        if self.args.rate_limit is not None:
+            limits.append("at most {}".format(parse_rate(self.args.rate_limit)))
         self.progress.say("polling {} {} every {:g}s until {}{}{}".format(
             method,
             self.args.url,
@@ -815,7 +834,7 @@ class _Report:
             "exit_code": code,
             "url": self.redact(self.args.url),
             "status": getattr(response, "status_code", None),
-            "attempts": last.number if last is not None else 0,
+            "attempts": (last.number - (last.outcome == "throttled")) if last is not None else 0,
             "elapsed": round(time.monotonic() - self.started, 3),
             "limit": getattr(error, "limit", None),
             "error": None if error is None else printable(self.redact(
@@ -872,6 +891,7 @@ def _run(argv: Optional[Sequence[str]]) -> int:
             conditional=args.conditional,
             retry_transient=args.retry_transient,
             max_body_size=args.max_body_size,
+            rate_limit=args.rate_limit,
             on_attempt=report.progress,
             **options,
         )

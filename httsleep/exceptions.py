@@ -158,7 +158,8 @@ class GaveUp(HttSleepError):
     Do not raise this class directly: the synchronous API raises
     :class:`StopPolling`, the asyncio API :class:`AsyncGaveUp`. Both carry:
 
-    :ivar limit: which limit ran out: ``"max_retries"`` or ``"timeout"``.
+    :ivar limit: which limit ran out: ``"max_retries"``, ``"timeout"``, or
+        ``"rate_limit"`` (the rate limit had no slot before the deadline).
     :ivar attempts: how many requests were made.
     :ivar elapsed: seconds from the start of the poll until giving up.
     :ivar last_response: the last response received, or ``None``.

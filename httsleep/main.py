@@ -45,6 +45,7 @@ from .policy import (
     RequestTimeout,
     Step,
 )
+from .ratelimit import RateLimitLike
 from .transports import transport_for
 from .transports.requests_transport import RequestsTransport, build_request, new_session
 from .waits import WaitLike
@@ -136,6 +137,17 @@ class HttSleeper(SessionAttributes):
         "unchanged": the previous verdict stands, hooks see the attempt,
         and the poll waits and tries again, without the server sending the
         body again. Off by default.
+    :param rate_limit: at most so many requests to the URL's origin
+        (``scheme://host:port``): a rate such as ``"10/second"`` (see
+        :func:`httsleep.ratelimit.parse_rate`), shared by every poller of
+        the process given the same rate, or a rate limit object
+        (:class:`httsleep.ratelimit.RateLimit`, or any
+        :class:`~httsleep.ratelimit.RateLimitLike`, e.g. one shared by
+        processes). Before each attempt the poll waits for its slot; that
+        wait is not an attempt (hooks see it as ``"throttled"``), and a
+        slot after the deadline ends the poll at once
+        (``GaveUp.limit == "rate_limit"``). A limit whose ``reserve()``
+        awaits needs :class:`httsleep.AsyncHttSleeper`.
 
     Every argument is checked here, before any request is sent; the
     message of each error names the argument and quotes the value.
@@ -184,6 +196,7 @@ class HttSleeper(SessionAttributes):
         circuit_breaker: Optional[BreakerLike] = None,
         max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
         conditional: bool = False,
+        rate_limit: Union[str, RateLimitLike, None] = None,
         status_code: Any = None,
         text: Optional[str] = None,
         json: Any = UNSET,
@@ -210,6 +223,7 @@ class HttSleeper(SessionAttributes):
             circuit_breaker=circuit_breaker,
             max_body_size=max_body_size,
             conditional=conditional,
+            rate_limit=rate_limit,
         )
         self._polling_interval = polling_interval
         self._cached_transport: Any = None
@@ -218,6 +232,12 @@ class HttSleeper(SessionAttributes):
             raise ArgumentTypeError(
                 "circuit_breaker: {} admits asynchronously (its admit() is a coroutine function); use it with "
                 "httsleep.AsyncHttSleeper, or give HttSleeper a breaker that does not await".format(shorten(breaker))
+            )
+        limit = self._policy.rate_limit
+        if limit is not None and is_coroutine_function(limit.reserve):
+            raise ArgumentTypeError(
+                "rate_limit: {} reserves asynchronously (its reserve() is a coroutine function); use it with "
+                "httsleep.AsyncHttSleeper, or give HttSleeper a rate limit that does not await".format(shorten(limit))
             )
         self.log = log
         if loglevel is not None:
@@ -263,7 +283,8 @@ class HttSleeper(SessionAttributes):
         :raises httsleep.exceptions.Alarm: a response matched an alarm
             condition (checked before the success conditions; never ignored).
         :raises httsleep.exceptions.StopPolling: ``max_retries`` or
-            ``timeout`` ran out; a :class:`StopIteration`, as in 0.3.1, and a
+            ``timeout`` ran out, or the ``rate_limit`` has no slot before the
+            deadline; a :class:`StopIteration`, as in 0.3.1, and a
             :class:`~httsleep.exceptions.GaveUp`, raised ``from`` the last
             attempt's error if it had one.
         :raises httsleep.exceptions.CircuitBrokenError: the
@@ -397,7 +418,13 @@ class HttSleeper(SessionAttributes):
 
 
 def _attempt(run: PollRun, sender: Any, transport: Any, checkpoint: Optional[Checkpoint] = None) -> Decision:
-    """One attempt, for :meth:`HttSleeper.run` and :meth:`HttSleeper.step` alike: count it, send it, judge it."""
+    """One attempt, for :meth:`HttSleeper.run` and :meth:`HttSleeper.step` alike: count it, send it, judge it.
+
+    Or, first, the wait for the rate limit's slot (not an attempt: nothing is sent).
+    """
+    throttled = run.throttle()  # synchronous: a Decision or None, never an awaitable
+    if isinstance(throttled, Decision):
+        return throttled
     run.begin_attempt()
     if checkpoint is not None:
         checkpoint(run.state)
@@ -433,6 +460,7 @@ def httsleep(
     circuit_breaker: Optional[BreakerLike] = None,
     max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
     conditional: bool = False,
+    rate_limit: Union[str, RateLimitLike, None] = None,
     status_code: Any = None,
     text: Optional[str] = None,
     json: Any = UNSET,
@@ -448,9 +476,9 @@ def httsleep(
     request (``auth``, ``headers``, ``session``, ``verify``), the pace and
     limits (``polling_interval``, ``max_retries``, ``timeout``,
     ``request_timeout``, ``retry_after``, ``max_retry_after``,
-    ``max_body_size``), what counts as a failure worth polling through
-    (``ignore_exceptions``, ``retry_transient``), and ``on_attempt``,
-    ``circuit_breaker``, ``loglevel``.
+    ``max_body_size``, ``rate_limit``), what counts as a failure worth
+    polling through (``ignore_exceptions``, ``retry_transient``), and
+    ``on_attempt``, ``circuit_breaker``, ``loglevel``.
 
     >>> from httsleep import httsleep
     >>> done = {'expression': 'status', 'value': 'SUCCESS'}
@@ -468,7 +496,8 @@ def httsleep(
         :meth:`HttSleeper.run`).
     :raises httsleep.exceptions.Alarm: a response matched an alarm.
     :raises httsleep.exceptions.StopPolling: ``max_retries`` or ``timeout``
-        ran out (a :class:`StopIteration`).
+        ran out (a :class:`StopIteration`), or the ``rate_limit`` has no slot
+        before the deadline.
     :raises httsleep.exceptions.CircuitBrokenError: the ``circuit_breaker``
         is open.
     :raises httsleep.exceptions.BodyError: a body larger than
@@ -500,6 +529,7 @@ def httsleep(
         circuit_breaker=circuit_breaker,
         max_body_size=max_body_size,
         conditional=conditional,
+        rate_limit=rate_limit,
         status_code=status_code,
         text=text,
         json=json,

@@ -118,7 +118,10 @@ def async_poll_many(
         :class:`~httsleep.aio.AsyncHttSleeper` (the shorthand conditions,
         ``max_retries``, ``timeout``, ``polling_interval``, ``headers``,
         ``auth``, ``verify``, ``on_attempt``...), applied to every URL.
-        Hooks run on the event loop, a breaker is shared by all the polls.
+        Hooks run on the event loop, a breaker is shared by all the polls,
+        and so is a ``rate_limit`` (a rate as text: the process-wide limit
+        of that rate); a poll waiting for its slot holds none of the
+        ``concurrency`` slots.
     :returns: an asynchronous generator. Leaving the ``async for`` early
         (``break``, an exception) or cancelling the task that iterates
         stops the polls still running and closes the client opened here:
@@ -326,7 +329,8 @@ def poll_many(
         (the shorthand conditions, ``max_retries``, ``timeout``,
         ``polling_interval``, ``headers``, ``auth``, ``on_attempt``...),
         applied to every URL. Hooks and callbacks run in the polls' threads,
-        several at once.
+        several at once. A ``rate_limit`` is shared by all the polls (a rate
+        as text: the process-wide limit of that rate).
     :returns: a generator. Leaving the ``for`` loop early (``break``, an
         exception) or closing it stops taking URLs, drops those not started,
         and waits for the polls running: each ends at its next wait, or

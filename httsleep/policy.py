@@ -6,6 +6,10 @@ driver (the loop of :mod:`httsleep.main` or :mod:`httsleep.aio`) calls
 
     run = policy.start(monotonic, give_up=StopPolling, target="GET http://...")
     while True:
+        throttled = run.throttle()   # asks the rate limit for a slot: wait for it first?
+        if throttled is not None:
+            sleep(throttled.sleep)   # not an attempt; the next turn sends without asking again
+            continue
         run.begin_attempt()          # asks the circuit breaker, counts the attempt
         try:
             response = send(run)     # bounded by run.request_timeout() and run.remaining()
@@ -35,7 +39,16 @@ A circuit breaker may do I/O (one shared by a fleet): its ``admit()`` and
 its ticket's ``success()``/``failure()``/``cancel()`` may then return
 awaitables. :meth:`PollRun.begin_attempt` and :meth:`PollRun.settle` hand
 those to the driver to await (the asyncio front end does; the synchronous
-one refuses such breakers), so that the decision itself never blocks.
+one refuses such breakers), so that the decision itself never blocks. So
+does :meth:`PollRun.throttle` with a rate limit whose ``reserve()`` awaits.
+
+A rate limit (``rate_limit=``) is asked for a slot before each attempt is
+counted, by :meth:`PollRun.throttle`: a slot in the future is a wait the
+core decides like any other (recorded as ``next_attempt_at``, with
+``slot_reserved`` set in the state), not an attempt; a slot after the
+deadline gives up at once. The circuit breaker is asked after that wait,
+when the request is about to go: its answer then is about the moment of
+sending, and a half-open trial slot is not held through a wait.
 
 Waits are measured from the *end* of one attempt (its response evaluated
 or its error handled) to the start of the next.
@@ -83,6 +96,7 @@ from .messages import (
     give_up_message,
     unreadable_body_error,
 )
+from .ratelimit import RateLimitLike, Reservation, origin_of, rate_limit_argument
 from .redaction import redact_text, scrub_exception
 from .state import Attempt, PollState
 from .transient import is_service_failure, is_temp_network_error
@@ -137,6 +151,8 @@ _MIN_REQUEST_TIMEOUT = 0.01
 _DEADLINE_SLACK = 0.05
 #: A step resumed this close before its next attempt is due makes the attempt (engines' timers round).
 _DUE_SLACK = 0.05
+#: The shortest wait before a rate limit that said "no" is asked again.
+_MIN_THROTTLE = 0.01
 
 RequestTimeout = Union[float, Tuple[float, float]]
 #: What ``step(checkpoint=...)`` calls with the state once an attempt is counted, before it is sent.
@@ -146,11 +162,11 @@ Judgement = Union[Verdict, Exception]
 Hook = Callable[[Attempt], Any]
 
 
-def refuse_awaitable(pending: Optional[Awaitable[Any]], what: str) -> None:
+def refuse_awaitable(pending: Optional[Awaitable[Any]], what: str, owner: str = "circuit breaker") -> None:
     """Where nothing may be awaited (the synchronous front end): close ``pending``, if any, and say why.
 
-    :raises TypeError: ``pending`` is an awaitable (a circuit breaker whose
-        ``what`` awaits).
+    :raises TypeError: ``pending`` is an awaitable (a circuit breaker, or
+        the ``owner`` named, whose ``what`` awaits).
     """
     if pending is None:
         return
@@ -158,8 +174,8 @@ def refuse_awaitable(pending: Optional[Awaitable[Any]], what: str) -> None:
     if close is not None:
         close()
     raise TypeError(
-        "the circuit breaker's {} is awaitable (it does asynchronous I/O): use it with httsleep.AsyncHttSleeper, "
-        "or give HttSleeper a breaker that does not await".format(what)
+        "the {owner}'s {} is awaitable (it does asynchronous I/O): use it with httsleep.AsyncHttSleeper, "
+        "or give HttSleeper a {owner} that does not await".format(what, owner=owner)
     )
 
 
@@ -296,6 +312,7 @@ class Policy:
         circuit_breaker: Optional[BreakerLike] = None,
         max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
         conditional: bool = False,
+        rate_limit: Union[str, RateLimitLike, None] = None,
     ) -> None:
         if shorthand:
             if until is not None:
@@ -327,6 +344,7 @@ class Policy:
         self.circuit_breaker: Optional[BreakerLike] = check.circuit_breaker(circuit_breaker)
         self.max_body_size = check.max_body_size(max_body_size)
         self.conditional = check.flag(conditional, "conditional")
+        self.rate_limit: Optional[RateLimitLike] = rate_limit_argument(rate_limit)
         self._fingerprint: Optional[str] = None
 
     def check_state(self, state: PollState) -> None:
@@ -360,8 +378,10 @@ class Policy:
 
         ``until``, ``alarms`` (a callback by its module and name),
         ``max_retries``, ``timeout`` and ``conditional``. Waits, timeouts of
-        each request, hooks and the breaker may change between the processes
-        that carry one poll (a new release of the worker); these may not.
+        each request, hooks, the breaker and the rate limit may change
+        between the processes that carry one poll (a new release of the
+        worker); these may not. (A rate limit paces the requests; it does
+        not change what the counts and times of a state mean.)
         Holds no secret: a condition's values are hashed, never stored.
         """
         if self._fingerprint is None:
@@ -403,6 +423,7 @@ class Policy:
         wall: Callable[[], float] = time.time,
         redact: Callable[[str], str] = redact_text,
         state: Optional[PollState] = None,
+        origin: Optional[str] = None,
     ) -> PollRun:
         """Begin one poll, or go on with one from its saved ``state``; it lives in the returned :class:`PollRun`.
 
@@ -411,8 +432,10 @@ class Policy:
         ``clock``. ``redact`` is applied to everything the poll says
         (messages, logs, the transport's errors); a driver passes one that
         knows the poll's own credentials (:class:`httsleep.redaction.Secrets`).
+        ``origin``: what the rate limit counts the requests under (default:
+        ``scheme://host:port`` of the URL in ``target``, ``"METHOD URL"``).
         """
-        return PollRun(self, clock, give_up, target, wall, redact, state)
+        return PollRun(self, clock, give_up, target, wall, redact, state, origin)
 
 
 class PollRun:
@@ -433,8 +456,10 @@ class PollRun:
         wall: Callable[[], float],
         redact: Callable[[str], str] = redact_text,
         state: Optional[PollState] = None,
+        origin: Optional[str] = None,
     ) -> None:
         self.policy = policy
+        self._origin = origin
         self._clock = clock
         self._wall = wall
         self._give_up = give_up
@@ -453,6 +478,13 @@ class PollRun:
         self._ticket: Any = None  # the circuit breaker's permission for the attempt in flight
         self._revalidation = Revalidation()
         self._unmatched_note = ""  # why the last response did not match, when it is not "it matched no condition"
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host:port`` of the polled URL: what the rate limit counts this poll's requests under."""
+        if self._origin is None:
+            self._origin = origin_of(self._target.partition(" ")[2])
+        return self._origin
 
     @property
     def target(self) -> str:
@@ -513,6 +545,70 @@ class PollRun:
         remaining = self.remaining()
         return remaining is not None and remaining <= _DEADLINE_SLACK
 
+    # -- the rate limit ---------------------------------------------------------
+
+    def throttle(self, asynchronous: bool = False) -> Union[Decision, Awaitable[Optional[Decision]], None]:
+        """Ask the rate limit for the next attempt's slot; call it before :meth:`begin_attempt`.
+
+        Returns ``None`` when the attempt may be sent now (no rate limit, a
+        slot free now, or one reserved before a wait that has been waited).
+        Otherwise a :class:`Decision` to sleep until the slot: the driver
+        sleeps, then calls this again, which returns ``None`` for a reserved
+        slot without asking again (a limit that cannot book ahead is asked
+        again). That wait is not an attempt: hooks see it as ``"throttled"``
+        (attempt ``attempts + 1``, ``wait_reason="rate_limit"``), and the
+        state records it (``next_attempt_at``, ``slot_reserved``), so that a
+        job engine's next :meth:`~httsleep.HttSleeper.step` waits for it
+        through :meth:`not_due`. In testing mode the wait is skipped.
+
+        The limit is asked for a slot no later than the deadline: when the
+        next one comes after it, the poll gives up at once
+        (``GaveUp.limit == "rate_limit"``), sending nothing.
+
+        When ``reserve()`` is awaitable and the driver is ``asynchronous``,
+        the result is an awaitable of the above; a synchronous driver gets a
+        ``TypeError`` for such a limit instead.
+        """
+        limit = self.policy.rate_limit
+        if limit is None or self.state.slot_reserved:
+            return None
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:  # begin_attempt gives up: the deadline has passed
+            return None
+        max_wait = None if remaining is None else max(remaining - _DEADLINE_SLACK, 0.0)
+        reservation = limit.reserve(self.origin, max_wait)
+        if isinstance(reservation, _AwaitableType):
+            if asynchronous:
+                return self._reserved_later(reservation, max_wait)
+            refuse_awaitable(reservation, "reserve()", "rate limit")
+        return self._reserved(reservation, max_wait)  # type: ignore[arg-type]
+
+    async def _reserved_later(self, reserving: Awaitable[Reservation], max_wait: Optional[float]) -> Optional[Decision]:
+        return self._reserved(await reserving, max_wait)
+
+    def _reserved(self, reservation: Reservation, max_wait: Optional[float]) -> Optional[Decision]:
+        """The decision on the rate limit's answer (see :meth:`throttle`)."""
+        wait, granted = reservation
+        wait = float(wait)
+        if not wait > 0:  # 0, a negative number or nan: now
+            wait = 0.0
+        if granted and wait == 0:
+            return None
+        if not granted:
+            if max_wait is not None and wait > max_wait:
+                self._give_up_now("rate_limit", "the next slot of the rate limit comes in {:.3g}s, after the deadline "
+                                  "(timeout={:g}s, {:.3g}s left)".format(wait, self.policy.timeout or 0, max_wait))
+            wait = max(wait, _MIN_THROTTLE)  # a limit that says "no" without a wait: not a busy loop
+        self.state = self.state.evolve(next_attempt_at=self.now() + wait, slot_reserved=bool(granted))
+        self._notify("throttled", None, None, wait, "rate_limit", number=self.attempts + 1)
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s: waiting %.3gs for a slot of the rate limit before attempt %d", self.target, wait,
+                     self.attempts + 1)
+        if self._testing:
+            self._skipped += wait
+            return Decision(False, None, 0.0)
+        return Decision(False, None, wait)
+
     # -- the attempt ------------------------------------------------------------
 
     def begin_attempt(self, asynchronous: bool = False) -> Optional[Awaitable[None]]:
@@ -557,7 +653,7 @@ class PollRun:
         self._count()
 
     def _count(self) -> None:
-        self.state = self.state.evolve(attempts=self.state.attempts + 1)
+        self.state = self.state.evolve(attempts=self.state.attempts + 1, slot_reserved=False)
 
     def _refused(self, refused: CircuitBrokenError) -> CircuitBrokenError:
         message = "{}: attempt {} not sent: {}".format(self.target or "the endpoint", self.attempts + 1, refused)
@@ -847,6 +943,8 @@ class PollRun:
             )
         elif self.state.last_outcome:  # resumed in this process: what the saved state says
             last = "last outcome: {}".format(self.state.last_outcome)
+        elif self.attempts == 0:  # the rate limit had no slot before the deadline
+            last = "no request was sent"
         else:  # pragma: no cover - an attempt always precedes giving up
             last = "no attempt finished"
         message = give_up_message(
@@ -877,9 +975,11 @@ class PollRun:
         exc: Optional[BaseException],
         wait: Optional[float] = None,
         reason: Optional[str] = None,
+        number: Optional[int] = None,
     ) -> None:
         if not self.policy.hooks:
             return
-        attempt = Attempt(self.attempts, self.elapsed(), response, exc, outcome, wait, reason, self.state)
+        attempt = Attempt(self.attempts if number is None else number, self.elapsed(), response, exc, outcome, wait,
+                          reason, self.state)
         for hook in self.policy.hooks:
             hook(attempt)

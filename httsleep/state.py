@@ -74,10 +74,17 @@ class Attempt(_Value):
     :ivar response: the response, or ``None`` if the attempt raised.
     :ivar exception: the exception of the attempt, or ``None``.
     :ivar outcome: ``"success"``, ``"alarm"``, ``"retry"`` (another attempt
-        follows after ``wait``), ``"gave_up"`` or ``"error"`` (an exception
-        that is not ignored is about to propagate).
-    :ivar wait: seconds until the next attempt (only for ``"retry"``).
-    :ivar wait_reason: ``"interval"`` or ``"Retry-After"`` (only for ``"retry"``).
+        follows after ``wait``), ``"gave_up"``, ``"error"`` (an exception
+        that is not ignored is about to propagate) or ``"throttled"``
+        (added in 1.1: attempt ``number`` is not sent yet, but waits
+        ``wait`` seconds for its slot of the ``rate_limit``; no request was
+        made, ``response`` and ``exception`` are ``None``, and the attempt
+        is reported again, with its outcome, once sent). A hook that only
+        knows the other outcomes can ignore it.
+    :ivar wait: seconds until the next attempt (only for ``"retry"`` and
+        ``"throttled"``).
+    :ivar wait_reason: ``"interval"`` or ``"Retry-After"`` for ``"retry"``,
+        ``"rate_limit"`` for ``"throttled"``.
     :ivar state: the poll's :class:`PollState` after this attempt (``None``
         when made by hand): what a hook saves to resume the poll elsewhere.
     """
@@ -127,6 +134,11 @@ class PollState(_Value):
         short hash, no secret in it: see ``Policy.fingerprint``); a poll
         refuses to go on with a state made under another policy. ``None``
         in a state made without one (then it is not checked).
+    :ivar slot_reserved: a rate limit (``rate_limit=``) has reserved a slot
+        for the next attempt, due at ``next_attempt_at``: that attempt is
+        sent without asking the limit again. Saved by :meth:`to_json` only
+        when ``True`` (a state that never waited for a slot reads as it did
+        in httsleep 1.0).
 
     Make a new one with :meth:`start`, change one with :meth:`replace`
     (which returns a new state), save it with :meth:`to_json` and load it
@@ -142,6 +154,7 @@ class PollState(_Value):
         "last_status",
         "last_error",
         "policy",
+        "slot_reserved",
     )
 
     attempts: int
@@ -152,6 +165,7 @@ class PollState(_Value):
     last_status: Optional[int]
     last_error: Optional[str]
     policy: Optional[str]
+    slot_reserved: bool
 
     def __init__(
         self,
@@ -163,6 +177,7 @@ class PollState(_Value):
         last_status: Optional[int] = None,
         last_error: Optional[str] = None,
         policy: Optional[str] = None,
+        slot_reserved: bool = False,
     ) -> None:
         super().__init__(
             _count(attempts),
@@ -173,6 +188,7 @@ class PollState(_Value):
             _status(last_status),
             _error_name(last_error),
             _fingerprint(policy),
+            _flag(slot_reserved, "slot_reserved"),
         )
 
     @classmethod
@@ -207,6 +223,8 @@ class PollState(_Value):
         document: Dict[str, Any] = {"httsleep_poll_state": STATE_VERSION}
         document.update(zip(self.__slots__, self._fields()))
         document["validators"] = [list(pair) for pair in self.validators]
+        if not self.slot_reserved:
+            del document["slot_reserved"]
         return json.dumps(document, separators=(",", ":"), allow_nan=False)
 
     @classmethod
@@ -271,6 +289,12 @@ def _time(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ValueError("PollState: {} must be a time in seconds since the epoch, not {!r}".format(name, value))
     return float(value)
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("PollState: {} must be true or false, not {!r}".format(name, value))
+    return value
 
 
 def _status(value: Any) -> Optional[int]:

@@ -73,7 +73,7 @@ URLS = st.one_of(
 POLLER_ARGUMENTS = [
     "until", "alarms", "auth", "headers", "verify", "polling_interval", "max_retries", "ignore_exceptions",
     "loglevel", "timeout", "request_timeout", "retry_after", "max_retry_after", "retry_transient", "on_attempt",
-    "circuit_breaker", "max_body_size", "status_code", "text", "json", "jsonpath", "callback",
+    "circuit_breaker", "max_body_size", "rate_limit", "status_code", "text", "json", "jsonpath", "callback",
 ]
 CONDITION_KEYS = ["status_code", "text", "json", "jsonpath", "callback"]
 
