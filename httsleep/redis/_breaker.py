@@ -28,8 +28,6 @@ probes Redis again at most every ``probe_interval`` seconds (plus up to
 
 from __future__ import annotations
 
-import random
-import threading
 import time
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
@@ -37,10 +35,11 @@ import redis
 import redis.asyncio
 
 from .._logs import log
-from .._validate import ArgumentTypeError, callable_or_none, positive_int, seconds, shorten
+from .._validate import ArgumentTypeError, positive_int, seconds, shorten
 from ..exceptions import CircuitBrokenError
 from ..messages import excerpt
 from ..resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, Ticket
+from ._backend import Backend
 from ._client import BACKEND_ERRORS, DEFAULT_SOCKET_TIMEOUT, async_client, sync_client
 from ._client import socket_timeout as check_socket_timeout
 
@@ -57,7 +56,6 @@ FALLBACKS = ("local", "open", "closed")
 
 DEFAULT_KEY_PREFIX = "httsleep:breaker:"
 DEFAULT_PROBE_INTERVAL = 5.0
-_PROBE_JITTER = 0.2  # a probe waits probe_interval * (1 + up to this)
 _TEXT_LIMIT = 200
 
 # -- the scripts ------------------------------------------------------------------------
@@ -258,21 +256,17 @@ class _Circuit:
             raise ValueError("fallback must be one of {}, not {}".format(", ".join(map(repr, FALLBACKS)),
                                                                         shorten(fallback)))
         self.fallback: str = fallback
-        self.probe_interval = seconds(probe_interval, "probe_interval", positive=True)
-        callable_or_none(on_backend, "on_backend")
-        self.on_backend: Optional[Callable[[str], Any]] = on_backend
+        self.backend = Backend(self.name, probe_interval, on_backend)
         self.time_offset = _offset(time_offset)
         self.owner = owner
         #: The Redis key of the circuit: one hash, its name the Redis Cluster hash tag.
         self.key = "{}{{{}}}".format(key_prefix, self.name)
         self._reset_us = int(round(self.reset_timeout * 1e6))
-        self._lock = threading.Lock()
+        self._lock = self.backend.lock  # one lock for the cached state and the fallback
         self._state = CLOSED  # as Redis last reported it
         self._open_until: Optional[float] = None  # monotonic time the reported open period ends
         self._failures = 0
         self._last_failure = ""
-        self._degraded = False
-        self._next_probe = 0.0
         self._local: Optional[CircuitBreaker] = None
 
     # -- arguments of the scripts
@@ -337,7 +331,7 @@ class _Circuit:
 
     def state(self) -> str:
         with self._lock:
-            if self._degraded and self._local is not None:
+            if self.backend.degraded and self._local is not None:
                 return self._local.state
             if self._state == OPEN and (self._open_until is None or time.monotonic() >= self._open_until):
                 return HALF_OPEN
@@ -345,7 +339,7 @@ class _Circuit:
 
     def time_remaining(self) -> float:
         with self._lock:
-            if self._degraded and self._local is not None:
+            if self.backend.degraded and self._local is not None:
                 return self._local.time_remaining
             if self._open_until is None:
                 return 0.0
@@ -353,43 +347,27 @@ class _Circuit:
 
     def failures(self) -> int:
         with self._lock:
-            if self._degraded and self._local is not None:
+            if self.backend.degraded and self._local is not None:
                 return self._local.failures
             return self._failures
 
     @property
     def degraded(self) -> bool:
-        return self._degraded
+        return self.backend.degraded
 
     # -- Redis trouble
 
     def use_redis(self) -> bool:
-        """Whether to ask Redis now: it is healthy, or a probe is due (this caller makes it; others fall back)."""
-        with self._lock:
-            if not self._degraded:
-                return True
-            now = time.monotonic()
-            if now < self._next_probe:
-                return False
-            self._next_probe = now + self._probe_delay()
-            return True
-
-    def _probe_delay(self) -> float:
-        return self.probe_interval * (1 + random.uniform(0, _PROBE_JITTER))
+        return self.backend.use_redis()
 
     def failed(self, exc: BaseException) -> None:
         """Redis did not answer: fall back (the first time), and wait before the next probe."""
-        with self._lock:
-            self._next_probe = time.monotonic() + self._probe_delay()
-            if self._degraded:
-                return
-            self._degraded = True
-            if self.fallback == "local":
-                self._local = self._seeded_local()
-        log.warning("%s: Redis did not answer (%r); falling back to %s until it does, probing every %gs",
-                    self.name, exc, "a local breaker" if self.fallback == "local" else
-                    "'{}'".format(self.fallback), self.probe_interval)
-        self._tell("degraded")
+        self.backend.failed(exc, self._fall_back, "a local breaker" if self.fallback == "local"
+                            else "'{}'".format(self.fallback))
+
+    def _fall_back(self) -> None:
+        if self.fallback == "local":
+            self._local = self._seeded_local()
 
     def _seeded_local(self) -> CircuitBreaker:
         local = CircuitBreaker(threshold=self.threshold, reset_timeout=self.reset_timeout,
@@ -400,31 +378,17 @@ class _Circuit:
         return local
 
     def answered(self) -> None:
-        """Redis answered: back on it, if the breaker had fallen back."""
-        if not self._degraded:
-            return
-        with self._lock:
-            if not self._degraded:
-                return
-            self._degraded = False
-            self._local = None
-        log.warning("%s: Redis answers again; the circuit is shared again", self.name)
-        self._tell("recovered")
+        """Redis answered: back on the shared circuit, if the breaker had fallen back."""
+        self.backend.answered(self._recover)
 
-    def _tell(self, event: str) -> None:
-        callback = self.on_backend
-        if callback is None:
-            return
-        try:
-            callback(event)
-        except Exception:  # noqa: BLE001 - a callback's bug must not reach the poll either
-            log.exception("%s: on_backend(%r) raised", self.name, event)
+    def _recover(self) -> None:
+        self._local = None
 
     def fallback_admit(self) -> Optional[Ticket]:
         """While Redis is unreachable: a local ticket, ``None`` (``fallback="closed"``), or a refusal."""
         with self._lock:
             local = self._local
-            wait = max(self._next_probe - time.monotonic(), 0.0)
+        wait = self.backend.seconds_to_probe()
         if self.fallback == "local" and local is not None:
             return local.admit()
         if self.fallback == "closed":
@@ -436,7 +400,7 @@ class _Circuit:
     def describe(self, kind: str) -> str:
         return "<{} {!r} {} threshold={} reset_timeout={:g}{}>".format(
             kind, self.name, self.state(), self.threshold, self.reset_timeout,
-            " (Redis unreachable: fallback={!r})".format(self.fallback) if self._degraded else "")
+            " (Redis unreachable: fallback={!r})".format(self.fallback) if self.backend.degraded else "")
 
 
 _ARGUMENTS_DOC = """
