@@ -1,4 +1,4 @@
-"""Circuit breakers a whole fleet shares, kept in Redis (``pip install 'httsleep[redis]'``).
+"""Circuit breakers and rate limits a whole fleet shares, kept in Redis (``pip install 'httsleep[redis]'``).
 
 >>> from httsleep.redis import RedisCircuitBreaker
 >>> # jobs_api = RedisCircuitBreaker("redis://redis:6379/0", name="jobs-api", threshold=5, reset_timeout=60)
@@ -6,7 +6,10 @@
 :class:`RedisCircuitBreaker` (blocking, for :class:`~httsleep.HttSleeper`)
 and :class:`AsyncRedisCircuitBreaker` (for :class:`~httsleep.AsyncHttSleeper`)
 make the decisions of :class:`~httsleep.CircuitBreaker` with one circuit per
-``name`` shared through Redis. See the user guide page :doc:`/resilience`.
+``name`` shared through Redis; :class:`RedisRateLimit` and
+:class:`AsyncRedisRateLimit` book the slots of a
+:class:`~httsleep.ratelimit.RateLimit` in one schedule per origin that every
+process shares. See the user guide page :doc:`/resilience`.
 
 The names are imported on first use; importing this package without
 redis-py (5 or newer) installed raises an :class:`ImportError` saying what
@@ -30,16 +33,20 @@ if int(_redis.__version__.split(".")[0]) < 5:
 
 __all__ = [
     "AsyncRedisCircuitBreaker",
+    "AsyncRedisRateLimit",
     "AsyncRedisTicket",
     "RedisCircuitBreaker",
+    "RedisRateLimit",
     "RedisTicket",
     "RedisTimeoutWarning",
 ]
 
 _HOMES = {
     "AsyncRedisCircuitBreaker": "_breaker",
+    "AsyncRedisRateLimit": "_ratelimit",
     "AsyncRedisTicket": "_breaker",
     "RedisCircuitBreaker": "_breaker",
+    "RedisRateLimit": "_ratelimit",
     "RedisTicket": "_breaker",
     "RedisTimeoutWarning": "_client",
 }
@@ -47,6 +54,7 @@ _HOMES = {
 if TYPE_CHECKING:
     from ._breaker import AsyncRedisCircuitBreaker, AsyncRedisTicket, RedisCircuitBreaker, RedisTicket
     from ._client import RedisTimeoutWarning
+    from ._ratelimit import AsyncRedisRateLimit, RedisRateLimit
 
 
 def __getattr__(name: str) -> object:
