@@ -10,9 +10,11 @@ not probe in step); the first call that gets an answer ends the fallback.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
+import weakref
 from typing import Any, Callable, Optional
 
 from .._logs import log
@@ -42,6 +44,7 @@ class Backend:
         self.lock = threading.RLock()
         self.degraded = False
         self.next_probe = 0.0
+        _BACKENDS.add(self)  # its lock is made anew in a forked child (see _after_fork)
 
     def use_redis(self) -> bool:
         """Whether to ask Redis now: it answers, or a probe is due (this caller makes it; others fall back)."""
@@ -94,3 +97,17 @@ class Backend:
             callback(event)
         except Exception:  # noqa: BLE001 - a callback's bug must not reach the poll either
             log.exception("%s: on_backend(%r) raised", self.name, event)
+
+
+#: Every Backend of this process, to give each a new lock in a forked child.
+_BACKENDS: weakref.WeakSet[Backend] = weakref.WeakSet()
+
+
+def _after_fork() -> None:  # pragma: no cover - runs in a forked child
+    """A child forked while another thread held a lock would wait for it for ever: a lock of its own."""
+    for backend in list(_BACKENDS):
+        backend.lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

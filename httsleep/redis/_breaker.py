@@ -262,7 +262,6 @@ class _Circuit:
         #: The Redis key of the circuit: one hash, its name the Redis Cluster hash tag.
         self.key = "{}{{{}}}".format(key_prefix, self.name)
         self._reset_us = int(round(self.reset_timeout * 1e6))
-        self._lock = self.backend.lock  # one lock for the cached state and the fallback
         self._state = CLOSED  # as Redis last reported it
         self._open_until: Optional[float] = None  # monotonic time the reported open period ends
         self._failures = 0
@@ -285,7 +284,7 @@ class _Circuit:
     def admitted(self, reply: Sequence[Any]) -> Tuple[str, int]:
         """The generation and trial id of an admission, or :class:`CircuitBrokenError` for a refusal."""
         verdict, generation, trial, remaining_us, failures, last = reply
-        with self._lock:
+        with self.backend.lock:
             self._remember(_STATES[int(verdict)], int(remaining_us), _text(last))
             if verdict == 0:
                 self._failures = int(failures)
@@ -307,7 +306,7 @@ class _Circuit:
 
     def settled(self, reply: Sequence[Any], outcome: str) -> int:
         before, state, remaining_us, _, last, counted = reply
-        with self._lock:
+        with self.backend.lock:
             was = self._state
             self._remember(_STATES[int(state)], int(remaining_us), _text(last))
             if int(state) == 0:
@@ -330,7 +329,7 @@ class _Circuit:
     # -- what the breaker shows, without I/O
 
     def state(self) -> str:
-        with self._lock:
+        with self.backend.lock:
             if self.backend.degraded and self._local is not None:
                 return self._local.state
             if self._state == OPEN and (self._open_until is None or time.monotonic() >= self._open_until):
@@ -338,7 +337,7 @@ class _Circuit:
             return self._state
 
     def time_remaining(self) -> float:
-        with self._lock:
+        with self.backend.lock:
             if self.backend.degraded and self._local is not None:
                 return self._local.time_remaining
             if self._open_until is None:
@@ -346,7 +345,7 @@ class _Circuit:
             return max(self._open_until - time.monotonic(), 0.0)
 
     def failures(self) -> int:
-        with self._lock:
+        with self.backend.lock:
             if self.backend.degraded and self._local is not None:
                 return self._local.failures
             return self._failures
@@ -386,7 +385,7 @@ class _Circuit:
 
     def fallback_admit(self) -> Optional[Ticket]:
         """While Redis is unreachable: a local ticket, ``None`` (``fallback="closed"``), or a refusal."""
-        with self._lock:
+        with self.backend.lock:
             local = self._local
         wait = self.backend.seconds_to_probe()
         if self.fallback == "local" and local is not None:
