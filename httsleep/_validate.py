@@ -36,6 +36,7 @@ __all__ = [
     "max_body_size",
     "max_retries",
     "non_negative_int",
+    "not_blocking",
     "optional_seconds",
     "positive_int",
     "request_timeout",
@@ -364,15 +365,23 @@ def circuit_breaker(value: Any) -> Any:
 
 
 def async_circuit_breaker(value: Any) -> Any:
-    """``circuit_breaker`` of the asyncio front end: as :func:`circuit_breaker`, and not one that blocks on I/O.
+    """``circuit_breaker`` of the asyncio front end: as :func:`circuit_breaker`, and not one that blocks on I/O."""
+    return not_blocking(circuit_breaker(value), "circuit_breaker")
 
-    A breaker class that blocks (one kept on a network) says so with an
-    ``asyncio_counterpart`` attribute naming the class to use instead.
+
+def not_blocking(value: Any, name: str) -> Any:
+    """An argument of the asyncio front end that must not block the event loop (a breaker, a rate limit).
+
+    A class whose objects block on network I/O (the Redis ones) says so
+    with an ``asyncio_counterpart`` attribute naming the class to use
+    instead; such an object is refused.
+
+    :raises ArgumentTypeError: ``value`` blocks.
     """
-    counterpart = getattr(circuit_breaker(value), "asyncio_counterpart", None)
-    if counterpart:
+    counterpart = getattr(value, "asyncio_counterpart", None)
+    if counterpart and not isinstance(value, type):
         raise ArgumentTypeError(
-            "circuit_breaker: {} blocks on network I/O and would stall the event loop; give AsyncHttSleeper "
-            "a {} instead (same arguments, same circuit)".format(type(value).__name__, counterpart)
+            "{}: {} blocks on network I/O and would stall the event loop; give AsyncHttSleeper "
+            "a {} instead (same arguments, same state)".format(name, type(value).__name__, counterpart)
         )
     return value

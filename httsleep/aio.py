@@ -61,7 +61,7 @@ from ._compat import PolicyAttributes
 from ._logs import log, redacting
 from ._offload import judged_async
 from ._request_checks import check_verify
-from ._validate import ArgumentTypeError, async_circuit_breaker, log_level, shorten
+from ._validate import ArgumentTypeError, async_circuit_breaker, log_level, not_blocking, shorten
 from .conditions import UNSET, ConditionSpec, shorthand_conditions
 from .exceptions import AsyncGaveUp
 from .policy import (
@@ -271,7 +271,7 @@ class AsyncHttSleeper(PolicyAttributes):
             circuit_breaker=async_circuit_breaker(circuit_breaker),
             max_body_size=max_body_size,
             conditional=conditional,
-            rate_limit=rate_limit,
+            rate_limit=not_blocking(rate_limit, "rate_limit"),
         )
         self._transport = kind(url_or_request, headers, auth, client)
         self.request = self._transport.request

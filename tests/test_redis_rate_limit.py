@@ -156,3 +156,16 @@ def test_twenty_reservers_in_twenty_processes_share_ten_a_second(redis_server: A
     assert busiest <= 11
     assert 45 <= len(slots) <= 51
     assert shares[0] >= 2
+
+
+def test_the_front_ends_refuse_the_rate_limit_of_the_other_kind() -> None:
+    """The blocking limit would stall the event loop: AsyncHttSleeper names AsyncRedisRateLimit; and vice versa."""
+    from httsleep import HttSleeper
+
+    with pytest.raises(TypeError, match=r"rate_limit: .*httsleep\.redis\.AsyncRedisRateLimit"):
+        AsyncHttSleeper("http://127.0.0.1:1/", status_code=200,
+                        rate_limit=RedisRateLimit("10/second", "redis://127.0.0.1:1/0"))
+    with pytest.raises(TypeError, match="AsyncHttSleeper"):
+        HttSleeper("http://127.0.0.1:1/", status_code=200,
+                   rate_limit=AsyncRedisRateLimit("10/second", "redis://127.0.0.1:1/0"))
+    AsyncHttSleeper("http://127.0.0.1:1/", status_code=200, rate_limit=RateLimit("10/second"))  # in memory: fine
