@@ -15,7 +15,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import pytest
 
@@ -33,7 +33,7 @@ class RedisServer:
     :param folder: its working directory (and its unix socket, with ``unix_socket=True``).
     """
 
-    def __init__(self, folder: Path, *, unix_socket: bool = False) -> None:
+    def __init__(self, folder: Path, *, unix_socket: bool = False, extra: Sequence[str] = ()) -> None:
         binary = shutil.which("redis-server") or ("/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server")
                                                   else None)
         if binary is None:
@@ -45,6 +45,7 @@ class RedisServer:
         self.port = 0 if unix_socket else free_port()
         self.process: Optional[subprocess.Popen] = None
         self.starts = 0
+        self.extra = list(extra)
 
     @property
     def url(self) -> str:
@@ -57,7 +58,7 @@ class RedisServer:
                    "--dir", str(self.folder), "--protected-mode", "yes", "--maxclients", "1000"]
         if self.unix_socket is not None:
             command += ["--unixsocket", str(self.unix_socket), "--unixsocketperm", "700"]
-        return command
+        return command + self.extra
 
     def start(self, timeout: float = 10) -> RedisServer:
         """Start it and wait until it answers PING."""
@@ -140,6 +141,51 @@ class RedisServer:
         os.kill(process.pid, number)
 
     def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class RedisClusterNodes:
+    """Three redis-server processes in cluster mode (masters only), joined by ``redis-cli --cluster create``."""
+
+    def __init__(self, folder: Path, nodes: int = 3) -> None:
+        self.servers = []
+        for index in range(nodes):
+            node_folder = folder / "node{}".format(index)
+            node_folder.mkdir()
+            # the cluster bus port is given: the default (port + 10000) overflows for a high free port
+            self.servers.append(RedisServer(node_folder, extra=["--cluster-enabled", "yes", "--cluster-config-file",
+                                                                 str(node_folder / "nodes.conf"),
+                                                                 "--cluster-port", str(free_port())]))
+
+    @property
+    def ports(self) -> List[int]:
+        return [server.port for server in self.servers]
+
+    def start(self, timeout: float = 20) -> RedisClusterNodes:
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            pytest.fail("redis-cli is not installed (it comes with redis-server): it joins the cluster's nodes")
+        for server in self.servers:
+            server.start()
+        addresses = ["127.0.0.1:{}".format(port) for port in self.ports]
+        subprocess.run([cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while not all(b"cluster_state:ok" in server.command("CLUSTER", "INFO") for server in self.servers):
+            if time.monotonic() > deadline:
+                self.stop()
+                pytest.fail("the Redis cluster did not become ready within {}s".format(timeout))
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def __enter__(self) -> RedisClusterNodes:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

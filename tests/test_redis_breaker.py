@@ -485,3 +485,38 @@ def test_a_unix_socket_url(tmp_path: Any) -> None:
         breaker.admit().failure("x")
         assert breaker.state == OPEN and not breaker.degraded
         breaker.close()
+
+
+@pytest.mark.slow
+def test_a_redis_cluster_keeps_each_circuit_on_one_node(tmp_path: Any) -> None:
+    """Three cluster nodes: both breakers work through cluster clients; a circuit's hash is in one slot."""
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+    from redis.cluster import RedisCluster
+    from redis_server import RedisClusterNodes
+
+    with RedisClusterNodes(tmp_path) as nodes:
+        client = RedisCluster(host="127.0.0.1", port=nodes.ports[0], socket_timeout=1, socket_connect_timeout=1)
+        try:
+            names = ["jobs-api", "orders-api", "billing"]  # their slots spread over the nodes
+            for name in names:
+                breaker = RedisCircuitBreaker(client, name=name, threshold=2, reset_timeout=60)
+                for _ in range(2):
+                    breaker.admit().failure("down")
+                assert breaker.state == OPEN and not breaker.degraded
+                assert client.hget(breaker.key, "opened") is not None
+            assert len({client.keyslot(RedisCircuitBreaker(client, name=name).key) for name in names}) == 3
+        finally:
+            client.close()
+
+        async def shared() -> str:
+            other = AsyncRedisCluster(host="127.0.0.1", port=nodes.ports[1], socket_timeout=1,
+                                      socket_connect_timeout=1)
+            try:
+                breaker = AsyncRedisCircuitBreaker(other, name="orders-api", threshold=2, reset_timeout=60)
+                with pytest.raises(CircuitBrokenError, match="is open"):
+                    await breaker.admit()
+                return breaker.state
+            finally:
+                await other.aclose()
+
+        assert asyncio.run(shared()) == OPEN
