@@ -30,6 +30,9 @@ LIMITS_REQUIRES = ["limits>=3"]
 # decompressor can be limited per step; Python 3.14 has zstd in the standard library)
 COMPRESSION_REQUIRES = ["brotli>=1.2", "backports.zstd>=1.0; python_version < '3.14'"]
 
+# the fleet-wide circuit breaker (httsleep.redis): redis-py 5 has redis.asyncio and scripts on both
+REDIS_REQUIRES = ["redis>=5"]
+
 TEST_REQUIRES = [
     "pytest>=7",
     "pytest-cov>=4",
@@ -46,6 +49,8 @@ TEST_REQUIRES = [
     # the zstd decoder httsleep falls back to when only httpx's zstd module is installed
     "zstandard>=0.23",
     *LIMITS_REQUIRES,
+    # the fleet-wide breaker's tests run a real redis-server
+    *REDIS_REQUIRES,
 ]
 
 setup(
@@ -75,10 +80,12 @@ setup(
         "httpx": HTTPX_REQUIRES,
         "compression": COMPRESSION_REQUIRES,
         "limits": LIMITS_REQUIRES,
+        "redis": REDIS_REQUIRES,
         "test": TEST_REQUIRES,
         "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests"],
-        # autodoc imports every module it documents: the asyncio transports need httpx and aiohttp
-        "docs": ["sphinx>=7", "myst-parser>=2", "furo>=2024.1", *HTTPX_REQUIRES, *AIOHTTP_REQUIRES],
+        # autodoc imports every module it documents: the asyncio transports need httpx and aiohttp,
+        # httsleep.redis needs redis-py
+        "docs": ["sphinx>=7", "myst-parser>=2", "furo>=2024.1", *HTTPX_REQUIRES, *AIOHTTP_REQUIRES, *REDIS_REQUIRES],
         "bench": ["matplotlib>=3.5", "polling2>=0.5", "tenacity>=8", *AIOHTTP_REQUIRES],
     },
     entry_points={"console_scripts": ["httsleep = httsleep.__main__:main"]},

@@ -22,6 +22,7 @@ from .exceptions import ArgumentTypeError
 __all__ = [
     "MAX_SECONDS",
     "ArgumentTypeError",
+    "async_circuit_breaker",
     "callable_or_none",
     "check_callable",
     "circuit_breaker",
@@ -35,6 +36,7 @@ __all__ = [
     "max_body_size",
     "max_retries",
     "non_negative_int",
+    "not_blocking",
     "optional_seconds",
     "positive_int",
     "request_timeout",
@@ -358,5 +360,28 @@ def circuit_breaker(value: Any) -> Any:
     if not callable(getattr(value, "admit", None)) or isinstance(value, type):
         raise ArgumentTypeError(
             "circuit_breaker must be a httsleep.CircuitBreaker or None, not {}".format(shorten(value))
+        )
+    return value
+
+
+def async_circuit_breaker(value: Any) -> Any:
+    """``circuit_breaker`` of the asyncio front end: as :func:`circuit_breaker`, and not one that blocks on I/O."""
+    return not_blocking(circuit_breaker(value), "circuit_breaker")
+
+
+def not_blocking(value: Any, name: str) -> Any:
+    """An argument of the asyncio front end that must not block the event loop (a breaker, a rate limit).
+
+    A class whose objects block on network I/O (the Redis ones) says so
+    with an ``asyncio_counterpart`` attribute naming the class to use
+    instead; such an object is refused.
+
+    :raises ArgumentTypeError: ``value`` blocks.
+    """
+    counterpart = getattr(value, "asyncio_counterpart", None)
+    if counterpart and not isinstance(value, type):
+        raise ArgumentTypeError(
+            "{}: {} blocks on network I/O and would stall the event loop; give AsyncHttSleeper "
+            "a {} instead (same arguments, same state)".format(name, type(value).__name__, counterpart)
         )
     return value

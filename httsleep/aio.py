@@ -60,7 +60,7 @@ from ._compat import PolicyAttributes
 from ._logs import log, redacting
 from ._offload import judged_async
 from ._request_checks import check_verify
-from ._validate import ArgumentTypeError, log_level, shorten
+from ._validate import ArgumentTypeError, async_circuit_breaker, log_level, not_blocking, shorten
 from .conditions import UNSET, ConditionSpec, shorthand_conditions
 from .exceptions import AsyncGaveUp
 from .policy import (
@@ -275,10 +275,10 @@ class AsyncHttSleeper(PolicyAttributes):
             ignore_exceptions=ignore_exceptions,
             retry_transient=retry_transient,
             on_attempt=on_attempt,
-            circuit_breaker=circuit_breaker,
+            circuit_breaker=async_circuit_breaker(circuit_breaker),
             max_body_size=max_body_size,
             conditional=conditional,
-            rate_limit=rate_limit,
+            rate_limit=not_blocking(rate_limit, "rate_limit"),
         )
         self._transport = kind(url_or_request, headers, auth, client)
         self.request = self._transport.request

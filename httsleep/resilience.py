@@ -559,6 +559,31 @@ class CircuitBreaker:
         with self._lock:
             self._close()
 
+    def restore(self, state: str, *, time_remaining: float = 0.0, failures: int = 0, last_failure: str = "") -> None:
+        """Put the breaker in ``state``, as another breaker reported it (e.g. a shared one that became unreachable).
+
+        :param state: ``"closed"``, ``"open"`` or ``"half-open"``.
+        :param time_remaining: for ``"open"``: seconds until a trial (at
+            most ``reset_timeout``; 0 makes it half-open).
+        :param failures: for ``"closed"``: failures to count in the window,
+            as if they had just happened (at most ``threshold - 1``).
+        :param last_failure: the description of the last failure, for messages.
+
+        Outcomes of tickets given before are ignored afterwards.
+        """
+        if state not in (CLOSED, OPEN, HALF_OPEN):
+            raise ValueError("state must be 'closed', 'open' or 'half-open', not {}".format(shorten(state)))
+        remaining = min(seconds(time_remaining, "time_remaining"), self.reset_timeout)
+        count = min(max(int(failures), 0), self.threshold - 1)
+        with self._lock:
+            now = self._now()
+            self._close()
+            if state == CLOSED:
+                self._failures.extend([now] * count)
+            else:
+                self._opened_at = now - self.reset_timeout + (remaining if state == OPEN else 0.0)
+            self._last_failure = excerpt(last_failure, _RESULT_REPR_LIMIT)
+
     # -- admission and outcomes -----------------------------------------------------------
 
     def admit(self) -> Ticket:

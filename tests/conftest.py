@@ -124,3 +124,21 @@ def run_in_threads(count: int, target: Callable[[int], Any], *, together: bool =
         thread.join(30)
     assert not any(thread.is_alive() for thread in threads)
     return outcomes
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real redis-server on a free loopback port for this test session (tests/redis_server.py); never skipped."""
+    from redis_server import RedisServer
+
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def own_redis_server(tmp_path: Any) -> Any:
+    """A redis-server of this test's own, to kill, pause and restart (tests/redis_server.py)."""
+    from redis_server import RedisServer
+
+    with RedisServer(tmp_path) as server:
+        yield server

@@ -9,6 +9,9 @@ The convention (see the "Executable docs convention" of the project brief):
 - ``http://myendpoint`` and ``http://server`` in a block are replaced by the
   URL of a local test server. Every path and method on it answers from the
   block's *response script*.
+- ``redis://redis:6379/0`` in a block is replaced by the URL of a
+  redis-server the tests start on loopback (tests/redis_server.py; only
+  when a page needs one), emptied when a file's examples start over.
 - The response script is an HTML comment ending on the line right before
   the fence::
 
@@ -55,6 +58,7 @@ import io
 import json
 import re
 import sys
+import tempfile
 import threading
 import traceback
 import warnings
@@ -75,6 +79,7 @@ _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _EXAMPLE = re.compile(r"<!--\s*example:(?P<body>.*?)-->", re.S)
 _SKIP = re.compile(r"<!--\s*skip-example:(?P<reason>.*?)-->", re.S)
 _HOSTS = re.compile(r"http://(?:myendpoint|server)(?![\w.-])")
+_REDIS = re.compile(r"redis://redis:6379/0(?![\w./-])")
 
 _DEFAULT_RESPONSES: List[Dict[str, Any]] = [{"status": 200, "json": {"status": "SUCCESS"}}]
 _SCRIPT_KEYS = {"responses", "raises", "prints", "requests"}
@@ -313,6 +318,38 @@ class ScriptedServer(ThreadingHTTPServer):
 # -- running -------------------------------------------------------------------------
 
 
+class DocsRedis:
+    """The redis-server of the examples naming ``redis://redis:6379/0``: started on first use, emptied per file run."""
+
+    def __init__(self) -> None:
+        self.server: Any = None
+        self._folder: Optional[tempfile.TemporaryDirectory] = None
+        self._emptied_for: Optional[int] = None
+
+    def url_for(self, namespace: Dict[str, Any]) -> str:
+        if self.server is None:
+            from redis_server import RedisServer
+
+            self._folder = tempfile.TemporaryDirectory(prefix="httsleep-docs-redis-")
+            self.server = RedisServer(Path(self._folder.name)).start()
+        if self._emptied_for != id(namespace):  # a file's examples (re)start: its circuits start closed
+            self.server.flushall()
+            self._emptied_for = id(namespace)
+        return str(self.server.url)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+
+
+_DOCS_REDIS = DocsRedis()
+
+
+
 def _predefined(server: ScriptedServer) -> Dict[str, Any]:
     return {
         "__name__": _EXAMPLE_MODULE,
@@ -347,6 +384,8 @@ def run_block(block: Block, namespace: Dict[str, Any], server: ScriptedServer) -
     script = block.script
     server.set_script(script.get("responses", _DEFAULT_RESPONSES))
     code = _HOSTS.sub(server.base_url, block.code)
+    if _REDIS.search(code):
+        code = _REDIS.sub(_DOCS_REDIS.url_for(namespace), code)
     source = "\n" * block.line + code  # line numbers in tracebacks are the markdown file's
     try:
         compiled = compile(source, block.path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
@@ -467,6 +506,7 @@ def doc_server() -> Iterator[ScriptedServer]:
                     value.close()
         _FILES.clear()
         server.stop()
+        _DOCS_REDIS.stop()
 
 
 @pytest.mark.parametrize("block", _BLOCKS, ids=[block.id for block in _BLOCKS])

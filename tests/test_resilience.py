@@ -735,3 +735,26 @@ def test_a_child_forked_while_threads_use_a_circuit_breaker_does_not_deadlock():
                 break
             time.sleep(0.01)
     assert not hung, "{} of 6 children hung".format(len(hung))
+
+
+def test_restore_puts_a_breaker_in_a_reported_state_and_fences_earlier_tickets() -> None:
+    """restore(): what a shared breaker's local fallback starts from; earlier tickets no longer count."""
+    clock = ManualClock()
+    breaker = CircuitBreaker(threshold=3, reset_timeout=10, clock=clock, name="api")
+    early = breaker.admit()
+    breaker.restore(OPEN, time_remaining=4, last_failure="HTTP 503")
+    assert breaker.state == OPEN and breaker.time_remaining == 4
+    with pytest.raises(CircuitBrokenError, match=r"HTTP 503"):
+        breaker.admit()
+    early.success()
+    assert breaker.state == OPEN
+    clock.advance(4)
+    assert breaker.state == HALF_OPEN and breaker.admit().trial
+    breaker.restore(CLOSED, failures=5)
+    assert breaker.failures == 2  # at most threshold - 1: a restored breaker is not already broken
+    breaker.admit().failure("x")
+    assert breaker.state == OPEN
+    breaker.restore(HALF_OPEN)
+    assert breaker.state == HALF_OPEN
+    with pytest.raises(ValueError, match="state must be"):
+        breaker.restore("ajar")
