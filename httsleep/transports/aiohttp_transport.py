@@ -189,10 +189,12 @@ class AiohttpTransport:
         self.headers: CIMultiDict[str] = CIMultiDict(check_headers(headers) or {})
         self.method, url, own_headers, self.body = _describe(url_or_request)
         self.headers.update(own_headers)  # the request's own headers win, as with httpx
-        check_url(str(url))  # absolute: a session's base_url is not applied
+        if not isinstance(url_or_request, str):  # (a URL string was checked by _describe)
+            check_url(str(url))  # absolute: a session's base_url is not applied
         self.request = url_or_request
         self.url = url.with_user(None) if url.user is not None or url.password is not None else url
         self.shown_url = str(url)  # as given: its userinfo is sent as auth, and shown hidden in messages
+        self.url_text = str(self.url)
         authorization = _authorization(auth, url)
         if authorization is not None:  # auth= wins over an Authorization header, as with requests and httpx
             self.headers["Authorization"] = authorization
@@ -267,7 +269,7 @@ class AiohttpTransport:
 
     async def _send(self, session: aiohttp.ClientSession, run: PollRun, own: Optional[_OwnCookies]) -> AsyncResponse:
         method, url, body = self.method, self.url, self.body
-        rules = AttemptRules(run, method, str(url), shown_url=self.shown_url)
+        rules = AttemptRules(run, method, self.url_text, shown_url=self.shown_url)
         guard_pool(session.connector)  # a pooled connection with bytes queued on it is never reused (set up once)
         reading = _Reading(rules)
         headers = self.headers  # aiohttp copies what it is given
@@ -280,7 +282,7 @@ class AiohttpTransport:
         try:
             while True:
                 reading.phase = "head"
-                proxy: Dict[str, Any] = {}
+                proxy = _NO_PROXY
                 sent = headers
                 jar = session.cookie_jar if own is None else own.jar  # the poll's own: None until it has one
                 if sender is not session:  # the cookies the jar holds for this host's domain, and no others
@@ -329,6 +331,10 @@ class AiohttpTransport:
             **proxy,
         )
         return await bounded(sending, rules, "head", aiohttp.ServerTimeoutError)
+
+
+#: the proxy of a hop on the caller's session: none (aiohttp's own settings apply); never changed
+_NO_PROXY: Dict[str, Any] = {}
 
 
 class _OwnCookies:
