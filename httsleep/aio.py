@@ -64,6 +64,7 @@ from ._request_checks import check_verify
 from ._validate import ArgumentTypeError, log_level, shorten
 from .conditions import UNSET, ConditionSpec, shorthand_conditions
 from .exceptions import AsyncGaveUp
+from .instrumentation import observe
 from .policy import (
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_RETRIES,
@@ -184,6 +185,8 @@ class AsyncHttSleeper(PolicyAttributes):
         bytes (default 10 MiB; ``None`` for no limit).
     :param conditional: poll with conditional requests, as for
         :class:`httsleep.HttSleeper` (off by default).
+    :param name: a short name for the poll's metrics and spans, as for
+        :class:`httsleep.HttSleeper` (default ``"httsleep"``).
 
     Every argument is checked here, before any request is sent, as by
     :class:`httsleep.HttSleeper`.
@@ -225,6 +228,7 @@ class AsyncHttSleeper(PolicyAttributes):
         circuit_breaker: Optional[BreakerLike] = None,
         max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
         conditional: bool = False,
+        name: Optional[str] = None,
         status_code: Any = None,
         text: Optional[str] = None,
         json: Any = UNSET,
@@ -263,6 +267,7 @@ class AsyncHttSleeper(PolicyAttributes):
             circuit_breaker=circuit_breaker,
             max_body_size=max_body_size,
             conditional=conditional,
+            name=name,
         )
         self._transport = kind(url_or_request, headers, auth, client)
         self.request = self._transport.request
@@ -363,7 +368,7 @@ class AsyncHttSleeper(PolicyAttributes):
     async def _step(self, client: Any, state: Optional[PollState], checkpoint: Optional[Checkpoint]) -> Step:
         secrets = self._transport.secrets(client)
         run = self._start(secrets, state)
-        with redacting(secrets):
+        with redacting(secrets), observe(run, step=True):
             wait = run.not_due()
             if wait > 0:
                 return Step(False, None, wait, run.state)
@@ -380,7 +385,7 @@ class AsyncHttSleeper(PolicyAttributes):
         secrets = self._transport.secrets(client)
         run = self._start(secrets)
         sender = self._transport.start(client)
-        with redacting(secrets):
+        with redacting(secrets), observe(run):
             while True:
                 if slot is None:
                     decision = await _attempt(run, sender, self._transport)
@@ -503,6 +508,7 @@ async def async_httsleep(
     circuit_breaker: Optional[BreakerLike] = None,
     max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
     conditional: bool = False,
+    name: Optional[str] = None,
     status_code: Any = None,
     text: Optional[str] = None,
     json: Any = UNSET,
@@ -565,6 +571,7 @@ async def async_httsleep(
         circuit_breaker=circuit_breaker,
         max_body_size=max_body_size,
         conditional=conditional,
+        name=name,
         status_code=status_code,
         text=text,
         json=json,

@@ -29,6 +29,7 @@ from ._request_checks import check_verify
 from ._validate import ArgumentTypeError, is_coroutine_function, log_level, shorten
 from .conditions import CONDITION_KEYS, UNSET, ConditionSpec, shorthand_conditions
 from .exceptions import Alarm, StopPolling
+from .instrumentation import observe
 from .policy import (
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_RETRIES,
@@ -136,6 +137,12 @@ class HttSleeper(SessionAttributes):
         "unchanged": the previous verdict stands, hooks see the attempt,
         and the poll waits and tries again, without the server sending the
         body again. Off by default.
+    :param name: a short name for the poll's metrics and spans (the
+        ``name`` label of the ``httsleep_*`` Prometheus series, the
+        ``httsleep.name`` of its span; see :mod:`httsleep.instrumentation`),
+        such as the service or job kind: ``"orders-api"``. Default
+        ``"httsleep"``. Never derived from the URL: name polls by what they
+        wait for, not by their URL, or every job becomes a series.
 
     Every argument is checked here, before any request is sent; the
     message of each error names the argument and quotes the value.
@@ -184,6 +191,7 @@ class HttSleeper(SessionAttributes):
         circuit_breaker: Optional[BreakerLike] = None,
         max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
         conditional: bool = False,
+        name: Optional[str] = None,
         status_code: Any = None,
         text: Optional[str] = None,
         json: Any = UNSET,
@@ -210,6 +218,7 @@ class HttSleeper(SessionAttributes):
             circuit_breaker=circuit_breaker,
             max_body_size=max_body_size,
             conditional=conditional,
+            name=name,
         )
         self._polling_interval = polling_interval
         self._cached_transport: Any = None
@@ -353,7 +362,7 @@ class HttSleeper(SessionAttributes):
               ) -> Step:
         secrets = transport.secrets(session)
         run = self._start(transport, secrets, state)
-        with redacting(secrets):
+        with redacting(secrets), observe(run, step=True):
             wait = run.not_due()
             if wait > 0:
                 return Step(False, None, wait, run.state)
@@ -369,7 +378,7 @@ class HttSleeper(SessionAttributes):
         secrets = transport.secrets(session)
         run = self._start(transport, secrets)
         sender = transport.start(session)
-        with redacting(secrets):
+        with redacting(secrets), observe(run):
             while True:
                 decision = _attempt(run, sender, transport)
                 if decision.done:
@@ -433,6 +442,7 @@ def httsleep(
     circuit_breaker: Optional[BreakerLike] = None,
     max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
     conditional: bool = False,
+    name: Optional[str] = None,
     status_code: Any = None,
     text: Optional[str] = None,
     json: Any = UNSET,
@@ -450,7 +460,7 @@ def httsleep(
     ``request_timeout``, ``retry_after``, ``max_retry_after``,
     ``max_body_size``), what counts as a failure worth polling through
     (``ignore_exceptions``, ``retry_transient``), and ``on_attempt``,
-    ``circuit_breaker``, ``loglevel``.
+    ``circuit_breaker``, ``loglevel``, ``name`` (for metrics and spans).
 
     >>> from httsleep import httsleep
     >>> done = {'expression': 'status', 'value': 'SUCCESS'}
@@ -500,6 +510,7 @@ def httsleep(
         circuit_breaker=circuit_breaker,
         max_body_size=max_body_size,
         conditional=conditional,
+        name=name,
         status_code=status_code,
         text=text,
         json=json,

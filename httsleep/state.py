@@ -74,8 +74,12 @@ class Attempt(_Value):
     :ivar response: the response, or ``None`` if the attempt raised.
     :ivar exception: the exception of the attempt, or ``None``.
     :ivar outcome: ``"success"``, ``"alarm"``, ``"retry"`` (another attempt
-        follows after ``wait``), ``"gave_up"`` or ``"error"`` (an exception
-        that is not ignored is about to propagate).
+        follows after ``wait``), ``"gave_up"``, ``"error"`` (an exception
+        that is not ignored is about to propagate) or ``"refused"`` (the
+        circuit breaker refused it: nothing was sent, ``number`` is the
+        attempt that was not made and ``state.attempts`` does not count it;
+        ``exception`` is the :class:`~httsleep.exceptions.CircuitBrokenError`
+        about to propagate).
     :ivar wait: seconds until the next attempt (only for ``"retry"``).
     :ivar wait_reason: ``"interval"`` or ``"Retry-After"`` (only for ``"retry"``).
     :ivar state: the poll's :class:`PollState` after this attempt (``None``
