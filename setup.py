@@ -26,6 +26,10 @@ AIOHTTP_REQUIRES = ["aiohttp>=3.10"]
 # decompressor can be limited per step; Python 3.14 has zstd in the standard library)
 COMPRESSION_REQUIRES = ["brotli>=1.2", "backports.zstd>=1.0; python_version < '3.14'"]
 
+# metrics and tracing (httsleep.instrumentation): each used when it is installed
+PROMETHEUS_REQUIRES = ["prometheus_client>=0.17"]
+OTEL_REQUIRES = ["opentelemetry-api>=1.20"]
+
 TEST_REQUIRES = [
     "pytest>=7",
     "pytest-cov>=4",
@@ -41,6 +45,13 @@ TEST_REQUIRES = [
     *COMPRESSION_REQUIRES,
     # the zstd decoder httsleep falls back to when only httpx's zstd module is installed
     "zstandard>=0.23",
+    # metrics and tracing: a scrape of httsleep's series, and the SDK's in-memory exporter around the
+    # HTTP libraries' own instrumentations (tests/test_instrumentation.py, tests/test_credential_sweeps.py)
+    *PROMETHEUS_REQUIRES,
+    "opentelemetry-sdk>=1.20",
+    "opentelemetry-instrumentation-requests",
+    "opentelemetry-instrumentation-httpx",
+    "opentelemetry-instrumentation-aiohttp-client",
 ]
 
 setup(
@@ -68,8 +79,10 @@ setup(
         "async": ASYNC_REQUIRES,
         "aiohttp": AIOHTTP_REQUIRES,
         "compression": COMPRESSION_REQUIRES,
+        "prometheus": PROMETHEUS_REQUIRES,
+        "otel": OTEL_REQUIRES,
         "test": TEST_REQUIRES,
-        "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests"],
+        "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests", *PROMETHEUS_REQUIRES, *OTEL_REQUIRES],
         # autodoc imports every module it documents: the asyncio transports need httpx and aiohttp
         "docs": ["sphinx>=7", "myst-parser>=2", "furo>=2024.1", *ASYNC_REQUIRES, *AIOHTTP_REQUIRES],
         "bench": ["matplotlib>=3.5", "polling2>=0.5", "tenacity>=8", *AIOHTTP_REQUIRES],

@@ -2,7 +2,8 @@
 
 Every poll runs against a loopback server, waits skipped (testing mode);
 the series are read back from a Prometheus registry of the test's own,
-the spans from the OpenTelemetry SDK's in-memory exporter.
+the spans from the OpenTelemetry SDK's in-memory exporter. conftest.py
+puts the default hooks back after each test.
 """
 
 from __future__ import annotations
@@ -42,14 +43,6 @@ from httsleep.testing import no_waiting
 DONE = Reply(json={"status": "DONE"})
 BUSY = Reply(503, json={"status": "BUSY"})
 RUNNING = Reply(202, json={"status": "RUNNING"})
-
-
-@pytest.fixture(autouse=True)
-def _instrumentation_restored() -> Iterator[None]:
-    """Each test sets its own hooks; the process's defaults, and the switch, come back after it."""
-    yield
-    ins.set_instrumentation_hooks(None)
-    ins.set_instrumentation(True)
 
 
 def scrape(registry: CollectorRegistry) -> Dict[Tuple[str, FrozenSet[Tuple[str, str]]], float]:
