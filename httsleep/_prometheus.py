@@ -42,7 +42,8 @@ class PrometheusHook:
                               registry=registry)
         self.waits = Histogram("httsleep_wait_seconds", "Waits before the next attempt, by reason.",
                                ["name", "reason"], buckets=WAIT_BUCKETS, registry=registry)
-        self.polls = Histogram("httsleep_poll_duration_seconds", "Polls (and steps), from start to end, by outcome.",
+        self.polls = Histogram("httsleep_poll_duration_seconds",
+                               "Polls (run(), not step()), from start to end, by outcome.",
                                ["name", "outcome"], buckets=POLL_BUCKETS, registry=registry)
         self.refusals = Counter("httsleep_breaker_refusals", "Calls a circuit breaker refused, by its state.",
                                 ["name", "state"], registry=registry)
@@ -58,7 +59,7 @@ class PrometheusHook:
             self.waits.labels(event.name, event.reason).observe(event.seconds)
         elif isinstance(event, PollGaveUp):
             self.give_ups.labels(event.name, event.limit).inc()
-        elif isinstance(event, PollEnded):
+        elif isinstance(event, PollEnded) and not event.step:  # a step's elapsed is the whole poll's so far
             self.polls.labels(event.name, event.outcome).observe(event.elapsed)
         elif isinstance(event, BreakerRefused):
             self.refusals.labels(event.breaker, event.state).inc()

@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextvars
 import importlib.util
 import os
+import threading
 import weakref
 from types import TracebackType
 from typing import (
@@ -110,6 +111,8 @@ _enabled = os.environ.get("HTTSLEEP_INSTRUMENTATION", "1").strip().lower() not i
 _hooks: Optional[Tuple[Hook, ...]] = None  # None: the defaults, made at the first event
 #: whether an event may reach a hook (enabled, and hooks not known to be none): the one flag an event tests
 _live = _enabled
+#: held while the default hooks are made (two threads' first events must not make two of each)
+_making = threading.RLock()
 
 
 def set_instrumentation(enabled: bool) -> None:
@@ -162,8 +165,11 @@ def _current_hooks() -> Tuple[Hook, ...]:
     global _hooks, _live
     hooks = _hooks
     if hooks is None:
-        hooks = _hooks = _default_hooks()
-        _live = _enabled and bool(hooks)
+        with _making:
+            hooks = _hooks
+            if hooks is None:
+                hooks = _hooks = _default_hooks()
+                _live = _enabled and bool(hooks)
     return hooks
 
 
@@ -408,7 +414,7 @@ def prometheus_hook(registry: Any = None) -> Hook:
     - ``httsleep_give_ups_total{name, limit}``
     - ``httsleep_alarms_total{name}``
     - ``httsleep_wait_seconds{name, reason}`` (a histogram)
-    - ``httsleep_poll_duration_seconds{name, outcome}`` (a histogram)
+    - ``httsleep_poll_duration_seconds{name, outcome}`` (a histogram; polls run by ``run()``, not steps)
     - ``httsleep_breaker_refusals_total{name, state}`` (``name``: the breaker's)
     - ``httsleep_breaker_state_changes_total{name, state}`` (``state``: the new one)
 
@@ -417,9 +423,10 @@ def prometheus_hook(registry: Any = None) -> Hook:
     from ._prometheus import PrometheusHook, default_registry
 
     key = default_registry() if registry is None else registry
-    hook = _PROMETHEUS.get(key)
-    if hook is None:
-        hook = _PROMETHEUS[key] = PrometheusHook(key)
+    with _making:
+        hook = _PROMETHEUS.get(key)
+        if hook is None:
+            hook = _PROMETHEUS[key] = PrometheusHook(key)
     return hook
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any, Dict, FrozenSet, Iterator, List, Tuple
 
 import aiohttp
@@ -208,7 +209,8 @@ def test_no_hooks_and_the_defaults():
 def test_a_step_is_reported_as_a_step_and_publishes_its_resend_count():
     events: List[Any] = []
     counts: List[Any] = []
-    ins.set_instrumentation_hooks([events.append])
+    registry = CollectorRegistry()
+    ins.set_instrumentation_hooks([events.append, ins.prometheus_hook(registry)])
     with no_waiting(), ScriptedServer([BUSY, DONE]) as server:
         sleeper = HttSleeper(server.url, status_code=200, on_attempt=lambda a: counts.append(ins.resend_count()))
         first = sleeper.step()
@@ -218,6 +220,10 @@ def test_a_step_is_reported_as_a_step_and_publishes_its_resend_count():
     assert [(event.step, event.outcome, event.attempts) for event in ended] == [(True, "success", 1),
                                                                                (True, "success", 2)]
     assert ins.resend_count() is None  # reset once the step ended
+    samples = scrape(registry)
+    assert value(samples, "httsleep_attempts_total", name="httsleep", outcome="retry") == 1
+    assert value(samples, "httsleep_attempts_total", name="httsleep", outcome="success") == 1
+    assert not any(metric.startswith("httsleep_poll_duration") for metric, _ in samples)  # steps are not polls
 
 
 @pytest.mark.parametrize("name", ["", "x" * 101, "two\nlines"])
@@ -263,8 +269,15 @@ def test_a_hook_may_ask_the_breaker_its_state_while_told_of_a_change():
     seen: List[str] = []
     breaker = CircuitBreaker(ValueError, threshold=1, reset_timeout=10, clock=ManualClock())
     ins.set_instrumentation_hooks([lambda event: seen.append(breaker.state)])
-    with pytest.raises(ValueError):
-        breaker.call(lambda: (_ for _ in ()).throw(ValueError("no")))
+
+    def fail() -> None:
+        with pytest.raises(ValueError):
+            breaker.call(lambda: (_ for _ in ()).throw(ValueError("no")))
+
+    worker = threading.Thread(target=fail, daemon=True)  # a deadlock would hang it, not the test
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
     assert seen == ["open"]
 
 
