@@ -27,8 +27,9 @@ numbers; a URL appears only in a span's ``url.full``, with the poll's
 credentials replaced by ``***``. Never a header, a body or an exception's
 message.
 
-Each request a poll sends is made while :data:`RESEND_COUNT` holds its
-resend count (0 for the first attempt, then 1, 2, ...): the ready-made
+Each request a poll sends is made while a context variable holds its
+resend count (0 for the first attempt, then 1, 2, ...; read it with
+:func:`resend_count`): the ready-made
 :func:`request_hook` / :func:`async_request_hook`, given to the
 OpenTelemetry instrumentations of requests, httpx and aiohttp, put it on
 their client spans as ``http.request.resend_count`` (and hide the poll's
@@ -74,7 +75,6 @@ from .exceptions import Alarm, CircuitBrokenError, GaveUp
 
 __all__ = [
     "DEFAULT_NAME",
-    "RESEND_COUNT",
     "RESEND_COUNT_ATTRIBUTE",
     "AttemptEnded",
     "BreakerRefused",
@@ -92,6 +92,7 @@ __all__ = [
     "is_instrumentation_enabled",
     "prometheus_hook",
     "request_hook",
+    "resend_count",
     "set_instrumentation",
     "set_instrumentation_hooks",
     "tracing_hook",
@@ -116,7 +117,7 @@ _making = threading.RLock()
 
 
 def set_instrumentation(enabled: bool) -> None:
-    """Switch instrumentation on or off for the whole process (events, and :data:`RESEND_COUNT`).
+    """Switch instrumentation on or off for the whole process (events, and the resend count of :func:`resend_count`).
 
     Off, no hook is called and no resend count is published. The
     environment variable ``HTTSLEEP_INSTRUMENTATION=0`` switches it off at
@@ -258,22 +259,22 @@ class _Sending(NamedTuple):
 
 
 #: The request being sent by a poll, in this thread or task: its resend count (0 for the first attempt) and the
-#: poll's redaction. ``None`` outside a poll's attempt. Read it with :func:`resend_count`.
-RESEND_COUNT: contextvars.ContextVar[Optional[_Sending]] = contextvars.ContextVar(
+#: poll's redaction. ``None`` outside a poll's attempt. Read by :func:`resend_count` and :func:`request_hook`.
+_SENDING: contextvars.ContextVar[Optional[_Sending]] = contextvars.ContextVar(
     "httsleep_resend_count", default=None
 )
 
 
 def resend_count() -> Optional[int]:
     """The resend count of the request a poll is sending in this thread or task (0, 1, 2...), or ``None``."""
-    sending = RESEND_COUNT.get()
+    sending = _SENDING.get()
     return None if sending is None else sending.resend_count
 
 
 def sending(attempts: int, redact: Callable[[str], str]) -> None:
     """A poll is about to send its attempt number ``attempts``: publish its resend count (within the poll's scope)."""
     if _enabled:
-        RESEND_COUNT.set(_Sending(attempts - 1, redact))
+        _SENDING.set(_Sending(attempts - 1, redact))
 
 
 class RunLike(Protocol):
@@ -308,7 +309,7 @@ class _Scope:
     def __enter__(self) -> None:
         if not _enabled:
             return
-        self._token = RESEND_COUNT.set(None)
+        self._token = _SENDING.set(None)
         if not _live:
             return
         run = self._run
@@ -347,7 +348,7 @@ class _Scope:
                     log.warning("instrumentation hook context %s failed to end: %r", shorten(context), error)
             token, self._token = self._token, None
             if token is not None:
-                RESEND_COUNT.reset(token)
+                _SENDING.reset(token)
 
 
 def _outcome(exc: Optional[BaseException]) -> str:
@@ -383,7 +384,7 @@ def request_hook(span: Any, request: Any) -> None:
         AioHttpClientInstrumentor().instrument(request_hook=httsleep.instrumentation.request_hook)
         HTTPXClientInstrumentor().instrument(async_request_hook=httsleep.instrumentation.async_request_hook)
     """
-    sending = RESEND_COUNT.get()
+    sending = _SENDING.get()
     if sending is None or span is None or not span.is_recording():
         return
     span.set_attribute(RESEND_COUNT_ATTRIBUTE, sending.resend_count)
