@@ -384,3 +384,21 @@ def test_a_poll_that_gives_up_ends_its_span_in_error_and_a_refused_one_says_so(e
     assert (span.attributes["httsleep.outcome"], span.attributes["httsleep.limit"],
             span.attributes["error.type"]) == ("gave_up", "max_retries", "StopPolling")
     assert not any(event.name == "exception" for event in span.events)  # no message, no traceback: no secret
+
+
+@pytest.mark.parametrize("hooked", [True, False], ids=["request_hook", "control"])
+def test_the_request_hook_hides_the_polls_credentials_in_the_url_the_client_span_records(exporter, hooked):
+    provider, memory = exporter
+    RequestsInstrumentor().instrument(tracer_provider=provider, request_hook=ins.request_hook if hooked else None)
+    try:
+        with no_waiting(), ScriptedServer([DONE]) as server:
+            url = server.url.replace("://", "://alice:pw-SECRET-1@") + "jobs?token=tok-SECRET-2&page=2"
+            httsleep(url, status_code=200, name="jobs")
+    finally:
+        RequestsInstrumentor().uninstrument()
+    (client,) = [span for span in memory.get_finished_spans() if span.kind == SpanKind.CLIENT]
+    recorded = [value for key, value in client.attributes.items() if key in ("url.full", "http.url")]
+    assert recorded and all("page=2" in value for value in recorded)
+    assert not any("pw-SECRET-1" in value for value in recorded)  # the instrumentation hides a password itself
+    assert any("tok-SECRET-2" in value for value in recorded) is not hooked  # but a token only httsleep's hook
+    assert ("http.request.resend_count" in client.attributes) is hooked
