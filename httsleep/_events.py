@@ -6,7 +6,7 @@ dispatches to them depend on these values, not on each other.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 __all__ = [
     "AttemptEnded",
@@ -21,7 +21,43 @@ __all__ = [
 ]
 
 
-class PollStarted(NamedTuple):
+class _Event:
+    r"""An immutable value made of its slots: compared, hashed, pickled and shown by them.
+
+    Plain slotted classes, not ``NamedTuple``\ s: seven of those cost a poll's first import ~2 ms.
+    """
+
+    __slots__: Tuple[str, ...] = ()
+
+    def _fields(self) -> Tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("{} is immutable: cannot set {!r}".format(type(self).__name__, name))
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("{} is immutable: cannot delete {!r}".format(type(self).__name__, name))
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined, unused-ignore]
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (self.__class__, self._fields())
+
+    def __repr__(self) -> str:
+        return "{}({})".format(type(self).__name__, ", ".join(
+            "{}={!r}".format(name, value) for name, value in zip(self.__slots__, self._fields())))
+
+
+_set = object.__setattr__
+
+
+class PollStarted(_Event):
     """A poll (:meth:`~httsleep.HttSleeper.run`) or one step of it (:meth:`~httsleep.HttSleeper.step`) starts.
 
     :ivar name: the poll's ``name=``.
@@ -32,6 +68,8 @@ class PollStarted(NamedTuple):
     :ivar step: whether this is one :meth:`~httsleep.HttSleeper.step`, not a whole run.
     """
 
+    __slots__ = ("name", "method", "url", "server_address", "server_port", "step")
+
     name: str
     method: str
     url: str
@@ -39,8 +77,24 @@ class PollStarted(NamedTuple):
     server_port: Optional[int]
     step: bool
 
+    def __init__(
+        self,
+        name: str,
+        method: str,
+        url: str,
+        server_address: str,
+        server_port: Optional[int],
+        step: bool,
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "method", method)
+        _set(self, "url", url)
+        _set(self, "server_address", server_address)
+        _set(self, "server_port", server_port)
+        _set(self, "step", step)
 
-class AttemptEnded(NamedTuple):
+
+class AttemptEnded(_Event):
     """An attempt ended: what ``on_attempt`` hooks are told (:class:`httsleep.Attempt`), without the objects.
 
     :ivar outcome: as :attr:`httsleep.Attempt.outcome`: ``"success"``,
@@ -51,6 +105,8 @@ class AttemptEnded(NamedTuple):
     :ivar error_type: the class name of the attempt's exception, or ``None``.
     """
 
+    __slots__ = ("name", "number", "outcome", "elapsed", "wait", "wait_reason", "status_code", "error_type")
+
     name: str
     number: int
     outcome: str
@@ -60,8 +116,28 @@ class AttemptEnded(NamedTuple):
     status_code: Optional[int]
     error_type: Optional[str]
 
+    def __init__(
+        self,
+        name: str,
+        number: int,
+        outcome: str,
+        elapsed: float,
+        wait: Optional[float],
+        wait_reason: Optional[str],
+        status_code: Optional[int],
+        error_type: Optional[str],
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "number", number)
+        _set(self, "outcome", outcome)
+        _set(self, "elapsed", elapsed)
+        _set(self, "wait", wait)
+        _set(self, "wait_reason", wait_reason)
+        _set(self, "status_code", status_code)
+        _set(self, "error_type", error_type)
 
-class Waited(NamedTuple):
+
+class Waited(_Event):
     """A poll decided to wait ``seconds`` before its next attempt.
 
     :ivar reason: ``"interval"`` (the polling interval or wait strategy),
@@ -69,21 +145,36 @@ class Waited(NamedTuple):
         mode the wait is skipped, and reported all the same.
     """
 
+    __slots__ = ("name", "seconds", "reason")
+
     name: str
     seconds: float
     reason: str
 
+    def __init__(self, name: str, seconds: float, reason: str) -> None:
+        _set(self, "name", name)
+        _set(self, "seconds", seconds)
+        _set(self, "reason", reason)
 
-class PollGaveUp(NamedTuple):
+
+class PollGaveUp(_Event):
     """A poll gave up: ``limit`` (``"max_retries"`` or ``"timeout"``) ran out."""
+
+    __slots__ = ("name", "limit", "attempts", "elapsed")
 
     name: str
     limit: str
     attempts: int
     elapsed: float
 
+    def __init__(self, name: str, limit: str, attempts: int, elapsed: float) -> None:
+        _set(self, "name", name)
+        _set(self, "limit", limit)
+        _set(self, "attempts", attempts)
+        _set(self, "elapsed", elapsed)
 
-class PollEnded(NamedTuple):
+
+class PollEnded(_Event):
     """A poll (or a step) ended.
 
     :ivar outcome: ``"success"`` (it returned), ``"alarm"``, ``"gave_up"``,
@@ -94,6 +185,8 @@ class PollEnded(NamedTuple):
     :ivar error_type: the class name of the exception that ended it, or ``None``.
     """
 
+    __slots__ = ("name", "outcome", "attempts", "elapsed", "step", "error_type")
+
     name: str
     outcome: str
     attempts: int
@@ -101,21 +194,51 @@ class PollEnded(NamedTuple):
     step: bool
     error_type: Optional[str]
 
+    def __init__(
+        self,
+        name: str,
+        outcome: str,
+        attempts: int,
+        elapsed: float,
+        step: bool,
+        error_type: Optional[str],
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "outcome", outcome)
+        _set(self, "attempts", attempts)
+        _set(self, "elapsed", elapsed)
+        _set(self, "step", step)
+        _set(self, "error_type", error_type)
 
-class BreakerRefused(NamedTuple):
+
+class BreakerRefused(_Event):
     """A circuit breaker refused a call (``state``: ``"open"``, or ``"half-open"`` with its trials taken)."""
+
+    __slots__ = ("breaker", "state", "time_remaining")
 
     breaker: str
     state: str
     time_remaining: float
 
+    def __init__(self, breaker: str, state: str, time_remaining: float) -> None:
+        _set(self, "breaker", breaker)
+        _set(self, "state", state)
+        _set(self, "time_remaining", time_remaining)
 
-class BreakerStateChanged(NamedTuple):
+
+class BreakerStateChanged(_Event):
     """A circuit breaker went from ``old`` to ``new`` (``"closed"``, ``"open"``, ``"half-open"``)."""
+
+    __slots__ = ("breaker", "old", "new")
 
     breaker: str
     old: str
     new: str
+
+    def __init__(self, breaker: str, old: str, new: str) -> None:
+        _set(self, "breaker", breaker)
+        _set(self, "old", old)
+        _set(self, "new", new)
 
 
 Event = Union[PollStarted, AttemptEnded, Waited, PollGaveUp, PollEnded, BreakerRefused, BreakerStateChanged]
