@@ -176,15 +176,13 @@ def _current_hooks() -> Tuple[Hook, ...]:
 
 def _default_hooks() -> Tuple[Hook, ...]:
     found: List[Hook] = []
-    try:
-        if importlib.util.find_spec("prometheus_client") is not None:
-            found.append(prometheus_hook())
-        if importlib.util.find_spec("opentelemetry") is not None and (
-            importlib.util.find_spec("opentelemetry.trace") is not None
-        ):
-            found.append(tracing_hook())
-    except Exception as error:  # noqa: BLE001 - a broken installation: no metrics rather than no polls
-        log.warning("httsleep instrumentation: the default hooks could not be made: %r", error)
+    for library, make in (("prometheus_client", prometheus_hook), ("opentelemetry.trace", tracing_hook)):
+        try:
+            if importlib.util.find_spec(library.split(".")[0]) is None or importlib.util.find_spec(library) is None:
+                continue
+            found.append(make())
+        except Exception as error:  # noqa: BLE001 - a broken installation: no metrics rather than no polls
+            log.warning("httsleep instrumentation: no %s hook: %r", library, error)
     return tuple(found)
 
 
@@ -263,17 +261,20 @@ class _Sending(NamedTuple):
 _SENDING: contextvars.ContextVar[Optional[_Sending]] = contextvars.ContextVar(
     "httsleep_resend_count", default=None
 )
+#: In a poll's scope, before its first request: what :func:`sending` replaces. Outside every scope (a
+#: ``PollRun`` driven by hand) the variable stays ``None``: nothing is left behind in the thread.
+_IN_SCOPE = _Sending(-1, str)
 
 
 def resend_count() -> Optional[int]:
     """The resend count of the request a poll is sending in this thread or task (0, 1, 2...), or ``None``."""
     sending = _SENDING.get()
-    return None if sending is None else sending.resend_count
+    return None if sending is None or sending is _IN_SCOPE else sending.resend_count
 
 
 def sending(attempts: int, redact: Callable[[str], str]) -> None:
     """A poll is about to send its attempt number ``attempts``: publish its resend count (within the poll's scope)."""
-    if _enabled:
+    if _enabled and _SENDING.get() is not None:
         _SENDING.set(_Sending(attempts - 1, redact))
 
 
@@ -309,7 +310,7 @@ class _Scope:
     def __enter__(self) -> None:
         if not _enabled:
             return
-        self._token = _SENDING.set(None)
+        self._token = _SENDING.set(_IN_SCOPE)
         if not _live:
             return
         run = self._run
@@ -385,7 +386,7 @@ def request_hook(span: Any, request: Any) -> None:
         HTTPXClientInstrumentor().instrument(async_request_hook=httsleep.instrumentation.async_request_hook)
     """
     sending = _SENDING.get()
-    if sending is None or span is None or not span.is_recording():
+    if sending is None or sending is _IN_SCOPE or span is None or not span.is_recording():
         return
     span.set_attribute(RESEND_COUNT_ATTRIBUTE, sending.resend_count)
     recorded = getattr(span, "attributes", None) or {}

@@ -39,6 +39,7 @@ from httsleep import (
     httsleep,
 )
 from httsleep import instrumentation as ins
+from httsleep.policy import Policy
 from httsleep.testing import no_waiting
 
 DONE = Reply(json={"status": "DONE"})
@@ -204,6 +205,24 @@ def test_no_hooks_and_the_defaults():
         ins.set_instrumentation_hooks([42])  # type: ignore[list-item]
     with pytest.raises(TypeError):
         ins.set_instrumentation("yes")  # type: ignore[arg-type]
+
+
+def test_a_poll_run_driven_by_hand_leaves_no_resend_count_in_its_thread():
+    """Only a driver's scope (run(), step()) publishes resend counts; the core alone sets nothing."""
+    run = Policy({"status_code": 200}).start(give_up=StopPolling)
+    run.begin_attempt()
+    run.begin_attempt()
+    assert run.attempts == 2 and ins.resend_count() is None
+
+
+def test_a_default_hook_that_cannot_be_made_leaves_the_other(monkeypatch, caplog):
+    def broken(registry: Any = None) -> Any:
+        raise ImportError("prometheus_client is half installed")
+
+    monkeypatch.setattr(ins, "prometheus_hook", broken)
+    ins.set_instrumentation_hooks(None)
+    assert [type(hook).__name__ for hook in ins.get_instrumentation_hooks()] == ["TracingHook"]
+    assert "no prometheus_client hook" in caplog.text and "half installed" in caplog.text
 
 
 def test_a_step_is_reported_as_a_step_and_publishes_its_resend_count():
