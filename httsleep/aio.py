@@ -64,7 +64,7 @@ from ._request_checks import check_verify
 from ._validate import ArgumentTypeError, log_level, shorten
 from .conditions import UNSET, ConditionSpec, shorthand_conditions
 from .exceptions import AsyncGaveUp
-from .instrumentation import observe
+from .instrumentation import observe, ready
 from .policy import (
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_RETRIES,
@@ -368,6 +368,7 @@ class AsyncHttSleeper(PolicyAttributes):
     async def _step(self, client: Any, state: Optional[PollState], checkpoint: Optional[Checkpoint]) -> Step:
         secrets = self._transport.secrets(client)
         run = self._start(secrets, state)
+        await ready()  # the default instrumentation hooks made off the loop, the first time
         with redacting(secrets), observe(run, step=True):
             wait = run.not_due()
             if wait > 0:
@@ -385,6 +386,7 @@ class AsyncHttSleeper(PolicyAttributes):
         secrets = self._transport.secrets(client)
         run = self._start(secrets)
         sender = self._transport.start(client)
+        await ready()  # the default instrumentation hooks made off the loop, the first time
         with redacting(secrets), observe(run):
             while True:
                 if slot is None:

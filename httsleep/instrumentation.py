@@ -174,6 +174,18 @@ def _current_hooks() -> Tuple[Hook, ...]:
     return hooks
 
 
+async def ready() -> None:
+    """On an event loop, before a poll: make the default hooks in a worker thread if they are not made yet.
+
+    Their first making imports ``prometheus_client`` and ``opentelemetry``
+    (about 100 ms): not on the loop, where every other task would wait.
+    """
+    if _hooks is None and _enabled:
+        import asyncio
+
+        await asyncio.get_running_loop().run_in_executor(None, _current_hooks)
+
+
 def _default_hooks() -> Tuple[Hook, ...]:
     found: List[Hook] = []
     for library, make in (("prometheus_client", prometheus_hook), ("opentelemetry.trace", tracing_hook)):

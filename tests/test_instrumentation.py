@@ -225,6 +225,26 @@ def test_a_default_hook_that_cannot_be_made_leaves_the_other(monkeypatch, caplog
     assert "no prometheus_client hook" in caplog.text and "half installed" in caplog.text
 
 
+def test_on_an_event_loop_the_default_hooks_are_made_off_the_loop(monkeypatch):
+    """Their first making imports prometheus_client and opentelemetry (~100 ms): not in the loop's thread."""
+    threads: List[str] = []
+
+    def made_here(registry: Any = None) -> Any:
+        threads.append(threading.current_thread().name)
+        return lambda event: None
+
+    monkeypatch.setattr(ins, "prometheus_hook", made_here)
+    ins.set_instrumentation_hooks(None)
+
+    async def poll(url: str) -> None:
+        async with httpx.AsyncClient() as client:
+            await async_httsleep(url, status_code=200, client=client)
+
+    with ScriptedServer([DONE]) as server:
+        asyncio.run(poll(server.url))
+    assert len(threads) == 1 and threads[0] != threading.current_thread().name
+
+
 def test_a_step_is_reported_as_a_step_and_publishes_its_resend_count():
     events: List[Any] = []
     counts: List[Any] = []
