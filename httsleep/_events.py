@@ -7,6 +7,7 @@ dispatches to them depend on these values, not on each other.
 from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple, Union
+from urllib.parse import urlsplit
 
 __all__ = [
     "AttemptEnded",
@@ -61,37 +62,77 @@ class PollStarted(_Event):
     """A poll (:meth:`~httsleep.HttSleeper.run`) or one step of it (:meth:`~httsleep.HttSleeper.step`) starts.
 
     :ivar name: the poll's ``name=``.
-    :ivar method: the request's method.
-    :ivar url: the URL, the poll's credentials replaced by ``***``.
-    :ivar server_address: the URL's host.
-    :ivar server_port: the URL's port, ``None`` when the URL gives none.
     :ivar step: whether this is one :meth:`~httsleep.HttSleeper.step`, not a whole run.
+
+    What it requests is worked out when first asked for (hiding the poll's
+    credentials costs a good part of a poll's set-up: a hook that does not
+    look pays nothing): :attr:`method`, :attr:`url` (the poll's credentials
+    replaced by ``***``), :attr:`server_address` (the host) and
+    :attr:`server_port` (``None`` when the URL gives none).
     """
 
-    __slots__ = ("name", "method", "url", "server_address", "server_port", "step")
+    __slots__ = ("name", "step", "_target", "_parts")
 
     name: str
-    method: str
-    url: str
-    server_address: str
-    server_port: Optional[int]
     step: bool
+    _target: Callable[[], str]
+    _parts: Optional[Tuple[str, str, str, Optional[int]]]
 
-    def __init__(
-        self,
-        name: str,
-        method: str,
-        url: str,
-        server_address: str,
-        server_port: Optional[int],
-        step: bool,
-    ) -> None:
+    def __init__(self, name: str, step: bool, target: Callable[[], str]) -> None:
         _set(self, "name", name)
-        _set(self, "method", method)
-        _set(self, "url", url)
-        _set(self, "server_address", server_address)
-        _set(self, "server_port", server_port)
         _set(self, "step", step)
+        _set(self, "_target", target)  # gives "METHOD URL", redacted
+        _set(self, "_parts", None)
+
+    def _fields(self) -> Tuple[Any, ...]:
+        return (self.name, self.step) + self._request()
+
+    def _request(self) -> Tuple[str, str, str, Optional[int]]:
+        parts = self._parts
+        if parts is None:
+            method, _, url = self._target().partition(" ")
+            try:
+                split = urlsplit(url)
+                host, port = split.hostname or "", split.port
+            except ValueError:
+                host, port = "", None
+            parts = (method, url, host, port)
+            _set(self, "_parts", parts)
+        return parts
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_started, (self.name, self.step) + self._request())
+
+    def __repr__(self) -> str:
+        return "PollStarted(name={!r}, step={!r}, method={!r}, url={!r}, server_address={!r}, server_port={!r})".format(
+            self.name, self.step, *self._request())
+
+    @property
+    def method(self) -> str:
+        """The request's method."""
+        return self._request()[0]
+
+    @property
+    def url(self) -> str:
+        """The URL, the poll's credentials replaced by ``***``."""
+        return self._request()[1]
+
+    @property
+    def server_address(self) -> str:
+        """The URL's host."""
+        return self._request()[2]
+
+    @property
+    def server_port(self) -> Optional[int]:
+        """The URL's port, ``None`` when the URL gives none."""
+        return self._request()[3]
+
+
+def _started(name: str, step: bool, method: str, url: str, host: str, port: Optional[int]) -> PollStarted:
+    """A :class:`PollStarted` unpickled: its request already worked out."""
+    started = PollStarted(name, step, str)
+    _set(started, "_parts", (method, url, host, port))
+    return started
 
 
 class AttemptEnded(_Event):

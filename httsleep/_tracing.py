@@ -29,18 +29,28 @@ Attribute = Union[str, int, float, bool]
 class _PollSpan:
     """The context a :class:`PollStarted` returns: the span, made current and known as the poll's."""
 
-    __slots__ = ("_tracer", "_name", "_attributes", "_span", "_context_token", "_poll_token")
+    __slots__ = ("_tracer", "_event", "_span", "_context_token", "_poll_token")
 
-    def __init__(self, tracer: trace.Tracer, name: str, attributes: Dict[str, Attribute]) -> None:
+    def __init__(self, tracer: trace.Tracer, event: PollStarted) -> None:
         self._tracer = tracer
-        self._name = name
-        self._attributes = attributes
+        self._event = event
         self._span: Optional[trace.Span] = None
         self._context_token: Any = None
         self._poll_token: Optional[contextvars.Token[Optional[trace.Span]]] = None
 
     def __enter__(self) -> trace.Span:
-        span = self._span = self._tracer.start_span(self._name, kind=SpanKind.INTERNAL, attributes=self._attributes)
+        event = self._event
+        span = self._span = self._tracer.start_span("httsleep step" if event.step else "httsleep poll",
+                                                    kind=SpanKind.INTERNAL, attributes={"httsleep.name": event.name})
+        if span.is_recording():  # the URL (its credentials hidden) is worked out only for a span that keeps it
+            attributes: Dict[str, Attribute] = {
+                "http.request.method": event.method,
+                "server.address": event.server_address,
+                "url.full": event.url,
+            }
+            if event.server_port is not None:
+                attributes["server.port"] = event.server_port
+            span.set_attributes(attributes)
         self._context_token = otel_context.attach(trace.set_span_in_context(span))
         self._poll_token = _POLL_SPAN.set(span)
         return span
@@ -66,15 +76,7 @@ class TracingHook:
 
     def __call__(self, event: Event) -> Any:
         if isinstance(event, PollStarted):
-            attributes: Dict[str, Attribute] = {
-                "httsleep.name": event.name,
-                "http.request.method": event.method,
-                "server.address": event.server_address,
-                "url.full": event.url,
-            }
-            if event.server_port is not None:
-                attributes["server.port"] = event.server_port
-            return _PollSpan(self.tracer, "httsleep step" if event.step else "httsleep poll", attributes)
+            return _PollSpan(self.tracer, event)
         span = _POLL_SPAN.get()
         if span is None or not span.is_recording():
             return None

@@ -56,7 +56,6 @@ from typing import (
     Tuple,
     Type,
 )
-from urllib.parse import urlsplit
 
 from ._events import (
     AttemptEnded,
@@ -326,14 +325,8 @@ class _Scope:
         if not _live:
             return
         run = self._run
-        method, _, url = run.target.partition(" ")
-        try:
-            parts = urlsplit(url)
-            host, port = parts.hostname or "", parts.port
-        except ValueError:
-            host, port = "", None
         self._started = True
-        for result in _emit(PollStarted(run.name, method, url, host, port, self._step)):
+        for result in _emit(PollStarted(run.name, self._step, lambda: run.target)):
             if result is None or not hasattr(result, "__exit__"):
                 continue
             try:
