@@ -441,3 +441,22 @@ def test_the_request_hook_hides_the_polls_credentials_in_the_url_the_client_span
     assert not any("pw-SECRET-1" in value for value in recorded)  # the instrumentation hides a password itself
     assert any("tok-SECRET-2" in value for value in recorded) is not hooked  # but a token only httsleep's hook
     assert ("http.request.resend_count" in client.attributes) is hooked
+
+
+def test_a_cancelled_poll_ends_cancelled_and_its_span_ends_too(exporter):
+    _, memory = exporter
+    events: List[Any] = []
+    ins.set_instrumentation_hooks([*ins.get_instrumentation_hooks(), events.append])
+
+    async def cancelled(url: str) -> None:
+        async with httpx.AsyncClient() as client:
+            with pytest.raises(asyncio.TimeoutError):  # cancelled during its 60 s wait
+                await asyncio.wait_for(async_httsleep(url, status_code=200, client=client, polling_interval=60,
+                                                      name="jobs"), timeout=0.3)
+
+    with ScriptedServer([BUSY]) as server:
+        asyncio.run(cancelled(server.url))
+    (ended,) = [event for event in events if isinstance(event, ins.PollEnded)]
+    assert (ended.outcome, ended.attempts, ended.error_type) == ("cancelled", 1, "CancelledError")
+    (span,) = memory.get_finished_spans()
+    assert span.attributes["httsleep.outcome"] == "cancelled" and span.status.status_code == StatusCode.ERROR
