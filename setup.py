@@ -32,6 +32,9 @@ COMPRESSION_REQUIRES = ["brotli>=1.2", "backports.zstd>=1.0; python_version < '3
 
 # the fleet-wide circuit breaker (httsleep.redis): redis-py 5 has redis.asyncio and scripts on both
 REDIS_REQUIRES = ["redis>=5"]
+# metrics and tracing (httsleep.instrumentation): each used when it is installed
+PROMETHEUS_REQUIRES = ["prometheus_client>=0.17"]
+OTEL_REQUIRES = ["opentelemetry-api>=1.20"]
 
 TEST_REQUIRES = [
     "pytest>=7",
@@ -51,6 +54,13 @@ TEST_REQUIRES = [
     *LIMITS_REQUIRES,
     # the fleet-wide breaker's tests run a real redis-server
     *REDIS_REQUIRES,
+    # metrics and tracing: a scrape of httsleep's series, and the SDK's in-memory exporter around the
+    # HTTP libraries' own instrumentations (tests/test_instrumentation.py, tests/test_credential_sweeps.py)
+    *PROMETHEUS_REQUIRES,
+    "opentelemetry-sdk>=1.20",
+    "opentelemetry-instrumentation-requests",
+    "opentelemetry-instrumentation-httpx",
+    "opentelemetry-instrumentation-aiohttp-client",
 ]
 
 setup(
@@ -81,8 +91,10 @@ setup(
         "compression": COMPRESSION_REQUIRES,
         "limits": LIMITS_REQUIRES,
         "redis": REDIS_REQUIRES,
+        "prometheus": PROMETHEUS_REQUIRES,
+        "otel": OTEL_REQUIRES,
         "test": TEST_REQUIRES,
-        "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests"],
+        "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests", *PROMETHEUS_REQUIRES, *OTEL_REQUIRES],
         # autodoc imports every module it documents: the asyncio transports need httpx and aiohttp,
         # httsleep.redis needs redis-py
         "docs": ["sphinx>=7", "myst-parser>=2", "furo>=2024.1", *HTTPX_REQUIRES, *AIOHTTP_REQUIRES, *REDIS_REQUIRES],

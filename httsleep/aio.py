@@ -63,6 +63,7 @@ from ._request_checks import check_verify
 from ._validate import ArgumentTypeError, async_circuit_breaker, log_level, not_blocking, shorten
 from .conditions import UNSET, ConditionSpec, shorthand_conditions
 from .exceptions import AsyncGaveUp
+from .instrumentation import observe, ready
 from .policy import (
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_RETRIES,
@@ -198,6 +199,8 @@ class AsyncHttSleeper(PolicyAttributes):
         pollers) or a :class:`~httsleep.ratelimit.RateLimitLike`, whose
         ``reserve()`` may be a coroutine function here. The wait for a slot
         holds no ``slot=`` (see :meth:`run`).
+    :param name: a short name for the poll's metrics and spans, as for
+        :class:`httsleep.HttSleeper` (default ``"httsleep"``).
 
     Every argument is checked here, before any request is sent, as by
     :class:`httsleep.HttSleeper`.
@@ -240,6 +243,7 @@ class AsyncHttSleeper(PolicyAttributes):
         max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
         conditional: bool = False,
         rate_limit: Union[str, RateLimitLike, None] = None,
+        name: Optional[str] = None,
         status_code: Any = None,
         text: Optional[str] = None,
         json: Any = UNSET,
@@ -279,6 +283,7 @@ class AsyncHttSleeper(PolicyAttributes):
             max_body_size=max_body_size,
             conditional=conditional,
             rate_limit=not_blocking(rate_limit, "rate_limit"),
+            name=name,
         )
         self._transport = kind(url_or_request, headers, auth, client)
         self.request = self._transport.request
@@ -379,7 +384,8 @@ class AsyncHttSleeper(PolicyAttributes):
     async def _step(self, client: Any, state: Optional[PollState], checkpoint: Optional[Checkpoint]) -> Step:
         secrets = self._transport.secrets(client)
         run = self._start(secrets, state)
-        with redacting(secrets):
+        await ready()  # the default instrumentation hooks made off the loop, the first time
+        with redacting(secrets), observe(run, step=True):
             wait = run.not_due()
             if wait > 0:
                 return Step(False, None, wait, run.state)
@@ -396,7 +402,8 @@ class AsyncHttSleeper(PolicyAttributes):
         secrets = self._transport.secrets(client)
         run = self._start(secrets)
         sender = self._transport.start(client)
-        with redacting(secrets):
+        await ready()  # the default instrumentation hooks made off the loop, the first time
+        with redacting(secrets), observe(run):
             while True:
                 if slot is None:
                     decision = await _attempt(run, sender, self._transport)
@@ -528,6 +535,7 @@ async def async_httsleep(
     max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
     conditional: bool = False,
     rate_limit: Union[str, RateLimitLike, None] = None,
+    name: Optional[str] = None,
     status_code: Any = None,
     text: Optional[str] = None,
     json: Any = UNSET,
@@ -591,6 +599,7 @@ async def async_httsleep(
         max_body_size=max_body_size,
         conditional=conditional,
         rate_limit=rate_limit,
+        name=name,
         status_code=status_code,
         text=text,
         json=json,

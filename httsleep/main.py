@@ -29,6 +29,7 @@ from ._request_checks import check_verify
 from ._validate import ArgumentTypeError, is_coroutine_function, log_level, shorten
 from .conditions import CONDITION_KEYS, UNSET, ConditionSpec, shorthand_conditions
 from .exceptions import Alarm, StopPolling
+from .instrumentation import observe
 from .policy import (
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_RETRIES,
@@ -148,6 +149,12 @@ class HttSleeper(SessionAttributes):
         slot after the deadline ends the poll at once
         (``GaveUp.limit == "rate_limit"``). A limit whose ``reserve()``
         awaits needs :class:`httsleep.AsyncHttSleeper`.
+    :param name: a short name for the poll's metrics and spans (the
+        ``name`` label of the ``httsleep_*`` Prometheus series, the
+        ``httsleep.name`` of its span; see :mod:`httsleep.instrumentation`),
+        such as the service or job kind: ``"orders-api"``. Default
+        ``"httsleep"``. Never derived from the URL: name polls by what they
+        wait for, not by their URL, or every job becomes a series.
 
     Every argument is checked here, before any request is sent; the
     message of each error names the argument and quotes the value.
@@ -197,6 +204,7 @@ class HttSleeper(SessionAttributes):
         max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
         conditional: bool = False,
         rate_limit: Union[str, RateLimitLike, None] = None,
+        name: Optional[str] = None,
         status_code: Any = None,
         text: Optional[str] = None,
         json: Any = UNSET,
@@ -224,6 +232,7 @@ class HttSleeper(SessionAttributes):
             max_body_size=max_body_size,
             conditional=conditional,
             rate_limit=rate_limit,
+            name=name,
         )
         self._polling_interval = polling_interval
         self._cached_transport: Any = None
@@ -374,7 +383,7 @@ class HttSleeper(SessionAttributes):
               ) -> Step:
         secrets = transport.secrets(session)
         run = self._start(transport, secrets, state)
-        with redacting(secrets):
+        with redacting(secrets), observe(run, step=True):
             wait = run.not_due()
             if wait > 0:
                 return Step(False, None, wait, run.state)
@@ -390,7 +399,7 @@ class HttSleeper(SessionAttributes):
         secrets = transport.secrets(session)
         run = self._start(transport, secrets)
         sender = transport.start(session)
-        with redacting(secrets):
+        with redacting(secrets), observe(run):
             while True:
                 decision = _attempt(run, sender, transport)
                 if decision.done:
@@ -461,6 +470,7 @@ def httsleep(
     max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
     conditional: bool = False,
     rate_limit: Union[str, RateLimitLike, None] = None,
+    name: Optional[str] = None,
     status_code: Any = None,
     text: Optional[str] = None,
     json: Any = UNSET,
@@ -478,7 +488,8 @@ def httsleep(
     ``request_timeout``, ``retry_after``, ``max_retry_after``,
     ``max_body_size``, ``rate_limit``), what counts as a failure worth
     polling through (``ignore_exceptions``, ``retry_transient``), and
-    ``on_attempt``, ``circuit_breaker``, ``loglevel``.
+    ``on_attempt``, ``circuit_breaker``, ``loglevel``, ``name`` (for metrics
+    and spans).
 
     >>> from httsleep import httsleep
     >>> done = {'expression': 'status', 'value': 'SUCCESS'}
@@ -530,6 +541,7 @@ def httsleep(
         max_body_size=max_body_size,
         conditional=conditional,
         rate_limit=rate_limit,
+        name=name,
         status_code=status_code,
         text=text,
         json=json,

@@ -81,7 +81,7 @@ from typing import (
 )
 
 from . import _validate as check
-from . import testing
+from . import instrumentation, testing
 from ._compat import DEFAULT_MAX_RETRIES
 from ._conditional import Revalidation, keep_out_secrets, next_validators
 from ._logs import log
@@ -319,6 +319,7 @@ class Policy:
         max_body_size: Optional[int] = DEFAULT_MAX_BODY_SIZE,
         conditional: bool = False,
         rate_limit: Union[str, RateLimitLike, None] = None,
+        name: Optional[str] = None,
     ) -> None:
         if shorthand:
             if until is not None:
@@ -351,6 +352,7 @@ class Policy:
         self.max_body_size = check.max_body_size(max_body_size)
         self.conditional = check.flag(conditional, "conditional")
         self.rate_limit: Optional[RateLimitLike] = rate_limit_argument(rate_limit)
+        self.name = instrumentation.check_name(name)  # the label of its metrics and spans, never from the URL
         self._fingerprint: Optional[str] = None
 
     def check_state(self, state: PollState) -> None:
@@ -479,6 +481,7 @@ class PollRun:
     ) -> None:
         self.policy = policy
         self._origin = origin
+        self.name = policy.name
         self._clock = clock
         self._wall = wall
         self._give_up = give_up
@@ -678,11 +681,14 @@ class PollRun:
 
     def _count(self) -> None:
         self.state = self.state.evolve(attempts=self.state.attempts + 1, slot_reserved=False)
+        instrumentation.sending(self.state.attempts, self.redact)  # its resend count, for the HTTP library's span
 
     def _refused(self, refused: CircuitBrokenError) -> CircuitBrokenError:
         message = "{}: attempt {} not sent: {}".format(self.target or "the endpoint", self.attempts + 1, refused)
         log.info("%s", message)
-        return CircuitBrokenError(message, refused.time_remaining)
+        error = CircuitBrokenError(message, refused.time_remaining)
+        self._notify("refused", None, error, number=self.attempts + 1)  # not counted: nothing was sent
+        return error
 
     def abandon_attempt(self) -> Optional[Awaitable[Any]]:
         """The attempt ends without an outcome (the driver was interrupted or cancelled).
@@ -975,6 +981,7 @@ class PollRun:
             self.target, self.attempts, elapsed, why, last, self.policy.until, self.redact
         )
         self._notify("gave_up", shown, self.last_exception)
+        instrumentation.gave_up(self.name, limit, self.attempts, elapsed)
         log.info("%s", message)
         raise self._give_up(
             message,
@@ -1001,9 +1008,11 @@ class PollRun:
         reason: Optional[str] = None,
         number: Optional[int] = None,
     ) -> None:
+        number = self.attempts if number is None else number
+        elapsed = self.elapsed()
+        instrumentation.attempt_ended(self.name, number, outcome, elapsed, wait, reason, response, exc)
         if not self.policy.hooks:
             return
-        attempt = Attempt(self.attempts if number is None else number, self.elapsed(), response, exc, outcome, wait,
-                          reason, self.state)
+        attempt = Attempt(number, elapsed, response, exc, outcome, wait, reason, self.state)
         for hook in self.policy.hooks:
             hook(attempt)

@@ -53,7 +53,7 @@ from typing import (
     Union,
 )
 
-from . import testing
+from . import instrumentation, testing
 from ._logs import log
 from ._validate import (
     ArgumentTypeError,
@@ -485,7 +485,12 @@ class CircuitBreaker:
     :param half_open_trials: how many trial calls may run at once when
         half-open (default 1). A trial that reports no outcome within
         ``reset_timeout`` frees its slot.
-    :param name: a name for messages and logs.
+    :param name: a name for messages, logs and metrics (the ``name`` label
+        of the ``httsleep_breaker_*`` series; an unnamed breaker is
+        counted as ``"circuit_breaker"``). Every state change (closed to
+        open, open to half-open when the breaker first notices it, at the
+        next call, half-open to closed or open, and :meth:`reset`) and
+        every refusal is reported to :mod:`httsleep.instrumentation`.
     :param clock: a function returning seconds (default: this module's
         ``monotonic``, looked up at every call).
     """
@@ -510,6 +515,9 @@ class CircuitBreaker:
             callable_or_none(clock, "clock")
         self._clock = clock
         self.name = name if name is not None else "circuit breaker {:#x}".format(id(self))
+        self._label = name if name is not None else "circuit_breaker"  # for metrics: never an address
+        self._reported = CLOSED  # the last state reported to instrumentation
+        self._changes: Deque[Tuple[str, str]] = deque()  # changes made under the lock, reported after it
         self._lock = threading.Lock()
         _BREAKERS.add(self)  # its lock is made anew in a forked child (see _after_fork)
         self._failures: Deque[float] = deque()  # times of the failures in the window (closed state)
@@ -558,6 +566,7 @@ class CircuitBreaker:
         """Close the circuit and empty the bucket, whatever the state."""
         with self._lock:
             self._close()
+        self._report()
 
     def restore(self, state: str, *, time_remaining: float = 0.0, failures: int = 0, last_failure: str = "") -> None:
         """Put the breaker in ``state``, as another breaker reported it (e.g. a shared one that became unreachable).
@@ -592,12 +601,25 @@ class CircuitBreaker:
         :raises CircuitBrokenError: the circuit is open, or half-open with
             every trial slot taken; the call must not be made.
         """
+        try:
+            return self._admit()
+        except CircuitBrokenError as refused:
+            self._report()
+            instrumentation.breaker_refused(self._label, OPEN if refused.time_remaining > 0 else HALF_OPEN,
+                                            refused.time_remaining)
+            raise
+        finally:
+            if self._changes:
+                self._report()
+
+    def _admit(self) -> Ticket:
         with self._lock:
             now = self._now()
             state = self._state(now)
             if state == CLOSED:
                 return Ticket(self, self._generation, False, 0)
             if state == HALF_OPEN:
+                self._changed(HALF_OPEN)  # noticed now: the clock moved past reset_timeout
                 stale = [ident for ident, admitted in self._trials.items() if now - admitted >= self.reset_timeout]
                 for ident in stale:
                     del self._trials[ident]
@@ -618,6 +640,13 @@ class CircuitBreaker:
         raise CircuitBrokenError(message, remaining)
 
     def _settle(self, ticket: Ticket, outcome: str, exc: Union[BaseException, str, None] = None) -> int:
+        try:
+            return self._settle_locked(ticket, outcome, exc)
+        finally:
+            if self._changes:
+                self._report()
+
+    def _settle_locked(self, ticket: Ticket, outcome: str, exc: Union[BaseException, str, None] = None) -> int:
         with self._lock:
             if ticket._settled:
                 return 0
@@ -657,6 +686,7 @@ class CircuitBreaker:
         self._trials.clear()
         self._generation += 1
         self._last_failure = _failure_text(exc)
+        self._changed(OPEN)
         log.warning("%s: circuit broken for %gs: %s", self.name, self.reset_timeout, why)
 
     def _close(self) -> None:
@@ -665,6 +695,22 @@ class CircuitBreaker:
         self._trials.clear()
         self._generation += 1
         self._last_failure = ""
+        self._changed(CLOSED)
+
+    def _changed(self, new: str) -> None:
+        """Under the lock: note a state change for :meth:`_report` (hooks are never called holding the lock)."""
+        if new != self._reported:
+            self._changes.append((self._reported, new))
+            self._reported = new
+
+    def _report(self) -> None:
+        """Outside the lock: tell instrumentation the state changes noted, in order."""
+        while self._changes:
+            try:
+                old, new = self._changes.popleft()
+            except IndexError:  # another thread reported it
+                return
+            instrumentation.breaker_state_changed(self._label, old, new)
 
     # -- calling --------------------------------------------------------------------------
 

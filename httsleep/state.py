@@ -75,12 +75,17 @@ class Attempt(_Value):
     :ivar exception: the exception of the attempt, or ``None``.
     :ivar outcome: ``"success"``, ``"alarm"``, ``"retry"`` (another attempt
         follows after ``wait``), ``"gave_up"``, ``"error"`` (an exception
-        that is not ignored is about to propagate) or ``"throttled"``
+        that is not ignored is about to propagate), ``"throttled"``
         (added in 1.1: attempt ``number`` is not sent yet, but waits
         ``wait`` seconds for its slot of the ``rate_limit``; no request was
         made, ``response`` and ``exception`` are ``None``, and the attempt
-        is reported again, with its outcome, once sent). A hook that only
-        knows the other outcomes can ignore it.
+        is reported again, with its outcome, once sent) or ``"refused"``
+        (added in 1.1: the circuit breaker refused it: nothing was sent,
+        ``number`` is the attempt that was not made and ``state.attempts``
+        does not count it; ``exception`` is the
+        :class:`~httsleep.exceptions.CircuitBrokenError` about to
+        propagate). A hook that only knows the other outcomes can ignore
+        these two.
     :ivar wait: seconds until the next attempt (only for ``"retry"`` and
         ``"throttled"``).
     :ivar wait_reason: ``"interval"`` or ``"Retry-After"`` for ``"retry"``,

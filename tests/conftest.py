@@ -76,6 +76,16 @@ def _testing_mode_restored():
     httsleep.testing.set_testing(previous)
 
 
+@pytest.fixture(autouse=True)
+def _instrumentation_restored():
+    """A test (or a docs example) that sets instrumentation hooks, or switches it off, leaves the defaults behind."""
+    yield
+    from httsleep import instrumentation
+
+    instrumentation.set_instrumentation_hooks(None)
+    instrumentation.set_instrumentation(True)
+
+
 class ManualClock:
     """A clock that moves only when told to; ``sleep`` records the wait and moves it.
 

@@ -83,7 +83,9 @@ def test_twenty_pollers_stop_sending_to_a_dead_service_once_the_shared_breaker_b
         assert service.requests == sent_before_break
         assert all(isinstance(outcome, CircuitBrokenError) for outcome in second)
         assert all(outcome.time_remaining == 60 for outcome in second)
-        assert attempts == []  # no attempt was made, so none was reported
+        # no attempt was made: each poll's hooks were told of the one it was refused, and it counted none
+        assert [(a.number, a.outcome, a.state.attempts) for a in attempts] == [(1, "refused", 0)] * 20
+        assert all(isinstance(a.exception, CircuitBrokenError) and a.response is None for a in attempts)
 
         # 3. reset_timeout later, half-open: of 20 polls exactly one trial request is sent; it fails
         clock.advance(60)

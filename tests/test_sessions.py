@@ -170,8 +170,8 @@ def test_one_sleeper_run_from_eight_threads_at_once_makes_eight_polls(httpserver
 
 def test_public_names_are_exactly_all():
     public = {name for name in dir(httsleep) if not name.startswith("_")}
-    modules = {"aio", "conditions", "exceptions", "main", "many", "messages", "policy", "ratelimit", "redaction",
-               "redis", "responses", "state", "testing", "transient", "transports", "waits"}
+    modules = {"aio", "conditions", "exceptions", "instrumentation", "main", "many", "messages", "policy",
+               "ratelimit", "redaction", "redis", "responses", "state", "testing", "transient", "transports", "waits"}
     assert sorted(httsleep.__all__) == httsleep.__all__
     assert set(httsleep.__all__) - {"AsyncHttSleeper", "async_httsleep"} <= public
     assert public - set(httsleep.__all__) <= modules | {"annotations", "logging", "Any"} | {
