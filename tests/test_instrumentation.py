@@ -34,6 +34,7 @@ from httsleep import (
     CircuitBreaker,
     CircuitBrokenError,
     HttSleeper,
+    RateLimit,
     StopPolling,
     async_httsleep,
     httsleep,
@@ -92,17 +93,18 @@ def test_a_scrape_shows_every_series_after_polls_that_retried_gave_up_were_refus
             assert server.count == 1
             clock.advance(60)
             httsleep(server.url, status_code=200, circuit_breaker=breaker, name="orders")
-    # waited for a rate limit: driven through the event API, as the rate limiter reports a held-back attempt.
-    # TODO after the merge with the rate_limit= branch: poll with rate_limit= end to end instead.
-    hook(ins.AttemptEnded("jobs", 4, "throttled", 5.0, 1.5, "rate_limit", None, None))
-    hook(ins.Waited("jobs", 1.5, "rate_limit"))
+        # waited for a rate limit: the second poll's slot comes a second after the first poll's
+        limit = RateLimit("1/second")
+        with ScriptedServer([DONE]) as server:
+            httsleep(server.url, status_code=200, rate_limit=limit, name="paced")
+            httsleep(server.url, status_code=200, rate_limit=limit, name="paced")
+            assert server.count == 2
 
     samples = scrape(registry)
     assert value(samples, "httsleep_attempts_total", name="jobs", outcome="retry") == 3  # 2 + 1 before giving up
     assert value(samples, "httsleep_attempts_total", name="jobs", outcome="success") == 1
     assert value(samples, "httsleep_attempts_total", name="jobs", outcome="gave_up") == 1
     assert value(samples, "httsleep_attempts_total", name="jobs", outcome="alarm") == 1
-    assert value(samples, "httsleep_attempts_total", name="jobs", outcome="throttled") == 1
     assert value(samples, "httsleep_attempts_total", name="orders", outcome="error") == 1  # failed fast
     assert value(samples, "httsleep_attempts_total", name="orders", outcome="refused") == 1
     assert value(samples, "httsleep_attempts_total", name="orders", outcome="success") == 1
@@ -112,9 +114,13 @@ def test_a_scrape_shows_every_series_after_polls_that_retried_gave_up_were_refus
     assert value(samples, "httsleep_breaker_state_changes_total", name="jobs-api", state="open") == 1
     assert value(samples, "httsleep_breaker_state_changes_total", name="jobs-api", state="half-open") == 1
     assert value(samples, "httsleep_breaker_state_changes_total", name="jobs-api", state="closed") == 1
-    for reason, count, total in (("interval", 2, 2.0), ("Retry-After", 1, 3.0), ("rate_limit", 1, 1.5)):
+    for reason, count, total in (("interval", 2, 2.0), ("Retry-After", 1, 3.0)):
         assert value(samples, "httsleep_wait_seconds_count", name="jobs", reason=reason) == count
         assert value(samples, "httsleep_wait_seconds_sum", name="jobs", reason=reason) == total
+    assert value(samples, "httsleep_attempts_total", name="paced", outcome="throttled") == 1
+    assert value(samples, "httsleep_attempts_total", name="paced", outcome="success") == 2
+    assert value(samples, "httsleep_wait_seconds_count", name="paced", reason="rate_limit") == 1
+    assert 0.5 < value(samples, "httsleep_wait_seconds_sum", name="paced", reason="rate_limit") <= 1.0
     assert value(samples, "httsleep_wait_seconds_bucket", name="jobs", reason="Retry-After", le="2.0") == 0
     assert value(samples, "httsleep_wait_seconds_bucket", name="jobs", reason="Retry-After", le="5.0") == 1
     for outcome, count in (("success", 1), ("gave_up", 1), ("alarm", 1)):

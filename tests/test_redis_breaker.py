@@ -129,6 +129,27 @@ def test_a_failed_trial_breaks_the_circuit_again(redis_server: Any) -> None:
     assert pair.admit() == ("admitted", 0)
 
 
+def test_the_instrumentation_hears_the_same_state_changes_and_refusals_as_from_the_local_breaker(
+    redis_server: Any,
+) -> None:
+    from httsleep import instrumentation
+
+    heard: List[Any] = []
+    instrumentation.set_instrumentation_hooks([heard.append])
+    pair = Pair(redis_server.url, threshold=2)
+    pair.run([("admit",), ("failure", 0), ("admit",), ("failure", 1), ("admit",), ("advance", RESET + 1),
+              ("admit",), ("failure", 2), ("advance", RESET + 1), ("admit",), ("success", 3)])
+
+    def seen(breaker: Any) -> List[Tuple[str, ...]]:
+        return [(type(event).__name__, *((event.old, event.new) if hasattr(event, "old") else (event.state,)))
+                for event in heard if getattr(event, "breaker", None) == breaker.name]
+
+    assert seen(pair.shared) == seen(pair.local)
+    assert ("BreakerStateChanged", CLOSED, OPEN) in seen(pair.shared)
+    assert ("BreakerStateChanged", HALF_OPEN, CLOSED) in seen(pair.shared)
+    assert ("BreakerRefused", OPEN) in seen(pair.shared)
+
+
 def test_a_late_outcome_from_a_previous_generation_is_ignored(redis_server: Any) -> None:
     """A call admitted while closed that fails after the circuit broke, or succeeds after a trial, changes nothing."""
     pair = Pair(redis_server.url, threshold=2)

@@ -34,6 +34,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import redis
 import redis.asyncio
 
+from .. import instrumentation
 from .._logs import log
 from .._validate import ArgumentTypeError, positive_int, seconds, shorten
 from ..exceptions import CircuitBrokenError
@@ -285,9 +286,11 @@ class _Circuit:
         """The generation and trial id of an admission, or :class:`CircuitBrokenError` for a refusal."""
         verdict, generation, trial, remaining_us, failures, last = reply
         with self.backend.lock:
+            was = self._state
             self._remember(_STATES[int(verdict)], int(remaining_us), _text(last))
             if verdict == 0:
                 self._failures = int(failures)
+        self._report_change(was, _STATES[int(verdict)])
         if verdict in (0, 1):
             if verdict == 1:
                 log.info("%s: half-open, letting trial call %s through", self.name, int(trial))
@@ -302,6 +305,7 @@ class _Circuit:
         last_text = _text(last)
         if last_text:
             message += " (last failure: {})".format(last_text)
+        instrumentation.breaker_refused(self.name, OPEN if remaining > 0 else HALF_OPEN, remaining)
         raise CircuitBrokenError(message, remaining)
 
     def settled(self, reply: Sequence[Any], outcome: str) -> int:
@@ -317,7 +321,13 @@ class _Circuit:
                 log.warning("%s: circuit broken for %gs", self.name, self.reset_timeout)
             elif now_state == CLOSED:
                 log.info("%s: trial call succeeded, circuit closed", self.name)
+        self._report_change(was, now_state)
         return int(before)
+
+    def _report_change(self, was: str, now: str) -> None:
+        """Tell the instrumentation of a change this process saw (each process of a fleet reports what it sees)."""
+        if now != was:
+            instrumentation.breaker_state_changed(self.name, was, now)
 
     def _remember(self, state: str, remaining_us: int, last: str) -> None:
         self._state = state
