@@ -25,6 +25,8 @@ import threading
 import weakref
 from typing import Any, AsyncContextManager, AsyncGenerator, Callable, Dict, Hashable, Optional, Set, Tuple
 
+from .._logs import log
+
 __all__ = ["IDLE_TIMEOUT", "close_shared_clients", "is_shared", "mark_shared", "shared_client"]
 
 #: seconds a loop's shared clients stay open after the last poll using them ended
@@ -32,7 +34,7 @@ IDLE_TIMEOUT = 30.0
 
 _Key = Tuple[str, Hashable]
 
-#: clients shared among polls (the loop's, and those a helper such as async_poll_many opens for its polls)
+#: the clients httsleep opened to be shared among polls
 _SHARED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
@@ -111,8 +113,6 @@ async def _close(client: Any) -> None:
     try:
         await closing()
     except Exception as exc:  # noqa: BLE001 - closing must not fail a poll or the loop's shutdown
-        from .._logs import log
-
         log.warning("closing httsleep's shared client %r failed: %r", client, exc)
 
 
