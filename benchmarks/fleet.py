@@ -20,9 +20,11 @@ invocation in alternation (A B C A B C ... over ``--rounds``):
 
 Reported per variant (medians over rounds, and the range): requests that
 reached the upstream; requests before the circuit opened (for each poller,
-its requests before it was first refused, summed); half-open trials per
-window (the requests after those, grouped into windows: a window ends
-where the next request comes 1 s or more later, half of ``reset_timeout``);
+its requests before it was first refused, summed); trials per half-open
+window (the requests after those, in windows ``reset_timeout`` long
+centred where trials fall due: the first refusal of any poller plus 1, 2,
+3... times ``reset_timeout``; a refused worker waits for the circuit as
+the error's ``time_remaining`` says, at least 0.05 s, as a worker would);
 Redis round trips (``INFO commandstats`` before and after the run: the
 calls of the commands a client sends, EVALSHA, SCRIPT LOAD, HELLO...,
 not those the Lua scripts run inside Redis; the JSON has both); CPU
@@ -234,8 +236,14 @@ class _Handler(BaseHTTPRequestHandler):
 # -- the workers (forked) ----------------------------------------------------------------------------
 
 
-def breaker_worker(kind: str, redis_url: str, name: str, urls: List[str], start_at: float, end_at: float,
-                   reset: float, results: Any) -> None:
+def pause(error: Any, end_at: float) -> float:
+    """How long a refused worker waits before it polls again: until the circuit lets a trial through, as the
+    error says (``time_remaining``), at least one polling interval, never past the end of the run."""
+    return max(min(max(error.time_remaining, INTERVAL), end_at - time.monotonic()), 0.0)
+
+
+def breaker_worker(kind: str, redis_url: str, name: str, urls: List[str], reset: float, seconds: float,
+                   start: Start, results: Any) -> None:
     """Poll ``urls`` (one poller each: a thread of control, or an asyncio task) until ``end_at``; report, per
     poller, when it was first refused, and the errors that are not the breaker's or the deadline's."""
     logging.getLogger("httsleep").setLevel(logging.CRITICAL)
@@ -243,8 +251,10 @@ def breaker_worker(kind: str, redis_url: str, name: str, urls: List[str], start_
 
     first_refused: Dict[str, float] = {}
     errors: List[str] = []
+    refusals = [0]
 
     def refused(url: str) -> None:
+        refusals[0] += 1
         first_refused.setdefault(url, time.monotonic())
 
     if kind == "redis_async":
@@ -264,9 +274,9 @@ def breaker_worker(kind: str, redis_url: str, name: str, urls: List[str], start_
                                                   polling_interval=INTERVAL, max_retries=None,
                                                   timeout=max(end_at - time.monotonic(), 0.05),
                                                   request_timeout=2).run()
-                        except CircuitBrokenError:
+                        except CircuitBrokenError as error:
                             refused(url)
-                            await asyncio.sleep(INTERVAL)
+                            await asyncio.sleep(pause(error, end_at))
                         except GaveUp:
                             pass
                         except Exception as exc:  # noqa: BLE001 - reported: must not happen
@@ -278,6 +288,7 @@ def breaker_worker(kind: str, redis_url: str, name: str, urls: List[str], start_
             await breaker.aclose()
 
         cpu_before = cpu_seconds()
+        start_at, end_at = start.ready(seconds)
         asyncio.run(main())
     else:
         import requests
@@ -293,14 +304,15 @@ def breaker_worker(kind: str, redis_url: str, name: str, urls: List[str], start_
             breaker = CircuitBreaker(threshold=THRESHOLD, reset_timeout=reset)
         session = requests.Session()
         cpu_before = cpu_seconds()
+        start_at, end_at = start.ready(seconds)
         time.sleep(max(start_at - time.monotonic(), 0))
         while time.monotonic() < end_at:
             try:
                 httsleep(url, status_code=200, session=session, circuit_breaker=breaker, polling_interval=INTERVAL,
                          max_retries=None, timeout=max(end_at - time.monotonic(), 0.05), request_timeout=2)
-            except CircuitBrokenError:
+            except CircuitBrokenError as error:
                 refused(url)
-                time.sleep(INTERVAL)
+                time.sleep(pause(error, end_at))
             except GaveUp:
                 pass
             except Exception as exc:  # noqa: BLE001 - reported: must not happen
@@ -309,11 +321,11 @@ def breaker_worker(kind: str, redis_url: str, name: str, urls: List[str], start_
         if kind == "redis":
             breaker.close()
     results.put({"first_refused": {urlsplit(url).query[2:]: moment for url, moment in first_refused.items()},
-                 "errors": errors, "cpu": cpu_seconds() - cpu_before})
+                 "errors": errors, "cpu": cpu_seconds() - cpu_before, "refusals": refusals[0],
+                 "late": round(time.monotonic() - end_at, 3)})
 
 
-def rate_worker(kind: str, redis_url: str, key: str, url: str, start_at: float, end_at: float,
-                results: Any) -> None:
+def rate_worker(kind: str, redis_url: str, key: str, url: str, seconds: float, start: Start, results: Any) -> None:
     """One poll of a job that never finishes, paced by the rate limit, until ``end_at``."""
     logging.getLogger("httsleep").setLevel(logging.CRITICAL)
     from httsleep import GaveUp, httsleep
@@ -322,6 +334,7 @@ def rate_worker(kind: str, redis_url: str, key: str, url: str, start_at: float, 
     limit: Any = RedisRateLimit(RATE, redis_url, key=key) if kind == "redis" else RATE
     errors: List[str] = []
     cpu_before = cpu_seconds()
+    start_at, end_at = start.ready(seconds)
     time.sleep(max(start_at - time.monotonic(), 0))
     try:
         httsleep(url, json={"status": "SUCCESS"}, rate_limit=limit, polling_interval=0.01, max_retries=None,
@@ -335,13 +348,45 @@ def rate_worker(kind: str, redis_url: str, key: str, url: str, start_at: float, 
     results.put({"errors": errors, "cpu": cpu_seconds() - cpu_before})
 
 
-def run_workers(target: Any, argument_lists: List[Tuple[Any, ...]], end_at: float) -> List[Dict[str, Any]]:
+class Start:
+    """The start of a run, once every worker is ready: forking 50 processes on a loaded machine takes seconds,
+    so the start is not fixed beforehand. Each worker, its breaker or limit built, calls :meth:`ready`; the
+    parent, once all are, sets the start ``lead`` seconds ahead and lets them go."""
+
+    def __init__(self, lead: float) -> None:
+        self.lead = lead
+        self.readies = FORK.Queue()
+        self.go = FORK.Event()
+        self.moments = FORK.Array("d", 2)
+
+    def ready(self, seconds: float) -> Tuple[float, float]:
+        """(In a worker.) Say so, wait for the start; (start_at, end_at), ``seconds`` apart."""
+        self.readies.put(None)
+        self.go.wait()
+        start_at = self.moments[0]
+        return start_at, start_at + seconds
+
+    def release(self, workers: int, timeout: float = 120) -> float:
+        """(In the parent.) Wait until ``workers`` are ready, then start them; the start (time.monotonic)."""
+        for _ in range(workers):
+            self.readies.get(timeout=timeout)
+        self.moments[0] = start_at = time.monotonic() + self.lead
+        self.go.set()
+        return start_at
+
+
+def run_workers(target: Any, argument_lists: List[Tuple[Any, ...]], seconds: float, lead: float
+                ) -> Tuple[List[Dict[str, Any]], float]:
+    """Fork a worker per argument list, start them together; (what each reported, the start)."""
     results = FORK.Queue()
-    workers = [FORK.Process(target=target, args=(*arguments, results), daemon=True) for arguments in argument_lists]
+    start = Start(lead)
+    workers = [FORK.Process(target=target, args=(*arguments, seconds, start, results), daemon=True)
+               for arguments in argument_lists]
     for worker in workers:
         worker.start()
     try:
-        return [results.get(timeout=max(end_at - time.monotonic(), 0) + 60) for _ in workers]
+        start_at = start.release(len(workers))
+        return [results.get(timeout=start_at + seconds - time.monotonic() + 60) for _ in workers], start_at
     finally:
         for worker in workers:
             worker.join(10)
@@ -352,15 +397,16 @@ def run_workers(target: Any, argument_lists: List[Tuple[Any, ...]], end_at: floa
 # -- measuring ----------------------------------------------------------------------------------------
 
 
-def windows(moments: List[float], gap: float) -> List[List[float]]:
-    """``moments`` grouped: a group ends where the next moment comes ``gap`` seconds or more later."""
-    groups: List[List[float]] = []
-    for moment in sorted(moments):
-        if groups and moment - groups[-1][-1] < gap:
-            groups[-1].append(moment)
-        else:
-            groups.append([moment])
-    return groups
+def trial_windows(moments: List[float], opened: float, reset: float, end: float) -> List[int]:
+    """Requests in each half-open window: the windows are ``reset`` long and centred where trials fall due,
+    ``opened + n * reset`` (n = 1, 2, ...), so that a trial a little early or late stays in its window; only
+    windows whose centre comes before ``end``."""
+    counts = []
+    centre = opened + reset
+    while centre < end:
+        counts.append(sum(1 for moment in moments if centre - reset / 2 <= moment < centre + reset / 2))
+        centre += reset
+    return counts
 
 
 def busiest_second(moments: List[float]) -> int:
@@ -386,10 +432,9 @@ def breaker_run(kind: str, args: argparse.Namespace, redis: Redis, upstream: Ups
     upstream.take()
     before = redis.info()
     forked = time.monotonic()
-    start_at = forked + args.warmup
+    reports, start_at = run_workers(breaker_worker, [(kind, redis.url, name, [upstream.url(p) for p in group],
+                                                      args.reset) for group in groups], args.seconds, args.lead)
     end_at = start_at + args.seconds
-    reports = run_workers(breaker_worker, [(kind, redis.url, name, [upstream.url(p) for p in group], start_at,
-                                            end_at, args.reset) for group in groups], end_at)
     wall = time.monotonic() - forked
     after = redis.info()
     arrivals = [(moment, poller) for moment, poller in upstream.take() if start_at <= moment]
@@ -398,7 +443,8 @@ def breaker_run(kind: str, args: argparse.Namespace, redis: Redis, upstream: Ups
         first_refused.update(one["first_refused"])
     before_open = [moment for moment, poller in arrivals if moment < first_refused.get(poller, float("inf"))]
     after_open = [moment for moment, poller in arrivals if moment >= first_refused.get(poller, float("inf"))]
-    trials = [len(group) for group in windows(after_open, args.reset / 2)]
+    opened = min(first_refused.values(), default=end_at)
+    trials = trial_windows(after_open, opened, args.reset, end_at)
     return {
         "label": kind,
         "round": number,
@@ -425,10 +471,8 @@ def rate_run(kind: str, args: argparse.Namespace, redis: Redis, upstream: Upstre
     upstream.take()
     before = redis.info()
     forked = time.monotonic()
-    start_at = forked + args.warmup
-    end_at = start_at + args.rate_seconds
-    reports = run_workers(rate_worker, [(kind, redis.url, key, upstream.url(p), start_at, end_at) for p in pollers],
-                          end_at)
+    reports, start_at = run_workers(rate_worker, [(kind, redis.url, key, upstream.url(p)) for p in pollers],
+                                    args.rate_seconds, args.lead)
     wall = time.monotonic() - forked
     after = redis.info()
     arrivals = [(moment, poller) for moment, poller in upstream.take() if start_at <= moment]
@@ -514,14 +558,43 @@ def rate_table(samples: List[Dict[str, Any]]) -> str:
 # -- the parent -------------------------------------------------------------------------------------------
 
 
+def warm_up(redis: Redis, upstream: Upstream) -> None:
+    """One poll of each kind in this process, before any fork, on breakers and a limit of their own: what a
+    process does once (imports made on first use, regular expressions compiled, Lua scripts loaded into
+    Redis) is not done again by 50 workers at once at the start of every run. Nothing built here is kept."""
+    import httpx
+
+    from httsleep import AsyncHttSleeper, GaveUp, httsleep
+    from httsleep.redis import AsyncRedisCircuitBreaker, RedisCircuitBreaker, RedisRateLimit
+
+    url = upstream.url("warm-up")
+    breaker = RedisCircuitBreaker(redis.url, name="warm-up", threshold=THRESHOLD, reset_timeout=RESET)
+    limit = RedisRateLimit(RATE, redis.url, key="warm-up")
+    for status, options in ((503, {"circuit_breaker": breaker}), (200, {"rate_limit": limit})):
+        upstream.status = status
+        try:
+            httsleep(url, json={"status": "SUCCESS"}, polling_interval=0, max_retries=2, **options)
+        except GaveUp:
+            pass
+    breaker.close()
+    limit.close()
+
+    async def asynchronous() -> None:
+        shared = AsyncRedisCircuitBreaker(redis.url, name="warm-up-async", threshold=THRESHOLD, reset_timeout=RESET)
+        async with httpx.AsyncClient() as client:
+            try:
+                await AsyncHttSleeper(url, status_code=200, client=client, circuit_breaker=shared,
+                                      polling_interval=0, max_retries=2).run()
+            except GaveUp:
+                pass
+        await shared.aclose()
+
+    upstream.status = 503
+    asyncio.run(asynchronous())
+    upstream.take()
+
+
 def run(args: argparse.Namespace) -> Dict[str, Any]:
-    # imported once here, before any fork, so that each worker does not import them again; nothing is built
-    import httpx  # noqa: F401
-    import requests  # noqa: F401
-
-    import httsleep  # noqa: F401
-    import httsleep.redis  # noqa: F401
-
     breaker_samples: List[Dict[str, Any]] = []
     rate_samples: List[Dict[str, Any]] = []
     notes: List[str] = []
@@ -529,6 +602,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         redis = Redis(folder)
         upstream = Upstream()
         try:
+            warm_up(redis, upstream)
             for number in range(args.rounds):
                 for key, _ in BREAKER_VARIANTS:
                     if key not in args.variants:
@@ -581,7 +655,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--pollers", type=int, default=20, help="processes of the rate-limit harness (default 20)")
     parser.add_argument("--rate-seconds", type=float, default=5.0, help="length of a rate-limit run (default 5)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each variant, in alternation (default 3)")
-    parser.add_argument("--warmup", type=float, default=1.5, help="seconds between forking and the start")
+    parser.add_argument("--lead", type=float, default=0.5,
+                        help="seconds between the last worker's being ready and the start (default 0.5)")
     parser.add_argument("--variants", nargs="+", default=[key for key, _ in BREAKER_VARIANTS],
                         choices=[key for key, _ in BREAKER_VARIANTS], help="breaker variants to run")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 8 pollers, 3 s, one round")
@@ -592,7 +667,7 @@ def parser() -> argparse.ArgumentParser:
 def make_quick(args: argparse.Namespace) -> None:
     """The smoke run's settings: 8 pollers (4 tasks a process), reset 1 s, 3-s and 2-s runs, one round."""
     args.processes, args.tasks, args.seconds, args.reset = 8, 4, 3.0, 1.0
-    args.pollers, args.rate_seconds, args.rounds, args.warmup = 4, 2.0, 1, 0.5
+    args.pollers, args.rate_seconds, args.rounds = 4, 2.0, 1
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
