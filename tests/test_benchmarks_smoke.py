@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -138,6 +139,31 @@ def test_poll_many_and_gathered_polls_complete_every_poll_in_the_benchmark(tmp_p
     assert results["samples"], stdout
     for sample in results["samples"]:
         assert sample["done"] == sample["n"], sample
+
+
+@pytest.mark.slow
+def test_the_fleet_benchmark_measures_a_shared_circuit_and_a_shared_rate_against_per_process_ones(tmp_path):
+    """`benchmarks/fleet.py --quick`: 8 pollers against a dead upstream with each breaker, 4 with each rate limit."""
+    if shutil.which("redis-server") is None and not os.path.exists("/usr/bin/redis-server"):
+        pytest.fail("redis-server is not installed (apt-get install redis-server): benchmarks/fleet.py needs one")
+    stdout, results = run_quick("fleet.py", tmp_path)
+    assert "### Circuit breaker:" in stdout and "### Rate limit:" in stdout
+    assert results["notes"] == []  # no error in any poll, every poller refused once the circuit opened
+    breakers = {sample["label"]: sample for sample in results["breaker"]}
+    assert set(breakers) == {"redis", "redis_async", "local"}
+    for key in ("redis", "redis_async"):
+        shared = breakers[key]
+        assert 5 <= shared["before_open"] <= shared["pollers"] + 4, shared  # in flight + threshold - 1
+        assert shared["windows"] >= 1 and set(shared["trials_per_window"]) == {1}, shared
+        assert shared["redis_round_trips"] > 0, shared
+    local = breakers["local"]
+    assert local["before_open"] == 8 * 5, local  # each process counts its own five failures
+    assert local["windows"] >= 1 and max(local["trials_per_window"]) > 1, local
+    assert local["redis_round_trips"] == 0, local
+    limits = {sample["label"]: sample for sample in results["rate_limit"]}
+    assert set(limits) == {"redis", "local"}
+    assert limits["redis"]["busiest_second"] <= 11 and limits["redis"]["per_poller_min"] >= 1, limits
+    assert limits["local"]["requests"] > 2 * limits["redis"]["requests"], limits  # 10/s per process
 
 
 def test_the_asyncio_job_server_answers_304_to_a_matching_etag_and_gzip_when_asked():

@@ -2,22 +2,28 @@
 
 A real redis-server on loopback (tests/redis_server.py). Time is moved with
 ``time_offset`` (Redis) and ``clock=`` (the local RateLimit) where the point
-allows; the fleet test waits for real slots (about 6 s).
+allows; the fleet tests wait for real slots (about 6 s each): one books
+slots without sending anything, the other sends real polls from 20
+processes to a loopback server that notes when each request arrives.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
+import threading
 import time
-from typing import Any, List, Optional, Tuple
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from conftest import ManualClock
 from pytest_httpserver import HTTPServer
 
-from httsleep import AsyncHttSleeper, httsleep
+from httsleep import AsyncHttSleeper, GaveUp, httsleep
 from httsleep.ratelimit import RateLimit, Reservation
 from httsleep.redis import AsyncRedisRateLimit, RedisRateLimit
 
@@ -156,6 +162,127 @@ def test_twenty_reservers_in_twenty_processes_share_ten_a_second(redis_server: A
     assert busiest <= 11
     assert 45 <= len(slots) <= 51
     assert shares[0] >= 2
+
+
+# -- 20 pollers in 20 processes, real requests ------------------------------------------------
+
+
+class NotYet(ThreadingHTTPServer):
+    """A loopback job service that always answers ``{"status": "PENDING"}`` and notes when each request arrived
+    (time.monotonic of this process, which forked workers share) and which poller sent it (``?poller=``)."""
+
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _NotYetHandler)
+        self.arrivals: List[Tuple[float, str]] = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def url(self, poller: int) -> str:
+        return "http://127.0.0.1:{}/jobs/1?poller={}".format(self.server_address[1], poller)
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _NotYetHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: NotYet
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        arrived = time.monotonic()
+        poller = parse_qs(urlsplit(self.path).query).get("poller", ["?"])[0]
+        with self.server.lock:
+            self.server.arrivals.append((arrived, poller))
+        body = b'{"status": "PENDING"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+        pass
+
+
+@pytest.fixture
+def not_yet() -> Iterator[NotYet]:
+    server = NotYet()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _poller(url: str, redis_url: str, key: str, start_at: float, end_at: float, results: Any) -> None:
+    """One poll, until ``end_at``, of a job that never finishes, paced by the shared limit; report what it raised."""
+    logging.getLogger("httsleep").setLevel(logging.CRITICAL)
+    limit = RedisRateLimit("10/second", redis_url, key=key)
+    errors: List[str] = []
+    time.sleep(max(start_at - time.monotonic(), 0))
+    try:
+        httsleep(url, json={"status": "SUCCESS"}, rate_limit=limit, polling_interval=0.01, max_retries=None,
+                 timeout=end_at - time.monotonic(), request_timeout=2)
+    except GaveUp:
+        pass  # the deadline (or a slot past it): what every poll here ends with
+    except Exception as exc:  # never: the job never finishes, and a rate limit does not raise
+        errors.append(repr(exc))
+    else:
+        errors.append("the poll succeeded")
+    limit.close()
+    results.put(errors)
+
+
+def busiest_second(moments: List[float]) -> int:
+    """The most requests in any 1-s window [t, t + 1): the maximum is reached by a window starting at a request,
+    so counting from each arrival covers every window of the run."""
+    moments = sorted(moments)
+    return max((sum(1 for other in moments[index:] if other < start + 1.0) for index, start in enumerate(moments)),
+               default=0)
+
+
+@pytest.mark.fleet
+@pytest.mark.slow
+def test_twenty_pollers_in_twenty_processes_send_ten_requests_a_second_between_them(redis_server: Any,
+                                                                                     not_yet: NotYet) -> None:
+    """Issue 20, must-show 3: real polls from 20 forked processes, each of its own job, one RedisRateLimit key at
+    "10/second", for 5 s: at most 11 requests arrive in any 1-s window (every request of the run counted, see
+    :func:`busiest_second`), and every poller got at least one request through."""
+    pollers = 20
+    key = unique_key()
+    start_at = time.monotonic() + 1.0
+    end_at = start_at + 5.0
+    results = FORK.Queue()
+    workers = [FORK.Process(target=_poller, args=(not_yet.url(index), redis_server.url, key, start_at, end_at,
+                                                  results), daemon=True)
+               for index in range(pollers)]
+    for worker in workers:
+        worker.start()
+    try:
+        reports = [results.get(timeout=30) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(10)
+            if worker.is_alive():  # pragma: no cover - a hung worker: end it, by its own pid
+                worker.kill()
+    assert reports == [[]] * pollers
+    with not_yet.lock:
+        arrivals = list(not_yet.arrivals)
+    busiest = busiest_second([moment for moment, _ in arrivals])
+    per_poller: Dict[str, int] = {str(index): 0 for index in range(pollers)}
+    for _, poller in arrivals:
+        per_poller[poller] += 1
+    shares = sorted(per_poller.values())
+    print("rate-limited polls: {} requests in 5 s, busiest 1-s window {}, requests per poller {}".format(
+        len(arrivals), busiest, shares))
+    assert busiest <= 11
+    assert shares[0] >= 1
+    assert len(per_poller) == pollers  # no request without a poller's name
+    assert 40 <= len(arrivals) <= 52
 
 
 def test_the_front_ends_refuse_the_rate_limit_of_the_other_kind() -> None:
