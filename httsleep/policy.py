@@ -837,13 +837,15 @@ class PollRun:
     def _record(self, response: Any, exc: Optional[BaseException], validators: Any = None) -> None:
         """The summary of the outcome (and the next validators, if given) into the state."""
         status = getattr(response, "status_code", None) if response is not None else None
-        changes: Dict[str, Any] = {
-            "last_status": status if isinstance(status, int) and not isinstance(status, bool) else None,
-            "last_error": None if exc is None else type(exc).__name__,
-        }
-        if validators is not None:
-            changes["validators"] = keep_out_secrets(validators, self.redact) if validators else ()
-        self.state = self.state.evolve(**changes)
+        last_status = status if isinstance(status, int) and not isinstance(status, bool) else None
+        last_error = None if exc is None else type(exc).__name__
+        state = self.state
+        if validators is None:
+            if state.last_status != last_status or state.last_error != last_error:  # (a poll's usual answer: same)
+                self.state = state.evolve(last_status=last_status, last_error=last_error)
+            return
+        kept = keep_out_secrets(validators, self.redact) if validators else ()
+        self.state = state.evolve(last_status=last_status, last_error=last_error, validators=kept)
 
     def body_optional(self, response: Any) -> bool:
         """Whether the poll can do without ``response``'s body: it asks to come back later.
