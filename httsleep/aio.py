@@ -83,7 +83,7 @@ from .policy import (
 from .ratelimit import RateLimitLike
 from .responses import AsyncResponse
 from .transports import library_transport, transport_for
-from .transports._shared import close_shared_clients
+from .transports.shared import close_shared_clients
 from .waits import WaitLike
 
 if TYPE_CHECKING:

@@ -26,9 +26,9 @@ from fronts import aiohttp_by_default
 from werkzeug import Request, Response
 
 import httsleep.aio
-import httsleep.transports._shared
 import httsleep.transports.aiohttp_transport
 import httsleep.transports.httpx_transport
+import httsleep.transports.shared
 from httsleep import AsyncHttSleeper, async_httsleep
 from httsleep.testing import no_waiting
 
@@ -134,7 +134,7 @@ def test_a_callers_client_is_used_and_no_client_is_opened(opened, httpserver):
 
 
 def test_an_idle_client_is_closed_and_the_next_poll_opens_another(library, opened, httpserver, monkeypatch):
-    monkeypatch.setattr(httsleep.transports._shared, "IDLE_TIMEOUT", 0.05)
+    monkeypatch.setattr(httsleep.transports.shared, "IDLE_TIMEOUT", 0.05)
     url = serve_done(httpserver)
 
     async def main() -> None:
@@ -153,7 +153,7 @@ def test_an_idle_client_is_closed_and_the_next_poll_opens_another(library, opene
 
 def test_a_client_in_use_is_not_closed_for_idleness(opened, httpserver, monkeypatch):
     """The idle time counts from the last poll's end: a poll sleeping between attempts keeps the client."""
-    monkeypatch.setattr(httsleep.transports._shared, "IDLE_TIMEOUT", 0.01)
+    monkeypatch.setattr(httsleep.transports.shared, "IDLE_TIMEOUT", 0.01)
     answers = iter([{"status": "PENDING"}] * 3 + [DONE] * 10)
     httpserver.expect_request("/job").respond_with_handler(lambda request: Response(json.dumps(next(answers))))
 

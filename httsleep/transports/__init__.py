@@ -14,7 +14,7 @@ bounds, the wording of failures, what is decoded). The contract:
   none (:meth:`~Transport.open_client`, a context manager: ``with`` on the
   synchronous front end, where it opens a session for the poll; ``async
   with`` on the asyncio one, where it lends the event loop's shared client,
-  see :mod:`httsleep.transports._shared`), and makes a :class:`Sender` for
+  see :mod:`httsleep.transports.shared`), and makes a :class:`Sender` for
   one poll on a client (:meth:`~Transport.start`; on a client polls share,
   the sender keeps the poll's cookies itself).
 - :class:`Sender`: ``send(run)`` sends one attempt (a coroutine on the

@@ -51,8 +51,8 @@ from ..responses import AsyncResponse
 from . import OnClient
 from ._async_bounds import bounded
 from ._leftovers import guard_pool
-from ._shared import is_shared, mark_shared, shared_client
 from .rules import REDIRECT_STATUSES, AttemptRules, RedirectLimit, accept_encoding, is_worded, reworded
+from .shared import is_shared, mark_shared, shared_client
 
 __all__ = ["AiohttpBodyDecodingError", "AiohttpResponse", "AiohttpTransport", "new_session"]
 
@@ -123,7 +123,7 @@ def new_session(verify: Any, *, shared: bool = False) -> aiohttp.ClientSession:
     certificates, as aiohttp does; a path: that CA bundle; ``False``: no
     verification; an :class:`ssl.SSLContext`: that one).
     ``shared``: a session for many polls (see
-    :mod:`httsleep.transports._shared`): it keeps no cookies, each poll
+    :mod:`httsleep.transports.shared`): it keeps no cookies, each poll
     keeps its own.
 
     Its pool is guarded (:func:`~httsleep.transports._leftovers.guard_pool`):

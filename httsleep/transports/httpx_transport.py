@@ -45,8 +45,8 @@ from ..responses import AsyncResponse
 from . import OnClient
 from ._async_bounds import bounded
 from ._leftovers import discard_if_leftovers
-from ._shared import is_shared, mark_shared, shared_client
 from .rules import AttemptRules, RedirectLimit, accept_encoding, is_worded, reworded
+from .shared import is_shared, mark_shared, shared_client
 
 __all__ = ["HttpxBodyDecodingError", "HttpxTransport", "httpx_timeout", "new_client"]
 
@@ -448,7 +448,7 @@ def new_client(verify: Union[bool, str, ssl.SSLContext, None], *, shared: bool =
     """An :class:`httpx.AsyncClient` as httsleep opens them: following redirects, a bounded cookie jar.
 
     ``verify``: the poller's (``None``: httpx's default CA bundle).
-    ``shared``: a client for many polls (see :mod:`httsleep.transports._shared`):
+    ``shared``: a client for many polls (see :mod:`httsleep.transports.shared`):
     it keeps no cookies, each poll keeps its own; its pool opens as many
     connections as there are requests in flight (httpcore's pool slows
     down with many requests queued for a connection) and keeps 100 alive.
