@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
+from ._values import Value
+
 __all__ = [
     "AttemptEnded",
     "BreakerRefused",
@@ -22,43 +24,10 @@ __all__ = [
 ]
 
 
-class _Event:
-    r"""An immutable value made of its slots: compared, hashed, pickled and shown by them.
-
-    Plain slotted classes, not ``NamedTuple``\ s: seven of those cost a poll's first import ~2 ms.
-    """
-
-    __slots__: Tuple[str, ...] = ()
-
-    def _fields(self) -> Tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("{} is immutable: cannot set {!r}".format(type(self).__name__, name))
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("{} is immutable: cannot delete {!r}".format(type(self).__name__, name))
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined, unused-ignore]
-
-    def __hash__(self) -> int:
-        return hash(self._fields())
-
-    def __reduce__(self) -> Tuple[Any, ...]:
-        return (self.__class__, self._fields())
-
-    def __repr__(self) -> str:
-        return "{}({})".format(type(self).__name__, ", ".join(
-            "{}={!r}".format(name, value) for name, value in zip(self.__slots__, self._fields())))
-
-
 _set = object.__setattr__
 
 
-class PollStarted(_Event):
+class PollStarted(Value):
     """A poll (:meth:`~httsleep.HttSleeper.run`) or one step of it (:meth:`~httsleep.HttSleeper.step`) starts.
 
     :ivar name: the poll's ``name=``.
@@ -135,7 +104,7 @@ def _started(name: str, step: bool, method: str, url: str, host: str, port: Opti
     return started
 
 
-class AttemptEnded(_Event):
+class AttemptEnded(Value):
     """An attempt ended: what ``on_attempt`` hooks are told (:class:`httsleep.Attempt`), without the objects.
 
     :ivar outcome: as :attr:`httsleep.Attempt.outcome`: ``"success"``,
@@ -178,7 +147,7 @@ class AttemptEnded(_Event):
         _set(self, "error_type", error_type)
 
 
-class Waited(_Event):
+class Waited(Value):
     """A poll decided to wait ``seconds`` before its next attempt.
 
     :ivar reason: ``"interval"`` (the polling interval or wait strategy),
@@ -198,7 +167,7 @@ class Waited(_Event):
         _set(self, "reason", reason)
 
 
-class PollGaveUp(_Event):
+class PollGaveUp(Value):
     """A poll gave up: ``limit`` (``"max_retries"`` or ``"timeout"``) ran out."""
 
     __slots__ = ("name", "limit", "attempts", "elapsed")
@@ -215,7 +184,7 @@ class PollGaveUp(_Event):
         _set(self, "elapsed", elapsed)
 
 
-class PollEnded(_Event):
+class PollEnded(Value):
     """A poll (or a step) ended.
 
     :ivar outcome: ``"success"`` (it returned), ``"alarm"``, ``"gave_up"``,
@@ -252,7 +221,7 @@ class PollEnded(_Event):
         _set(self, "error_type", error_type)
 
 
-class BreakerRefused(_Event):
+class BreakerRefused(Value):
     """A circuit breaker refused a call (``state``: ``"open"``, or ``"half-open"`` with its trials taken)."""
 
     __slots__ = ("breaker", "state", "time_remaining")
@@ -267,7 +236,7 @@ class BreakerRefused(_Event):
         _set(self, "time_remaining", time_remaining)
 
 
-class BreakerStateChanged(_Event):
+class BreakerStateChanged(Value):
     """A circuit breaker went from ``old`` to ``new`` (``"closed"``, ``"open"``, ``"half-open"``)."""
 
     __slots__ = ("breaker", "old", "new")
