@@ -20,14 +20,13 @@ import asyncio
 import logging
 import math
 import multiprocessing
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Iterator, List, Tuple
 
 import httpx
 import pytest
 import requests
+from arrival_server import ArrivalServer
 
 from httsleep import AsyncHttSleeper, CircuitBrokenError, GaveUp, httsleep
 from httsleep.redis import AsyncRedisCircuitBreaker, RedisCircuitBreaker
@@ -40,53 +39,10 @@ PROCESSES = 20
 FORK = multiprocessing.get_context("fork")
 
 
-class Always503(ThreadingHTTPServer):
-    """A loopback service that answers every request 503 and notes when (time.monotonic, shared by the workers)."""
-
-    daemon_threads = True
-    request_queue_size = 256
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.times: List[float] = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return "http://127.0.0.1:{}/jobs/1".format(self.server_address[1])
-
-    def between(self, start: float, end: float) -> int:
-        with self.lock:
-            return sum(1 for moment in self.times if start <= moment < end)
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Always503
-
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-        with self.server.lock:
-            self.server.times.append(time.monotonic())
-        body = b'{"status": "UNAVAILABLE"}'
-        self.send_response(503)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
-        pass
-
-
 @pytest.fixture
-def service() -> Iterator[Always503]:
-    server = Always503()
+def service() -> Iterator[ArrivalServer]:
+    """A service that answers every request 503 (a dead upstream), noting when."""
+    server = ArrivalServer(503, {"status": "UNAVAILABLE"})
     try:
         yield server
     finally:
@@ -207,29 +163,29 @@ def _check_circuit(times: List[float], windows: int) -> Dict[str, Any]:
 
 
 def test_twenty_processes_break_together_and_send_one_trial_per_window(redis_server: Any,
-                                                                        service: Always503) -> None:
+                                                                        service: ArrivalServer) -> None:
     name = "fleet-sync-{}".format(time.time_ns())
     start_at = time.monotonic() + 2.0
     end_at = start_at + 3 * RESET + 1.0
-    reports = _run_fleet(_sync_worker, lambda index: (redis_server.url, name, service.url, start_at, end_at, 5.0),
+    reports = _run_fleet(_sync_worker, lambda index: (redis_server.url, name, service.url(), start_at, end_at, 5.0),
                          PROCESSES, end_at)
     assert [errors for _, errors in reports] == [[]] * PROCESSES
     assert all(events == [] for events, _ in reports)  # Redis answered throughout
-    _check_circuit(service.times, windows=3)
+    _check_circuit(service.times(), windows=3)
 
 
-def test_twenty_asyncio_pollers_in_five_processes_break_together(redis_server: Any, service: Always503) -> None:
+def test_twenty_asyncio_pollers_in_five_processes_break_together(redis_server: Any, service: ArrivalServer) -> None:
     name = "fleet-async-{}".format(time.time_ns())
     start_at = time.monotonic() + 2.0
     end_at = start_at + 3 * RESET + 1.0
-    reports = _run_fleet(_async_worker, lambda index: (redis_server.url, name, service.url, start_at, end_at, 4, 5.0),
+    reports = _run_fleet(_async_worker, lambda index: (redis_server.url, name, service.url(), start_at, end_at, 4, 5.0),
                          5, end_at)
     assert [errors for _, errors in reports] == [[]] * 5
-    _check_circuit(service.times, windows=3)
+    _check_circuit(service.times(), windows=3)
 
 
 @pytest.mark.parametrize("front", ["sync", "asyncio"])
-def test_redis_killed_for_three_seconds_mid_run(own_redis_server: Any, service: Always503, front: str) -> None:
+def test_redis_killed_for_three_seconds_mid_run(own_redis_server: Any, service: ArrivalServer, front: str) -> None:
     """No poll sees a Redis error; requests during the outage stay within processes x ceil(outage / reset) (each
     process's local breaker lets one trial per window); every process is back on Redis within
     1.2 x probe_interval + 0.2 s of the restart. Blocking: 20 processes; asyncio: 4 tasks in each of 5."""
@@ -251,11 +207,11 @@ def test_redis_killed_for_three_seconds_mid_run(own_redis_server: Any, service: 
 
     if front == "sync":
         processes = PROCESSES
-        reports = _run_fleet(_sync_worker, lambda index: (own_redis_server.url, name, service.url, start_at, end_at,
+        reports = _run_fleet(_sync_worker, lambda index: (own_redis_server.url, name, service.url(), start_at, end_at,
                                                           probe_interval), processes, end_at, outage_mid_run)
     else:
         processes = 5
-        reports = _run_fleet(_async_worker, lambda index: (own_redis_server.url, name, service.url, start_at, end_at,
+        reports = _run_fleet(_async_worker, lambda index: (own_redis_server.url, name, service.url(), start_at, end_at,
                                                            4, probe_interval), processes, end_at, outage_mid_run)
     assert [errors for _, errors in reports] == [[]] * processes
     during = service.between(moments["killed"], moments["back"])
@@ -273,7 +229,7 @@ def test_redis_killed_for_three_seconds_mid_run(own_redis_server: Any, service: 
     assert max(recoveries) <= 1.2 * probe_interval + 0.2
 
 
-def test_a_stopped_redis_never_stalls_the_event_loop(own_redis_server: Any, service: Always503) -> None:
+def test_a_stopped_redis_never_stalls_the_event_loop(own_redis_server: Any, service: ArrivalServer) -> None:
     """SIGSTOP: every Redis call waits for its socket timeout, in the background; a 10-ms ticker keeps ticking."""
     events: List[str] = []
 
@@ -295,7 +251,7 @@ def test_a_stopped_redis_never_stalls_the_event_loop(own_redis_server: Any, serv
         async def poller(client: httpx.AsyncClient) -> None:
             while not stop.is_set():
                 try:
-                    await AsyncHttSleeper(service.url, status_code=200, client=client, circuit_breaker=breaker,
+                    await AsyncHttSleeper(service.url(), status_code=200, client=client, circuit_breaker=breaker,
                                           polling_interval=0.01, max_retries=3).run()
                 except CircuitBrokenError:
                     await asyncio.sleep(0.01)

@@ -12,14 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Iterator, List, Optional, Tuple
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from arrival_server import ArrivalServer
 from conftest import ManualClock
 from pytest_httpserver import HTTPServer
 
@@ -167,51 +165,10 @@ def test_twenty_reservers_in_twenty_processes_share_ten_a_second(redis_server: A
 # -- 20 pollers in 20 processes, real requests ------------------------------------------------
 
 
-class NotYet(ThreadingHTTPServer):
-    """A loopback job service that always answers ``{"status": "PENDING"}`` and notes when each request arrived
-    (time.monotonic of this process, which forked workers share) and which poller sent it (``?poller=``)."""
-
-    daemon_threads = True
-    request_queue_size = 256
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _NotYetHandler)
-        self.arrivals: List[Tuple[float, str]] = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def url(self, poller: int) -> str:
-        return "http://127.0.0.1:{}/jobs/1?poller={}".format(self.server_address[1], poller)
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
-
-
-class _NotYetHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: NotYet
-
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
-        arrived = time.monotonic()
-        poller = parse_qs(urlsplit(self.path).query).get("poller", ["?"])[0]
-        with self.server.lock:
-            self.server.arrivals.append((arrived, poller))
-        body = b'{"status": "PENDING"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
-        pass
-
-
 @pytest.fixture
-def not_yet() -> Iterator[NotYet]:
-    server = NotYet()
+def not_yet() -> Iterator[ArrivalServer]:
+    """A job service that always answers PENDING, noting when each request arrived and from which poller."""
+    server = ArrivalServer(200, {"status": "PENDING"})
     try:
         yield server
     finally:
@@ -248,7 +205,7 @@ def busiest_second(moments: List[float]) -> int:
 @pytest.mark.fleet
 @pytest.mark.slow
 def test_twenty_pollers_in_twenty_processes_send_ten_requests_a_second_between_them(redis_server: Any,
-                                                                                     not_yet: NotYet) -> None:
+                                                                                     not_yet: ArrivalServer) -> None:
     """Issue 20, must-show 3: real polls from 20 forked processes, each of its own job, one RedisRateLimit key at
     "10/second", for 5 s: at most 11 requests arrive in any 1-s window (every request of the run counted, see
     :func:`busiest_second`), and every poller got at least one request through."""
@@ -270,8 +227,7 @@ def test_twenty_pollers_in_twenty_processes_send_ten_requests_a_second_between_t
             if worker.is_alive():  # pragma: no cover - a hung worker: end it, by its own pid
                 worker.kill()
     assert reports == [[]] * pollers
-    with not_yet.lock:
-        arrivals = list(not_yet.arrivals)
+    arrivals = not_yet.arrivals()
     busiest = busiest_second([moment for moment, _ in arrivals])
     per_poller: Dict[str, int] = {str(index): 0 for index in range(pollers)}
     for _, poller in arrivals:
