@@ -19,14 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import multiprocessing
 import time
 from typing import Any, Dict, Iterator, List, Tuple
 
 import httpx
 import pytest
 import requests
-from arrival_server import ArrivalServer
+from fleet_helpers import ArrivalServer, run_forked
 
 from httsleep import AsyncHttSleeper, CircuitBrokenError, GaveUp, httsleep
 from httsleep.redis import AsyncRedisCircuitBreaker, RedisCircuitBreaker
@@ -36,7 +35,6 @@ pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 THRESHOLD = 5
 RESET = 2.0
 PROCESSES = 20
-FORK = multiprocessing.get_context("fork")
 
 
 @pytest.fixture
@@ -110,24 +108,6 @@ def _async_worker(redis_url: str, name: str, url: str, start_at: float, end_at: 
     results.put(asyncio.run(main()))
 
 
-def _run_fleet(target: Any, args_of: Any, count: int, end_at: float, during: Any = None) -> List[Any]:
-    """Fork ``count`` workers, call ``during()`` meanwhile, and collect what each reported."""
-    results = FORK.Queue()
-    workers = [FORK.Process(target=target, args=(*args_of(index), results), daemon=True) for index in range(count)]
-    for worker in workers:
-        worker.start()
-    try:
-        if during is not None:
-            during()
-        reports = [results.get(timeout=max(end_at - time.monotonic(), 0) + 20) for _ in workers]
-    finally:
-        for worker in workers:
-            worker.join(10)
-            if worker.is_alive():  # pragma: no cover - a hung worker: end it, by its own pid
-                worker.kill()
-    return reports
-
-
 def _bursts(times: List[float], gap: float = 1.0) -> List[List[float]]:
     """The requests grouped into bursts: a burst ends when the next request comes ``gap`` seconds or more later."""
     groups: List[List[float]] = []
@@ -167,7 +147,7 @@ def test_twenty_processes_break_together_and_send_one_trial_per_window(redis_ser
     name = "fleet-sync-{}".format(time.time_ns())
     start_at = time.monotonic() + 2.0
     end_at = start_at + 3 * RESET + 1.0
-    reports = _run_fleet(_sync_worker, lambda index: (redis_server.url, name, service.url(), start_at, end_at, 5.0),
+    reports = run_forked(_sync_worker, lambda index: (redis_server.url, name, service.url(), start_at, end_at, 5.0),
                          PROCESSES, end_at)
     assert [errors for _, errors in reports] == [[]] * PROCESSES
     assert all(events == [] for events, _ in reports)  # Redis answered throughout
@@ -178,7 +158,7 @@ def test_twenty_asyncio_pollers_in_five_processes_break_together(redis_server: A
     name = "fleet-async-{}".format(time.time_ns())
     start_at = time.monotonic() + 2.0
     end_at = start_at + 3 * RESET + 1.0
-    reports = _run_fleet(_async_worker, lambda index: (redis_server.url, name, service.url(), start_at, end_at, 4, 5.0),
+    reports = run_forked(_async_worker, lambda index: (redis_server.url, name, service.url(), start_at, end_at, 4, 5.0),
                          5, end_at)
     assert [errors for _, errors in reports] == [[]] * 5
     _check_circuit(service.times(), windows=3)
@@ -207,11 +187,11 @@ def test_redis_killed_for_three_seconds_mid_run(own_redis_server: Any, service: 
 
     if front == "sync":
         processes = PROCESSES
-        reports = _run_fleet(_sync_worker, lambda index: (own_redis_server.url, name, service.url(), start_at, end_at,
+        reports = run_forked(_sync_worker, lambda index: (own_redis_server.url, name, service.url(), start_at, end_at,
                                                           probe_interval), processes, end_at, outage_mid_run)
     else:
         processes = 5
-        reports = _run_fleet(_async_worker, lambda index: (own_redis_server.url, name, service.url(), start_at, end_at,
+        reports = run_forked(_async_worker, lambda index: (own_redis_server.url, name, service.url(), start_at, end_at,
                                                            4, probe_interval), processes, end_at, outage_mid_run)
     assert [errors for _, errors in reports] == [[]] * processes
     during = service.between(moments["killed"], moments["back"])

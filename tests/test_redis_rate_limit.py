@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import httpx
 import pytest
-from arrival_server import ArrivalServer
 from conftest import ManualClock
+from fleet_helpers import ArrivalServer, busiest_second, run_forked
 from pytest_httpserver import HTTPServer
 
 from httsleep import AsyncHttSleeper, GaveUp, httsleep
@@ -26,7 +25,6 @@ from httsleep.ratelimit import RateLimit, Reservation
 from httsleep.redis import AsyncRedisRateLimit, RedisRateLimit
 
 ORIGIN = "http://jobs.example:80"
-FORK = multiprocessing.get_context("fork")
 
 
 def unique_key() -> str:
@@ -142,19 +140,10 @@ def test_twenty_reservers_in_twenty_processes_share_ten_a_second(redis_server: A
     key = unique_key()
     start_at = time.monotonic() + 1.0
     end_at = start_at + 5.0
-    results = FORK.Queue()
-    workers = [FORK.Process(target=_reserver, args=(redis_server.url, key, start_at, end_at, results), daemon=True)
-               for _ in range(20)]
-    for worker in workers:
-        worker.start()
-    try:
-        reports = [results.get(timeout=30) for _ in workers]
-    finally:
-        for worker in workers:
-            worker.join(10)
+    reports = run_forked(_reserver, lambda index: (redis_server.url, key, start_at, end_at), 20, end_at)
     assert [errors for _, errors in reports] == [[]] * 20
     slots = sorted(slot for mine, _ in reports for slot in mine)
-    busiest = max(sum(1 for other in slots if start <= other < start + 1.0) for start in slots)
+    busiest = busiest_second(slots)
     shares = sorted(len(mine) for mine, _ in reports)
     print("rate limit figures: {} slots in 5 s, busiest 1-s window {}, shares {}".format(len(slots), busiest, shares))
     assert busiest <= 11
@@ -194,38 +183,19 @@ def _poller(url: str, redis_url: str, key: str, start_at: float, end_at: float, 
     results.put(errors)
 
 
-def busiest_second(moments: List[float]) -> int:
-    """The most requests in any 1-s window [t, t + 1): the maximum is reached by a window starting at a request,
-    so counting from each arrival covers every window of the run."""
-    moments = sorted(moments)
-    return max((sum(1 for other in moments[index:] if other < start + 1.0) for index, start in enumerate(moments)),
-               default=0)
-
-
 @pytest.mark.fleet
 @pytest.mark.slow
 def test_twenty_pollers_in_twenty_processes_send_ten_requests_a_second_between_them(redis_server: Any,
                                                                                      not_yet: ArrivalServer) -> None:
     """Issue 20, must-show 3: real polls from 20 forked processes, each of its own job, one RedisRateLimit key at
     "10/second", for 5 s: at most 11 requests arrive in any 1-s window (every request of the run counted, see
-    :func:`busiest_second`), and every poller got at least one request through."""
+    :func:`fleet_helpers.busiest_second`), and every poller got at least one request through."""
     pollers = 20
     key = unique_key()
     start_at = time.monotonic() + 1.0
     end_at = start_at + 5.0
-    results = FORK.Queue()
-    workers = [FORK.Process(target=_poller, args=(not_yet.url(index), redis_server.url, key, start_at, end_at,
-                                                  results), daemon=True)
-               for index in range(pollers)]
-    for worker in workers:
-        worker.start()
-    try:
-        reports = [results.get(timeout=30) for _ in workers]
-    finally:
-        for worker in workers:
-            worker.join(10)
-            if worker.is_alive():  # pragma: no cover - a hung worker: end it, by its own pid
-                worker.kill()
+    reports = run_forked(_poller, lambda index: (not_yet.url(index), redis_server.url, key, start_at, end_at),
+                         pollers, end_at)
     assert reports == [[]] * pollers
     arrivals = not_yet.arrivals()
     busiest = busiest_second([moment for moment, _ in arrivals])

@@ -1,20 +1,54 @@
-"""A loopback service that answers every request alike and notes when each arrived, for the fleet tests.
+"""What the fleet tests share: forked workers, a loopback service that notes arrivals, the busiest second.
 
 Worker processes forked from the test share its ``time.monotonic`` clock, so
-the arrival times it notes can be compared with moments the test took itself
-(a Redis kill, a restart). Each request may name its poller (``?poller=N``).
+the arrival times the service notes can be compared with moments the test
+took itself (a Redis kill, a restart). Each request may name its poller
+(``?poller=N``).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["ArrivalServer"]
+__all__ = ["FORK", "ArrivalServer", "busiest_second", "run_forked"]
+
+FORK = multiprocessing.get_context("fork")
+
+
+def run_forked(target: Any, args_of: Any, count: int, end_at: float, during: Any = None) -> List[Any]:
+    """Fork ``count`` workers ``target(*args_of(index), results)``, call ``during()`` meanwhile, collect their reports.
+
+    Each worker puts one report on ``results``; a worker still alive after
+    that is ended by its own pid.
+    """
+    results = FORK.Queue()
+    workers = [FORK.Process(target=target, args=(*args_of(index), results), daemon=True) for index in range(count)]
+    for worker in workers:
+        worker.start()
+    try:
+        if during is not None:
+            during()
+        reports = [results.get(timeout=max(end_at - time.monotonic(), 0) + 20) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join(10)
+            if worker.is_alive():  # pragma: no cover - a hung worker
+                worker.kill()
+    return reports
+
+
+def busiest_second(moments: List[float]) -> int:
+    """The most of ``moments`` in any 1-s window [t, t + 1): the maximum is reached by a window starting at one
+    of them, so counting from each covers every window of the run."""
+    moments = sorted(moments)
+    return max((sum(1 for other in moments[index:] if other < start + 1.0) for index, start in enumerate(moments)),
+               default=0)
 
 
 class ArrivalServer(ThreadingHTTPServer):
