@@ -382,9 +382,9 @@ class AsyncHttSleeper(PolicyAttributes):
             return await self._step(shared, state, checkpoint)
 
     async def _step(self, client: Any, state: Optional[PollState], checkpoint: Optional[Checkpoint]) -> Step:
+        await ready()  # the default instrumentation hooks made off the loop, before the clock starts
         secrets = self._transport.secrets(client)
         run = self._start(secrets, state)
-        await ready()  # the default instrumentation hooks made off the loop, the first time
         with redacting(secrets), observe(run, step=True):
             wait = run.not_due()
             if wait > 0:
@@ -399,10 +399,10 @@ class AsyncHttSleeper(PolicyAttributes):
 
     async def _poll(self, client: Any, slot: Optional[AsyncContextManager[Any]] = None) -> Any:
         """The loop of :meth:`run`; ``slot``, if given, is held around each attempt, never across a wait."""
+        await ready()  # the default instrumentation hooks made off the loop, before the clock starts
         secrets = self._transport.secrets(client)
         run = self._start(secrets)
         sender = self._transport.start(client)
-        await ready()  # the default instrumentation hooks made off the loop, the first time
         with redacting(secrets), observe(run):
             while True:
                 if slot is None:

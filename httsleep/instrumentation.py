@@ -173,11 +173,21 @@ def _current_hooks() -> Tuple[Hook, ...]:
     return hooks
 
 
-async def ready() -> None:
-    """On an event loop, before a poll: make the default hooks in a worker thread if they are not made yet.
+def prepare() -> None:
+    """Before a poll's clock starts: make the default hooks if they are not made yet.
 
     Their first making imports ``prometheus_client`` and ``opentelemetry``
-    (about 100 ms): not on the loop, where every other task would wait.
+    (about 100 ms, more on a busy machine), which must not count against
+    the first poll's ``timeout``.
+    """
+    if _hooks is None and _enabled:
+        _current_hooks()
+
+
+async def ready() -> None:
+    """On an event loop, before a poll's clock starts: :func:`prepare` in a worker thread.
+
+    Not on the loop, where every other task would wait for the imports.
     """
     if _hooks is None and _enabled:
         import asyncio

@@ -29,7 +29,7 @@ from ._request_checks import check_verify
 from ._validate import ArgumentTypeError, is_coroutine_function, log_level, shorten
 from .conditions import CONDITION_KEYS, UNSET, ConditionSpec, shorthand_conditions
 from .exceptions import Alarm, StopPolling
-from .instrumentation import observe
+from .instrumentation import observe, prepare
 from .policy import (
     DEFAULT_MAX_BODY_SIZE,
     DEFAULT_MAX_RETRIES,
@@ -381,6 +381,7 @@ class HttSleeper(SessionAttributes):
 
     def _step(self, transport: Any, session: Any, state: Optional[PollState], checkpoint: Optional[Checkpoint]
               ) -> Step:
+        prepare()  # the default instrumentation hooks made before the clock starts, the first time
         secrets = transport.secrets(session)
         run = self._start(transport, secrets, state)
         with redacting(secrets), observe(run, step=True):
@@ -396,6 +397,7 @@ class HttSleeper(SessionAttributes):
         )
 
     def _poll(self, transport: Any, session: Any, pause: Optional[Callable[[float], Any]] = None) -> requests.Response:
+        prepare()  # the default instrumentation hooks made before the clock starts, the first time
         secrets = transport.secrets(session)
         run = self._start(transport, secrets)
         sender = transport.start(session)

@@ -227,13 +227,19 @@ def test_gave_up_after_max_retries_exits_3(httsleep_cmd, jobs):
 
 
 def test_gave_up_at_the_deadline_exits_3_within_the_deadline(httsleep_cmd, jobs):
+    """The first wait (1 s) would pass the deadline (0.5 s): httsleep gives up at once rather than wait for it.
+
+    The first attempt has 0.5 s to end, so that a busy machine still ends it before the deadline.
+    """
     started = time.monotonic()
-    result = httsleep_cmd([jobs.url("/never"), *CONDITIONS, "--interval", "0.1", "--timeout", "0.35",
+    result = httsleep_cmd([jobs.url("/never"), *CONDITIONS, "--interval", "1", "--timeout", "0.5",
                            "--max-retries", "none", *CREDENTIALS])
     assert (result.code, result.stdout) == (3, b"")
-    assert "timeout=0.35s would pass during the next wait" in result.stderr
+    assert "after 1 attempt in " in result.stderr
+    assert "timeout=0.5s would pass during the next wait of 1s (interval)" in result.stderr
+    assert jobs.hits["/never"] == 1
     start_up = 5 if httsleep_cmd is run_subprocess else 0  # interpreter start-up for the subprocess run
-    assert time.monotonic() - started < 0.35 + 0.5 + start_up
+    assert time.monotonic() - started < 0.5 + start_up
 
 
 def test_connection_refused_exits_4_with_no_retry_transient(httsleep_cmd, free_port):

@@ -28,6 +28,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+import httsleep.aio as async_front
+import httsleep.main as sync_front
 from httsleep import (
     Alarm,
     AsyncHttSleeper,
@@ -249,6 +251,28 @@ def test_on_an_event_loop_the_default_hooks_are_made_off_the_loop(monkeypatch):
     with ScriptedServer([DONE]) as server:
         asyncio.run(poll(server.url))
     assert len(threads) == 1 and threads[0] != threading.current_thread().name
+
+
+@pytest.mark.parametrize("front", ["sync", "async"])
+def test_making_the_default_hooks_does_not_count_against_the_first_polls_timeout(front, monkeypatch):
+    """The imports take ~100 ms, more on a busy machine: here 10 s of a 5 s timeout, and the poll still succeeds."""
+    clock = ManualClock(1000.0)
+    made: List[bool] = []
+
+    def slow_to_make(registry: Any = None) -> Any:
+        clock.advance(10)  # as if importing prometheus_client took 10 s
+        made.append(True)
+        return lambda event: None
+
+    monkeypatch.setattr(ins, "prometheus_hook", slow_to_make)
+    monkeypatch.setattr(sync_front if front == "sync" else async_front, "monotonic", clock.monotonic)
+    ins.set_instrumentation_hooks(None)
+    with ScriptedServer([DONE]) as server:
+        if front == "sync":
+            response = httsleep(server.url, status_code=200, timeout=5)
+        else:
+            response = asyncio.run(async_httsleep(server.url, status_code=200, timeout=5, client=None))
+    assert made == [True] and response.status_code == 200
 
 
 def test_a_step_is_reported_as_a_step_and_publishes_its_resend_count():
