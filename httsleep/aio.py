@@ -17,7 +17,9 @@ Two HTTP clients can send the requests:
   your own session as ``client=``.
 - **httpx** (``pip install 'httsleep[httpx]'``): pass an
   :class:`httpx.AsyncClient` as ``client=``; without aiohttp installed,
-  the polls share an httpx client instead.
+  each poll given no client opens an httpx client of its own (httpcore's
+  pool slows down when one client serves many polls), on one SSL context
+  shared by all.
 
 Polls return an :class:`~httsleep.responses.AsyncResponse` on both: the
 ``status_code``, ``headers``, ``text``, ``json()`` and ``content`` of the
@@ -33,6 +35,7 @@ so tests may patch ``httsleep.aio.sleep`` (a coroutine function) and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import importlib.util
 import os
@@ -45,6 +48,7 @@ from typing import (
     TYPE_CHECKING,
     Any,
     AsyncContextManager,
+    AsyncIterator,
     Awaitable,
     Callable,
     Collection,
@@ -121,8 +125,14 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(home, __package__), name)
 
 
+@contextlib.asynccontextmanager
+async def _lent(client: Any) -> AsyncIterator[Any]:
+    """``client`` for an ``async with``, left open (``contextlib.nullcontext`` is not asynchronous before 3.10)."""
+    yield client
+
+
 def _default_library() -> str:
-    """The library of the client polls share when given none: aiohttp if installed, else httpx.
+    """The library of the polls given no client: aiohttp (a shared session) if installed, else httpx.
 
     aiohttp costs about a third of httpx's CPU per request (``benchmarks/``,
     see :doc:`/performance`), and ``httsleep[async]`` installs it.
@@ -161,13 +171,13 @@ class AsyncHttSleeper(PolicyAttributes):
         :class:`aiohttp.ClientSession` to send with; it is left open, and
         its settings apply (httpx's ``follow_redirects`` included; on
         aiohttp, httsleep follows redirects itself, up to 20). Without
-        one, each :meth:`run` borrows the event loop's shared client
-        (aiohttp's if installed, else httpx's; it follows redirects, as
-        requests does; at most 100 connections on aiohttp), with cookies of
-        the poll's own: see :doc:`/async`.
+        one, each :meth:`run` borrows the event loop's shared aiohttp
+        session (at most 100 connections), with cookies of the poll's own;
+        without aiohttp installed, it opens an httpx client of its own.
+        Both follow redirects, as requests does: see :doc:`/async`.
     :param verify: ``True``/``False``, a CA bundle path or an
-        :class:`ssl.SSLContext`, for the shared client (each setting has one
-        of its own). With ``client=``, set it on that client instead (giving
+        :class:`ssl.SSLContext`, for the client httsleep opens (each setting
+        has a shared session of its own). With ``client=``, set it on that client instead (giving
         both is a ``ValueError``).
     :param polling_interval: seconds between attempts, or a wait strategy
         from :mod:`httsleep.waits`.
@@ -414,6 +424,21 @@ class AsyncHttSleeper(PolicyAttributes):
                     return decision.response
                 if decision.sleep > 0:  # testing mode: no trip through the scheduler (the I/O yields anyway)
                     await sleep(decision.sleep)
+
+    def shared_client(self, concurrency: int) -> AsyncContextManager[Any]:
+        """The client many pollers made by :meth:`for_url` share, ``concurrency`` requests in flight at a time.
+
+        ``async with sleeper.shared_client(100) as client:``, then
+        ``sleeper.for_url(url, client)`` for each URL (as
+        :func:`httsleep.async_poll_many` does). With ``client=``, that
+        client, left open. Without: on aiohttp, the event loop's shared
+        session; on httpx, a client opened for them, its pool capped at
+        ``concurrency`` connections, closed on exit. Each poll keeps its own
+        cookies on it.
+        """
+        if self.client is not None:
+            return _lent(self.client)
+        return self._transport.open_shared_client(self.verify, concurrency)
 
     def for_url(self, url_or_request: Union[str, Any], client: Any = None) -> AsyncHttSleeper:
         """A poller of another URL with this one's options, conditions and limits, compiled once and shared.

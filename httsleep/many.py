@@ -17,8 +17,9 @@ poll costs does:
   only around each attempt (request, body and judging), never across a
   wait, so 10,000 polls that wait 30 s between attempts all make progress
   with ``concurrency=100``, on at most ``concurrency`` connections of the
-  client (the caller's, or the event loop's shared one). A URL is taken from ``urls`` only when a slot is free for
-  its first attempt.
+  client they share (the caller's, or
+  :meth:`~httsleep.aio.AsyncHttSleeper.shared_client`). A URL is taken
+  from ``urls`` only when a slot is free for its first attempt.
 - :func:`poll_many`: the polls in progress, one thread each; a thread
   sleeps through its poll's waits (a thread cannot be shared by waiting
   polls), so ``concurrency`` polls wait and request at once, on at most
@@ -104,10 +105,13 @@ def async_poll_many(
         :class:`aiohttp.ClientSession` every poll sends with; left open. Its
         own limits apply too: give it at least ``concurrency`` connections
         (aiohttp's default is 100; httpx's 100, of which 20 kept alive).
-        Without one, the polls share the event loop's client, as every
-        :class:`~httsleep.aio.AsyncHttSleeper` without ``client=`` does
-        (see :doc:`/async`); their requests in flight, bounded by
-        ``concurrency``, bound the connections they use. The outcomes are
+        Without one, the polls share a client: on aiohttp the event loop's
+        shared session, as every :class:`~httsleep.aio.AsyncHttSleeper`
+        without ``client=`` does (see :doc:`/async`); on httpx one opened
+        for them, its pool capped at ``concurrency`` connections, closed
+        when the iteration ends, however it ends. Each poll keeps its own
+        cookies. Their requests in flight, bounded by ``concurrency``, bound
+        the connections they use. The outcomes are
         :class:`~httsleep.responses.AsyncResponse` objects whatever the
         library.
     :param options: every other keyword of
@@ -154,23 +158,24 @@ async def _polled_on_loop(
     """The generator :func:`async_poll_many` returns: a task admitting the URLs, and their outcomes as they come."""
     import asyncio  # here: the threads of poll_many do without it
 
-    slots = asyncio.Semaphore(concurrency)
-    ended: asyncio.Queue[Any] = asyncio.Queue()
-    running: Set[asyncio.Future[None]] = set()
-    admitting = asyncio.ensure_future(_admit(template, urls, slots, ended, running))
-    admitting.add_done_callback(lambda _: ended.put_nowait(_ALL_ENDED))
-    try:
-        while True:
-            item = await ended.get()
-            if item is _ALL_ENDED:
-                break
-            yield item
-        admitting.result()  # what the caller's iterable raised, if it did
-    finally:
-        tasks = [admitting, *running]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    async with template.shared_client(concurrency) as client:
+        slots = asyncio.Semaphore(concurrency)
+        ended: asyncio.Queue[Any] = asyncio.Queue()
+        running: Set[asyncio.Future[None]] = set()
+        admitting = asyncio.ensure_future(_admit(template, urls, client, slots, ended, running))
+        admitting.add_done_callback(lambda _: ended.put_nowait(_ALL_ENDED))
+        try:
+            while True:
+                item = await ended.get()
+                if item is _ALL_ENDED:
+                    break
+                yield item
+            admitting.result()  # what the caller's iterable raised, if it did
+        finally:
+            tasks = [admitting, *running]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 #: Put on the queue of outcomes when every URL has been taken and every poll has ended.
@@ -180,6 +185,7 @@ _ALL_ENDED = object()
 async def _admit(
     template: AsyncHttSleeper,
     urls: Iterator[Any],
+    client: Any,
     slots: asyncio.Semaphore,
     ended: asyncio.Queue[Any],
     running: Set[asyncio.Future[None]],
@@ -197,7 +203,7 @@ async def _admit(
                 break
             raise
         try:
-            sleeper = template.for_url(url)
+            sleeper = template.for_url(url, client)
         except Exception as error:  # a URL that cannot be polled: its outcome
             slots.release()
             ended.put_nowait((url, error))

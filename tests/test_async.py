@@ -70,7 +70,7 @@ def recording_client(monkeypatch: pytest.MonkeyPatch) -> List[httpx.AsyncClient]
 
 @pytest.fixture(autouse=True)
 def _httpx_by_default() -> Any:
-    """This file pins the httpx transport: polls given no client share an httpx client (aiohttp's is the default)."""
+    """This file pins the httpx transport: each poll given no client opens an httpx client (aiohttp is the default)."""
     with aiohttp_by_default(False):
         yield
 

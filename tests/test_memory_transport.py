@@ -112,8 +112,13 @@ def test_a_memory_transport_opens_no_client_of_its_own():
         async with AsyncMemoryTransport(URL).open_client(None):
             pass
 
-    with pytest.raises(TypeError, match="pass a MemoryClient"):
-        asyncio.run(open_async())
+    async def open_shared() -> None:
+        async with AsyncMemoryTransport(URL).open_shared_client(None, 10):
+            pass
+
+    for opening in (open_async, open_shared):
+        with pytest.raises(TypeError, match="pass a MemoryClient"):
+            asyncio.run(opening())
 
 
 def test_a_script_needs_a_response_and_a_request_carries_its_own_headers():

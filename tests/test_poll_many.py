@@ -139,7 +139,7 @@ def closed_port_url() -> str:
 
 @contextlib.contextmanager
 def opening(library: str) -> Iterator[None]:
-    """Make async_poll_many's polls, given no client, share the loop's client of ``library``."""
+    """Make async_poll_many's polls, given no client, share a client of ``library`` (aiohttp's: the loop's)."""
     with aiohttp_by_default(library == "aiohttp"):
         yield
 
@@ -300,7 +300,7 @@ def test_urls_are_read_lazily_from_an_endless_generator(front, server):
 
 
 class Recorded:
-    """Records the shared clients the polls open, and what the event loop reports."""
+    """Records the clients opened for the polls to share, and what the event loop reports."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.clients: List[Any] = []
@@ -357,7 +357,7 @@ class Recorded:
             gc.collect()
         assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
         assert self.loop_errors == []
-        assert self.closed()  # the loop's shared client, closed when the loop shut down
+        assert self.closed()  # aiohttp's: closed with the loop; httpx's: when the iteration ended
         return result
 
 
@@ -427,8 +427,11 @@ def test_cancelling_the_iterating_task_stops_the_polls_and_frees_their_connectio
 
 
 @pytest.mark.parametrize("missing", ["httpx", "aiohttp"])
-def test_the_polls_share_the_loops_client_aiohttps_when_installed(missing, server, monkeypatch):
-    """One shared httpx client costs about three times the CPU per request of aiohttp's (benchmarks/poll_many.py)."""
+def test_the_polls_share_one_client_aiohttps_when_installed(missing, server, monkeypatch):
+    """One shared httpx client costs about three times the CPU per request of aiohttp's (benchmarks/poll_many.py).
+
+    Without aiohttp, the polls share an httpx client opened for them (a poll given no client would open its own).
+    """
     recorded = Recorded(monkeypatch)
 
     async def main() -> Any:

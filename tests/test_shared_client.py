@@ -1,9 +1,11 @@
-"""The client asyncio polls share when given none: one per event loop, opened on first use, closed with the loop.
+"""The client of asyncio polls given none: aiohttp's session, one per event loop, shared; or httpx's, one per poll.
 
-aiohttp's is the default; httpx's when aiohttp is not installed (the ``httpx``
-cases here make it the default). What each poll keeps of its own (cookies)
-stays its own; what the client holds (connections, file descriptors) is
-given back when a poll ends or is cancelled, and when the loop shuts down.
+aiohttp is the default: its session is opened on first use and closed with
+the loop. Without aiohttp (the ``httpx`` cases here make httpx the default),
+each poll opens an httpx client and closes it when it ends. What each poll
+keeps of its own (cookies) stays its own; what a client holds (connections,
+file descriptors) is given back when a poll ends or is cancelled, and when
+the loop shuts down.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import httsleep.aio
 import httsleep.transports.aiohttp_transport
 import httsleep.transports.httpx_transport
 import httsleep.transports.shared
-from httsleep import AsyncHttSleeper, async_httsleep
+from httsleep import AsyncHttSleeper, async_httsleep, async_poll_many
 from httsleep.testing import no_waiting
 
 LIBRARIES = ["aiohttp", "httpx"]
@@ -40,6 +42,13 @@ DONE = {"status": "DONE"}
 def library(request: pytest.FixtureRequest) -> Iterator[str]:
     with aiohttp_by_default(request.param == "aiohttp"):
         yield request.param
+
+
+@pytest.fixture
+def aiohttp_default() -> Iterator[None]:
+    """aiohttp as the default library, as when it is installed (the polls share its session)."""
+    with aiohttp_by_default(True):
+        yield
 
 
 @pytest.fixture
@@ -68,10 +77,10 @@ def serve_done(httpserver: Any) -> str:
     return httpserver.url_for("/job")
 
 
-# -- one client per loop --------------------------------------------------------------------------
+# -- aiohttp: one session per loop ----------------------------------------------------------------
 
 
-def test_polls_on_one_loop_share_one_client_and_its_connections(library, opened, httpserver):
+def test_polls_on_one_loop_share_one_session_and_its_connections(aiohttp_default, opened, httpserver):
     url = serve_done(httpserver)
 
     async def main() -> List[Any]:
@@ -79,18 +88,19 @@ def test_polls_on_one_loop_share_one_client_and_its_connections(library, opened,
 
     responses = asyncio.run(main())
     assert [response.json() for response in responses] == [DONE] * 50
-    assert len(opened) == 1 and type(opened[0]).__module__.split(".")[0] == library
-    assert is_closed(opened[0])  # asyncio.run shut the loop down: the client went with it
+    assert len(opened) == 1 and isinstance(opened[0], aiohttp.ClientSession)
+    assert len(httpserver.log) == 50
+    assert is_closed(opened[0])  # asyncio.run shut the loop down: the session went with it
 
 
-def test_a_new_loop_gets_a_new_client(library, opened, httpserver):
+def test_a_new_loop_gets_a_new_client(aiohttp_default, opened, httpserver):
     url = serve_done(httpserver)
     for _ in range(3):
         asyncio.run(async_httsleep(url, json=DONE))
     assert len(opened) == 3 and all(is_closed(client) for client in opened)
 
 
-def test_loops_in_two_threads_each_have_their_own_client(library, opened, httpserver):
+def test_loops_in_two_threads_each_have_their_own_client(aiohttp_default, opened, httpserver):
     url = serve_done(httpserver)
     barrier = threading.Barrier(2)
 
@@ -106,7 +116,7 @@ def test_loops_in_two_threads_each_have_their_own_client(library, opened, httpse
     assert len(opened) == 2 and opened[0] is not opened[1]
 
 
-def test_each_verify_setting_has_a_client_of_its_own(library, opened, httpserver):
+def test_each_verify_setting_has_a_client_of_its_own(aiohttp_default, opened, httpserver):
     url = serve_done(httpserver)
 
     async def main() -> None:
@@ -130,10 +140,44 @@ def test_a_callers_client_is_used_and_no_client_is_opened(opened, httpserver):
     assert opened == []
 
 
+# -- httpx: a client per poll ---------------------------------------------------------------------
+
+
+def test_without_aiohttp_each_poll_opens_an_httpx_client_and_closes_it_when_it_ends(opened, httpserver):
+    """httpcore's pool slows down as one client's requests and connections grow: no httpx client is shared."""
+    url = serve_done(httpserver)
+
+    async def main() -> List[bool]:
+        await asyncio.gather(*(async_httsleep(url, json=DONE) for _ in range(20)))
+        return [is_closed(client) for client in opened]  # before the loop shuts down
+
+    with aiohttp_by_default(False):
+        closed = asyncio.run(main())
+    assert len(opened) == 20 and all(isinstance(client, httpx.AsyncClient) for client in opened)
+    assert closed == [True] * 20
+    assert len({id(client) for client in opened}) == 20
+
+
+def test_the_httpx_clients_of_polls_share_one_ssl_context_per_ca_bundle(monkeypatch):
+    """Loading the CA bundle costs about 25 ms and 1 MB: a thousand polls load it once."""
+    made: List[Any] = []
+    original = httpx.AsyncClient.__init__
+
+    def recording(self: Any, *args: Any, verify: Any = True, **kwargs: Any) -> None:
+        made.append(verify)
+        original(self, *args, verify=verify, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", recording)
+    new_client = httsleep.transports.httpx_transport.new_client
+    for verify in (None, True, None):
+        asyncio.run(new_client(verify).aclose())
+    assert len(made) == 3 and made[0] is made[1] is made[2]
+
+
 # -- closing ----------------------------------------------------------------------------------------
 
 
-def test_an_idle_client_is_closed_and_the_next_poll_opens_another(library, opened, httpserver, monkeypatch):
+def test_an_idle_client_is_closed_and_the_next_poll_opens_another(aiohttp_default, opened, httpserver, monkeypatch):
     monkeypatch.setattr(httsleep.transports.shared, "IDLE_TIMEOUT", 0.05)
     url = serve_done(httpserver)
 
@@ -151,7 +195,7 @@ def test_an_idle_client_is_closed_and_the_next_poll_opens_another(library, opene
     asyncio.run(main())
 
 
-def test_a_client_in_use_is_not_closed_for_idleness(opened, httpserver, monkeypatch):
+def test_a_client_in_use_is_not_closed_for_idleness(aiohttp_default, opened, httpserver, monkeypatch):
     """The idle time counts from the last poll's end: a poll sleeping between attempts keeps the client."""
     monkeypatch.setattr(httsleep.transports.shared, "IDLE_TIMEOUT", 0.01)
     answers = iter([{"status": "PENDING"}] * 3 + [DONE] * 10)
@@ -164,7 +208,7 @@ def test_a_client_in_use_is_not_closed_for_idleness(opened, httpserver, monkeypa
     asyncio.run(main())
 
 
-def test_close_shared_clients_closes_them_for_a_loop_run_by_hand(library, opened, httpserver):
+def test_close_shared_clients_closes_them_for_a_loop_run_by_hand(aiohttp_default, opened, httpserver):
     url = serve_done(httpserver)
     loop = asyncio.new_event_loop()
     try:
@@ -205,7 +249,7 @@ _HUNDRED_LOOPS = textwrap.dedent(
 
 @pytest.mark.parametrize("library_name", LIBRARIES)
 def test_a_hundred_fresh_loops_leave_no_descriptor_connection_or_warning(library_name, httpserver):
-    """Each loop's client is closed as the loop shuts down: nothing stays open, nothing is reported unclosed."""
+    """aiohttp's session closes as each loop shuts down, httpx's clients as each poll ends: nothing is left open."""
     if library_name == "httpx":
         # the script runs without aiohttp (as when only httpx is installed): httpx is then the default
         script = "import sys; sys.modules['aiohttp'] = None\n" + _HUNDRED_LOOPS
@@ -224,8 +268,12 @@ def test_a_hundred_fresh_loops_leave_no_descriptor_connection_or_warning(library
 # -- what stays each poll's own ----------------------------------------------------------------------
 
 
-def test_a_poll_keeps_its_own_cookies_and_sees_no_other_polls(library, httpserver):
-    """Poll A is given a session cookie; poll B, to the same host at the same time, never sends it; A does."""
+@pytest.mark.parametrize("together", ["gather", "async_poll_many"])
+def test_a_poll_keeps_its_own_cookies_and_sees_no_other_polls(library, together, httpserver):
+    """Poll A is given a session cookie; poll B, to the same host at the same time, never sends it; A does.
+
+    ``async_poll_many``'s polls share one client on both libraries (on httpx, one opened for them).
+    """
     sent: List[Any] = []
 
     def handler(request: Request) -> Response:
@@ -238,11 +286,14 @@ def test_a_poll_keeps_its_own_cookies_and_sees_no_other_polls(library, httpserve
 
     httpserver.expect_request("/job").respond_with_handler(handler)
 
+    urls = [httpserver.url_for("/job?who=a"), httpserver.url_for("/job?who=b")]
+
     async def main() -> None:
-        await asyncio.gather(
-            async_httsleep(httpserver.url_for("/job?who=a"), json=DONE),
-            async_httsleep(httpserver.url_for("/job?who=b"), json=DONE),
-        )
+        if together == "gather":
+            await asyncio.gather(*(async_httsleep(url, json=DONE) for url in urls))
+        else:
+            async for _, outcome in async_poll_many(urls, json=DONE):
+                assert outcome.status_code == 200
 
     with no_waiting():
         asyncio.run(main())

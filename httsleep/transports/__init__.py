@@ -13,10 +13,13 @@ bounds, the wording of failures, what is decoded). The contract:
   :meth:`~Transport.redact` it, gives a poll a client when the caller gave
   none (:meth:`~Transport.open_client`, a context manager: ``with`` on the
   synchronous front end, where it opens a session for the poll; ``async
-  with`` on the asyncio one, where it lends the event loop's shared client,
-  see :mod:`httsleep.transports.shared`), and makes a :class:`Sender` for
-  one poll on a client (:meth:`~Transport.start`; on a client polls share,
-  the sender keeps the poll's cookies itself).
+  with`` on the asyncio one, where aiohttp's lends the event loop's shared
+  session, see :mod:`httsleep.transports.shared`, and httpx's opens a
+  client for the poll), and makes a :class:`Sender` for one poll on a
+  client (:meth:`~Transport.start`; on a client polls share, the sender
+  keeps the poll's cookies itself). An asyncio transport also gives many
+  polls one client to share (:meth:`AsyncTransport.open_shared_client`,
+  for :func:`httsleep.async_poll_many`).
 - :class:`Sender`: ``send(run)`` sends one attempt (a coroutine on the
   asyncio front end) and returns the final response with its body read,
   or raises; a timeout raises one of the transport's ``timeout_errors``.
@@ -34,9 +37,9 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, Callable, ContextManager, List, Optional, Protocol, Tuple
+from typing import Any, AsyncContextManager, Callable, ContextManager, List, Optional, Protocol, Tuple
 
-__all__ = ["OnClient", "Sender", "Transport", "library_transport", "register", "transport_for"]
+__all__ = ["AsyncTransport", "OnClient", "Sender", "Transport", "library_transport", "register", "transport_for"]
 
 
 class Sender(Protocol):
@@ -68,6 +71,17 @@ class Transport(Protocol):
 
     def start(self, client: Any) -> Sender:
         """The sender of one poll on ``client``."""
+
+
+class AsyncTransport(Transport, Protocol):
+    """A transport of the asyncio front end (see the module)."""
+
+    def open_shared_client(self, verify: Any, concurrency: int) -> AsyncContextManager[Any]:
+        """A client for many polls given none, ``concurrency`` requests in flight at most (``async with``).
+
+        Its pool holds ``concurrency`` connections or fewer; it keeps no
+        cookies (:meth:`start` gives each poll its own).
+        """
 
 
 # (front end, the client's top-level module, "module:Class" of the client, "module:Class" of the transport)

@@ -242,6 +242,10 @@ class AiohttpTransport:
         """The session a poll uses when it is given none: the event loop's shared one (see :func:`new_session`)."""
         return shared_client("aiohttp", verify, _shared_session)
 
+    def open_shared_client(self, verify: Any, concurrency: int) -> AsyncContextManager[aiohttp.ClientSession]:
+        """The session of many polls, ``concurrency`` requests at a time: the loop's shared one (100 connections)."""
+        return self.open_client(verify)
+
     async def send(self, session: aiohttp.ClientSession, run: PollRun, own: Optional[_OwnCookies] = None
                    ) -> AsyncResponse:
         """Send one attempt; return the final response with its body read, or raise.

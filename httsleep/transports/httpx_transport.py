@@ -46,7 +46,7 @@ from . import OnClient
 from ._async_bounds import bounded
 from ._leftovers import discard_if_leftovers
 from .rules import AttemptRules, RedirectLimit, accept_encoding, is_worded, reworded
-from .shared import is_shared, mark_shared, shared_client
+from .shared import is_shared, mark_shared
 
 __all__ = ["HttpxBodyDecodingError", "HttpxTransport", "httpx_timeout", "new_client"]
 
@@ -150,8 +150,12 @@ class HttpxTransport:
         return "{} {}".format(self.request.method, self.request.url)
 
     def open_client(self, verify: Any) -> AsyncContextManager[httpx.AsyncClient]:
-        """The client a poll uses when it is given none: the event loop's shared one (see :func:`new_client`)."""
-        return shared_client("httpx", verify, _shared_client)
+        """The client a poll opens when it is given none: one of its own, closed when it ends (:func:`new_client`)."""
+        return new_client(verify)
+
+    def open_shared_client(self, verify: Any, concurrency: int) -> AsyncContextManager[httpx.AsyncClient]:
+        """A client polls share, ``concurrency`` requests at a time, each with its own cookies; closed on exit."""
+        return new_client(verify, pool=concurrency)
 
     def redact(self, text: str) -> str:
         """``text`` without the request's own credentials (for a repr)."""
@@ -192,7 +196,7 @@ class HttpxTransport:
         return request
 
     def start(self, client: httpx.AsyncClient) -> Any:
-        """The sender of one poll on ``client`` (with cookies of its own on a client httsleep shares)."""
+        """The sender of one poll on ``client`` (with cookies of its own on a client polls share)."""
         if is_shared(client):
             cookies = httpx.Cookies()
             limit_cookies(cookies.jar)
@@ -444,27 +448,32 @@ def _as_auth(auth: Any) -> httpx.Auth:
     return _CallableAuth(auth)
 
 
-def new_client(verify: Union[bool, str, ssl.SSLContext, None], *, shared: bool = False) -> httpx.AsyncClient:
-    """An :class:`httpx.AsyncClient` as httsleep opens them: following redirects, a bounded cookie jar.
+def new_client(verify: Union[bool, str, ssl.SSLContext, None], *, pool: Optional[int] = None) -> httpx.AsyncClient:
+    """An :class:`httpx.AsyncClient` as httsleep opens them: following redirects, on a shared SSL context.
 
-    ``verify``: the poller's (``None``: httpx's default CA bundle).
-    ``shared``: a client for many polls (see :mod:`httsleep.transports.shared`):
-    it keeps no cookies, each poll keeps its own; its pool opens as many
-    connections as there are requests in flight (httpcore's pool slows
-    down with many requests queued for a connection) and keeps 100 alive.
+    ``verify``: the poller's (``None``: httpx's default CA bundle), as one
+    SSL context shared by every such client (:func:`_shared_ssl_context`).
+
+    Without ``pool``, the client of one poll, with a bounded cookie jar.
+    Polls given no client each open one rather than share one, as they do
+    aiohttp's: httpcore's pool compares every request waiting for it with
+    every connection it holds, so one client (its pool unlimited) shared by
+    1,000 polls at once took 3 to 4 times as long as 1,000 clients, and its
+    connects timed out on a loaded machine (see docs/performance.md).
+
+    ``pool``: a client for polls that share it, at most ``pool`` requests
+    in flight at once (:func:`httsleep.async_poll_many`): its pool holds
+    that many connections, and it keeps no cookies (each poll keeps its own,
+    see :mod:`httsleep.transports.shared`).
     """
-    if shared:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
+    if pool is not None:
+        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
         client = httpx.AsyncClient(verify=_ssl_verify(verify), follow_redirects=True, limits=limits)
         client.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))  # a copy is kept
         return mark_shared(client)
     client = httpx.AsyncClient(verify=_ssl_verify(verify), follow_redirects=True)
     limit_cookies(client.cookies.jar)
     return client
-
-
-def _shared_client(verify: Union[bool, str, ssl.SSLContext, None]) -> httpx.AsyncClient:
-    return new_client(verify, shared=True)
 
 
 def _ssl_verify(verify: Union[bool, str, ssl.SSLContext, None]) -> Union[bool, ssl.SSLContext]:

@@ -271,6 +271,9 @@ class AsyncMemoryTransport(_MemoryTransport):
         raise TypeError("a memory transport has no client of its own: pass a MemoryClient")
         yield  # pragma: no cover
 
+    def open_shared_client(self, verify: Any, concurrency: int) -> Any:
+        return self.open_client(verify)
+
     def start(self, client: MemoryClient) -> _AsyncSender:
         return _AsyncSender(self, client)
 

@@ -1,7 +1,9 @@
 """The clients httsleep owns on an event loop: one pooled client per library and ``verify``, shared by its polls.
 
-An asyncio poll given no ``client=`` borrows the loop's shared client
-(:func:`shared_client`) for as long as it runs. The client is opened by the
+An asyncio poll on aiohttp given no ``client=`` borrows the loop's shared
+session (:func:`shared_client`) for as long as it runs. (On httpx each poll
+opens a client of its own: httpcore's pool slows down as one client's
+requests and connections grow.) The client is opened by the
 first poll that needs it and closed:
 
 - when the event loop shuts down: :func:`asyncio.run`, :class:`asyncio.Runner`
