@@ -64,7 +64,7 @@ from ._compat import PolicyAttributes
 from ._logs import log, redacting
 from ._offload import judged_async
 from ._request_checks import check_verify
-from ._validate import ArgumentTypeError, async_circuit_breaker, log_level, not_blocking, shorten
+from ._validate import ArgumentTypeError, async_circuit_breaker, log_level, not_blocking, positive_int, shorten
 from .conditions import UNSET, ConditionSpec, shorthand_conditions
 from .exceptions import AsyncGaveUp
 from .instrumentation import observe, ready
@@ -435,7 +435,12 @@ class AsyncHttSleeper(PolicyAttributes):
         session; on httpx, a client opened for them, its pool capped at
         ``concurrency`` connections, closed on exit. Each poll keeps its own
         cookies on it.
+
+        :raises TypeError: ``concurrency`` is not an integer
+            (:class:`~httsleep.exceptions.ArgumentTypeError`).
+        :raises ValueError: ``concurrency`` < 1.
         """
+        concurrency = positive_int(concurrency, "concurrency")
         if self.client is not None:
             return _lent(self.client)
         return self._transport.open_shared_client(self.verify, concurrency)

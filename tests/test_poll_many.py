@@ -31,7 +31,16 @@ import httsleep.many
 import httsleep.policy
 import httsleep.transports.aiohttp_transport
 import httsleep.transports.httpx_transport
-from httsleep import Alarm, ArgumentTypeError, AsyncGaveUp, GaveUp, StopPolling, async_poll_many, poll_many
+from httsleep import (
+    Alarm,
+    ArgumentTypeError,
+    AsyncGaveUp,
+    AsyncHttSleeper,
+    GaveUp,
+    StopPolling,
+    async_poll_many,
+    poll_many,
+)
 from httsleep.testing import no_waiting
 
 #: The library of the client async_poll_many opens on each asyncio front of tests/fronts.py.
@@ -533,3 +542,42 @@ def test_the_synchronous_poll_many_does_not_import_asyncio():
     env = {name: value for name, value in os.environ.items() if not name.startswith("COVERAGE")}
     output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env).stdout
     assert output.strip() == "False False"
+
+
+# -- AsyncHttSleeper.shared_client: the client of pollers made by for_url ----------------------------
+
+
+@pytest.mark.parametrize("concurrency, error", [(0, ValueError), ("10", ArgumentTypeError), (True, ArgumentTypeError)])
+def test_shared_client_checks_concurrency(concurrency, error):
+    with pytest.raises(error, match="concurrency"):
+        AsyncHttSleeper("http://127.0.0.1:9/", status_code=200).shared_client(concurrency)
+
+
+def test_shared_client_lends_a_callers_client_and_leaves_it_open(server):
+    async def main() -> bool:
+        async with aiohttp.ClientSession() as session:
+            sleeper = AsyncHttSleeper("http://127.0.0.1:9/", jsonpath=DONE, client=session)
+            async with sleeper.shared_client(3) as lent:
+                assert lent is session
+                response = await sleeper.for_url(server.url("/done/1"), lent).run()
+                assert response.status_code == 200
+            return not session.closed
+
+    assert asyncio.run(main())
+
+
+def test_shared_client_on_httpx_is_opened_for_the_pollers_and_closed_after(server):
+    """Its pool holds at most ``concurrency`` connections: 12 pollers at once, 3 connections, 1 client."""
+    async def main() -> httpx.AsyncClient:
+        sleeper = AsyncHttSleeper("http://127.0.0.1:9/", jsonpath=DONE)
+        async with sleeper.shared_client(3) as client:
+            assert isinstance(client, httpx.AsyncClient) and not client.is_closed
+            urls = [server.url("/done/{}?delay=0.02".format(n)) for n in range(12)]
+            responses = await asyncio.gather(*(sleeper.for_url(url, client).run() for url in urls))
+            assert [response.status_code for response in responses] == [200] * 12
+        return client
+
+    with opening("httpx"):
+        client = asyncio.run(main())
+    assert client.is_closed
+    assert 1 < server.peak_connections <= 3
