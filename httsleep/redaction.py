@@ -618,7 +618,10 @@ def _parameter_values(url: str) -> List[str]:
 
 
 def _header_secrets(value: str) -> List[str]:
-    """A header value, and its parts: ``Bearer X`` gives X (not the whole, so that ``Bearer ***`` stays readable)."""
+    """A header value, and its parts: ``Bearer X`` gives X (not the whole, so that ``Bearer ***`` stays readable).
+
+    ``Basic X`` also gives the password X encodes: a server may echo it decoded.
+    """
     words = re.split(r"[\s;,]+", value.strip())
     found = [] if words and words[0].lower() in _AUTH_SCHEMES else [value]
     for word in words:
@@ -628,7 +631,25 @@ def _header_secrets(value: str) -> List[str]:
         name, equals, rest = word.partition("=")
         if equals:
             found.append(rest)
+    if len(words) > 1 and words[0].lower() == "basic":
+        password = _basic_password(words[1])
+        if password:
+            found.append(password)
     return found
+
+
+def _basic_password(token: str) -> Optional[str]:
+    """The password of a ``Basic`` credential (UTF-8, else Latin-1, as requests encodes it); ``None`` if none."""
+    try:
+        decoded = base64.b64decode(token, validate=True)
+    except ValueError:  # binascii.Error: not base64
+        return None
+    try:
+        text = decoded.decode("utf-8")
+    except UnicodeDecodeError:
+        text = decoded.decode("latin-1")
+    _, colon, password = text.partition(":")
+    return password if colon else None
 
 
 def scrub_exception(exc: BaseException, redact: Callable[[str], str] = redact_text) -> BaseException:

@@ -57,6 +57,7 @@ JAR_COOKIE = "jarcookie-S3CRET-9"
 ODD_PASSWORD = "p#ss w0rd-S3CRET-10"  # raw '#' and space: no URL parser accepts it, error messages quote it
 CLIENT_PASSWORD = "clientpass-S3CRET-11"  # held by the session's or client's own auth, not given to the poll
 FRAGMENT_TOKEN = "fragtoken-S3CRET-12"  # OAuth's implicit flow returns the access token in the fragment
+BASIC_PASSWORD = "basicpass-S3CRET-14"  # encoded in a Basic Authorization header given in headers=
 
 HEADERS = {
     "Authorization": "Bearer " + BEARER,
@@ -74,12 +75,13 @@ def _b64(user: str, password: str) -> str:
 
 
 PLAIN = [URL_PASSWORD, AUTH_PASSWORD, BEARER, PROXY, COOKIE, API_KEY, QUERY_TOKEN, SIGNATURE, JAR_COOKIE,
-         SUBSCRIPTION_KEY, "w0rd-S3CRET-10", CLIENT_PASSWORD, FRAGMENT_TOKEN]
+         SUBSCRIPTION_KEY, "w0rd-S3CRET-10", CLIENT_PASSWORD, FRAGMENT_TOKEN, BASIC_PASSWORD]
 FORBIDDEN = PLAIN + [quote(secret, safe="") for secret in PLAIN] + [
     _b64(USER, URL_PASSWORD),
     _b64(USER, AUTH_PASSWORD),
     _b64("proxy", PROXY),
     _b64(USER, CLIENT_PASSWORD),
+    _b64(USER, BASIC_PASSWORD),
 ]
 
 
@@ -238,6 +240,11 @@ def run_scenarios(sweep: Sweep) -> None:
         sweep.run("redirect to a bad URL", lambda: sweep.poll(server.url, status_code=200))
     with garbage(b"XTTP/1.1 200 " + CLIENT_PASSWORD.encode() + b"\r\n\r\n") as server:  # echoes what it was sent
         sweep.run("echoed", lambda: sweep.poll_with_client_auth(server.url, status_code=200))
+    denied = "user {}:{} may not read this job".format(USER, BASIC_PASSWORD).encode()  # the header, decoded
+    basic = {"Authorization": "Basic " + _b64(USER, BASIC_PASSWORD)}
+    with ScriptedServer([Reply(403, body=denied)]) as server:
+        sweep.run("Basic header echoed decoded", lambda: sweep.poll(server.url, status_code=200, max_retries=1,
+                                                                    headers=basic))
 
     def fails(response: Any) -> bool:
         raise RuntimeError("the callback failed")
@@ -270,6 +277,7 @@ EXPECTED = {
         "header read from a file": "ValueError",
         "redirect to a bad URL": "InvalidURL",
         "echoed": "ConnectionError",
+        "Basic header echoed decoded": "StopPolling",
     },
     "async": {
         "gives up": "AsyncGaveUp",
@@ -287,6 +295,7 @@ EXPECTED = {
         "header read from a file": "ValueError",
         "redirect to a bad URL": "InvalidURL",
         "echoed": "RemoteProtocolError",
+        "Basic header echoed decoded": "AsyncGaveUp",
     },
     "aiohttp": {
         "gives up": "AsyncGaveUp",
@@ -304,6 +313,7 @@ EXPECTED = {
         "header read from a file": "ValueError",
         "redirect to a bad URL": "InvalidURL",
         "echoed": "ClientResponseError",
+        "Basic header echoed decoded": "AsyncGaveUp",
     },
 }
 
@@ -372,11 +382,11 @@ def test_the_sweep_finds_the_secrets_when_redaction_is_off(front, caplog, monkey
 
     (Header values and cookies are never shown by anything, redacted or not:
     what leaks is the URL password, the query's token and signature, and
-    the password no URL parser accepts.)
+    the password no URL parser accepts, and the one a server echoes decoded.)
     """
     monkeypatch.setattr(httsleep.redaction.Secrets, "__call__", lambda self, text: str(text))
     found = sweep(front, caplog)
     leaks = {secret for text in found.texts for secret in PLAIN if secret in text}
-    assert {URL_PASSWORD, QUERY_TOKEN, SIGNATURE, CLIENT_PASSWORD, FRAGMENT_TOKEN} <= leaks, leaks
+    assert {URL_PASSWORD, QUERY_TOKEN, SIGNATURE, CLIENT_PASSWORD, FRAGMENT_TOKEN, BASIC_PASSWORD} <= leaks, leaks
     in_spans = {secret for text in found.observed for secret in PLAIN if secret in text}
     assert {QUERY_TOKEN, SIGNATURE} <= in_spans, in_spans  # the span sweep can fail too

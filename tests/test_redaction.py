@@ -165,6 +165,22 @@ def test_secrets_are_hidden_however_they_are_quoted():
     assert secrets("Bearer tok/en+1==") == "Bearer ***"
 
 
+@pytest.mark.parametrize("password, encoding", [("s3cret-pass", "utf-8"), ("pässwörd", "utf-8"), ("pässwörd", "latin-1")])
+def test_the_password_a_basic_authorization_header_encodes_is_hidden_too(password, encoding):
+    """A server may echo the credential decoded ("user alice:s3cret-pass is not allowed"): both forms are hidden."""
+    token = base64.b64encode("alice:{}".format(password).encode(encoding)).decode()
+    secrets = Secrets.of_request(headers={"Authorization": "Basic " + token})
+    for shown in ["denied: alice:{}".format(password), "Authorization: Basic " + token]:
+        assert password not in secrets(shown) and token not in secrets(shown), shown
+    assert secrets("Basic " + token) == "Basic ***"
+
+
+@pytest.mark.parametrize("token", ["not*base64", base64.b64encode(b"no colon").decode()])
+def test_a_basic_token_that_does_not_decode_to_a_pair_is_still_hidden(token):
+    secrets = Secrets.of_request(headers={"Authorization": "Basic " + token})
+    assert secrets("sent Basic " + token) == "sent Basic ***"
+
+
 # -- linear time ---------------------------------------------------------------------------------
 
 ADVERSARIAL = [
