@@ -126,9 +126,9 @@ def async_poll_many(
         (``break``, an exception) or cancelling the task that iterates
         stops the polls still running: at once when cancelled; on
         ``break``, when the generator is closed,
-        which asyncio does soon after (wrap it in
-        :func:`contextlib.aclosing`, or ``await results.aclose()``, to have
-        it done before the next line).
+        which asyncio does soon after (``await results.aclose()``, or
+        from Python 3.10 :func:`contextlib.aclosing`, has it done before
+        the next line).
 
     The conditions and every option are checked here, before any request
     is sent and before ``urls`` is read; each URL when its turn comes (a
