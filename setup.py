@@ -17,9 +17,10 @@ VERSION = re.search(r'^__version__ = "([^"]+)"', read("httsleep/__init__.py"), r
 
 # sniffio: httpcore imports it on every connection-lock setup; when it is
 # missing each failed import searches sys.path (~1 ms per request).
-HTTPX_REQUIRES = ["httpx>=0.24", "sniffio>=1.3"]
+# async-timeout: the asyncio.timeout of Python 3.11 for 3.9 and 3.10 (aiohttp depends on it there too)
+HTTPX_REQUIRES = ["httpx>=0.24", "sniffio>=1.3", "async-timeout>=4; python_version < '3.11'"]
 # per-request auto_decompress (httsleep reads bodies raw) needs aiohttp 3.10
-AIOHTTP_REQUIRES = ["aiohttp>=3.10"]
+AIOHTTP_REQUIRES = ["aiohttp>=3.10", "async-timeout>=4; python_version < '3.11'"]
 # the asyncio front end's default client: aiohttp's costs about a third of httpx's CPU per request
 ASYNC_REQUIRES = AIOHTTP_REQUIRES
 # httsleep.ratelimit.LimitsRateLimit: rate limits kept in the storages of the limits library (Redis...)

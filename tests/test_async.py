@@ -302,11 +302,8 @@ def test_request_timeout_is_an_httpx_timeout() -> None:
     assert time.monotonic() - started < 0.4 + 1.0
 
 
-@pytest.mark.parametrize("python_before_3_11", [False, True], ids=["asyncio.timeout", "wait_for"])
-def test_a_dripping_body_is_cut_at_the_deadline(python_before_3_11: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dripping_body_is_cut_at_the_deadline() -> None:
     """A body trickling in a byte at a time cannot hold the poll past timeout=."""
-    if python_before_3_11:
-        monkeypatch.delattr(asyncio, "timeout", raising=False)
     with faultservers.dripping(interval=0.02) as server:
         started = time.monotonic()
         with pytest.raises(AsyncGaveUp) as gave_up:
@@ -400,6 +397,43 @@ def test_asyncio_timeout_around_the_poll(recording_client: List[httpx.AsyncClien
     with faultservers.silent() as server:
         run_strictly(main)
     assert len(recording_client) == 1 and recording_client[0].is_closed
+
+
+_HTTPX_BEFORE_3_11 = pytest.mark.xfail(
+    sys.version_info < (3, 11), strict=False,
+    reason="on Python < 3.11 httpx (httpcore over anyio) can lose a cancellation that lands while it reads or "
+           "closes a response (one was seen inside httpcore's shielded close); httsleep cannot tell it came",
+)
+
+
+@pytest.mark.parametrize("library", [pytest.param("httpx", marks=_HTTPX_BEFORE_3_11), "aiohttp"])
+def test_a_poll_cancelled_just_as_a_request_ends_stops(library: str, httpserver: Any) -> None:
+    """A cancellation arriving as the request finishes is not lost: the poll ends, however far it had gone.
+
+    Python 3.9 and 3.10's ``asyncio.wait_for`` (which bounded each request there) could swallow such a
+    cancellation (python/cpython#86296): a poll without limits, never waiting (testing mode), went on for ever.
+    Each poll here is cancelled after a different number of trips through the event loop.
+    """
+    httpserver.expect_request("/job").respond_with_json({"status": "PENDING"})
+    url = httpserver.url_for("/job")
+
+    async def main() -> List[int]:
+        stuck = []
+        for trips in range(150):
+            task = asyncio.ensure_future(async_httsleep(url, json={"status": "DONE"}, max_retries=None))
+            for _ in range(trips % 25):
+                await asyncio.sleep(0)
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=5)
+            if not done:  # the poll ignored its cancellation: cancel it until it stops
+                stuck.append(trips)
+                while not task.done():
+                    task.cancel()
+                    await asyncio.wait({task}, timeout=1)
+        return stuck
+
+    with no_waiting(), aiohttp_by_default(library == "aiohttp"):
+        assert asyncio.run(main()) == []
 
 
 def test_a_circuit_breaker_stops_the_async_poll(httpserver: Any) -> None:

@@ -5,12 +5,24 @@ when its time is up, wherever it is waiting (connecting, TLS, the head, a
 1xx response, the body), and :class:`DeadlinePassed` is raised in its place;
 :func:`bounded` waits by the bounds of :class:`~httsleep.transports.rules.AttemptRules`
 and raises the transport's timeout in the rules' words.
+
+The bound is :func:`asyncio.timeout` (Python 3.11+), else async-timeout's
+``timeout()``, its backport. Not :func:`asyncio.wait_for`: before 3.12 it
+can swallow a cancellation that arrives as the awaitable finishes
+(python/cpython#86296), so that a task cancelled at that moment goes on
+polling; a poll without limits then runs for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, Optional, TypeVar
+import sys
+from typing import Any, Awaitable, Callable, Optional, TypeVar
+
+if sys.version_info >= (3, 11):
+    _timeout: Callable[[float], Any] = asyncio.timeout
+else:  # pragma: no cover - Python 3.9 and 3.10 (tox)
+    from async_timeout import timeout as _timeout
 
 from .rules import AttemptRules, reworded
 
@@ -34,19 +46,13 @@ async def within(awaitable: Awaitable[_T], seconds: Optional[float]) -> _T:
     """
     if seconds is None:
         return await awaitable
-    seconds = max(seconds, MIN_BOUND)
-    scope_factory = getattr(asyncio, "timeout", None)
-    if scope_factory is None:  # Python < 3.11
-        try:
-            return await asyncio.wait_for(awaitable, seconds)
-        except asyncio.TimeoutError:
-            raise DeadlinePassed() from None
-    scope = scope_factory(seconds)
+    scope = _timeout(max(seconds, MIN_BOUND))
     try:
         async with scope:
             return await awaitable
-    except TimeoutError:
-        if scope.expired():
+    except asyncio.TimeoutError:  # TimeoutError from Python 3.11
+        expired = scope.expired
+        if expired() if callable(expired) else expired:  # a method of asyncio's; a property of async-timeout's
             raise DeadlinePassed() from None
         raise
 
