@@ -362,8 +362,8 @@ class AsyncHttSleeper(PolicyAttributes):
         client = self.client
         if client is not None:
             return await self._poll(client, slot)
-        async with self._transport.open_client(self.verify) as shared:
-            return await self._poll(shared, slot)
+        async with self._transport.open_client(self.verify) as own:
+            return await self._poll(own, slot)
 
     def new_state(self) -> PollState:
         """The state of this poll before its first attempt: its deadline runs from now; nothing is sent.
@@ -388,8 +388,8 @@ class AsyncHttSleeper(PolicyAttributes):
         client = self.client
         if client is not None:
             return await self._step(client, state, checkpoint)
-        async with self._transport.open_client(self.verify) as shared:
-            return await self._step(shared, state, checkpoint)
+        async with self._transport.open_client(self.verify) as own:
+            return await self._step(own, state, checkpoint)
 
     async def _step(self, client: Any, state: Optional[PollState], checkpoint: Optional[Checkpoint]) -> Step:
         await ready()  # the default instrumentation hooks made off the loop, before the clock starts
@@ -426,15 +426,22 @@ class AsyncHttSleeper(PolicyAttributes):
                     await sleep(decision.sleep)
 
     def shared_client(self, concurrency: int) -> AsyncContextManager[Any]:
-        """The client many pollers made by :meth:`for_url` share, ``concurrency`` requests in flight at a time.
+        """The client for many pollers made by :meth:`for_url`, at most ``concurrency`` requests in flight.
 
         ``async with sleeper.shared_client(100) as client:``, then
         ``sleeper.for_url(url, client)`` for each URL (as
         :func:`httsleep.async_poll_many` does). With ``client=``, that
-        client, left open. Without: on aiohttp, the event loop's shared
-        session; on httpx, a client opened for them, its pool capped at
-        ``concurrency`` connections, closed on exit. Each poll keeps its own
-        cookies on it.
+        client, left open (its own cookie jar and limits apply). Without:
+        on aiohttp, the event loop's shared session (100 connections, shared
+        with the loop's other polls); on httpx, a client opened on entry,
+        its pool capped at ``concurrency`` connections, closed on exit. On
+        those two, each poll keeps its own cookies.
+
+        Keeping the requests in flight within ``concurrency`` is the
+        caller's part: hold one ``asyncio.Semaphore(concurrency)`` around
+        each attempt with ``run(slot=...)``, as ``async_poll_many`` does (on
+        httpx, requests beyond the pool wait in httpcore's queue, which
+        slows down as it grows).
 
         :raises TypeError: ``concurrency`` is not an integer
             (:class:`~httsleep.exceptions.ArgumentTypeError`).

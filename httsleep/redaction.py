@@ -641,7 +641,7 @@ def _header_secrets(value: str) -> List[str]:
 def _basic_password(token: str) -> Optional[str]:
     """The password of a ``Basic`` credential (UTF-8, else Latin-1, as requests encodes it); ``None`` if none."""
     try:
-        decoded = base64.b64decode(token, validate=True)
+        decoded = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)  # some clients leave out the "="
     except ValueError:  # binascii.Error: not base64
         return None
     try:

@@ -22,7 +22,7 @@ FRONTS = ["sync", "async", "aiohttp"]
 
 @contextlib.contextmanager
 def aiohttp_by_default(on: bool = True) -> Iterator[None]:
-    """Make the asyncio polls given no client share an aiohttp session (``on``), else an httpx client.
+    """Make the asyncio polls given no client share an aiohttp session (``on``), else each open an httpx client.
 
     aiohttp is the default when installed; httpx is when it is not.
     """

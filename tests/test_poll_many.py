@@ -407,6 +407,9 @@ def test_aclose_stops_the_polls_and_frees_their_connections_before_it_returns(fr
         results = async_poll_many(stuck_and_done(server), jsonpath=DONE, max_retries=None, concurrency=4)
         await results.__anext__()
         await results.aclose()
+        if front == "async":  # the httpx client opened for the batch is closed by then (aiohttp's is the loop's)
+            (client,) = recorded.clients
+            assert client.is_closed
         return not other_tasks() and await recorded.settled()
 
     with opening(LIBRARIES[front]):

@@ -79,8 +79,9 @@ class AsyncTransport(Transport, Protocol):
     def open_shared_client(self, verify: Any, concurrency: int) -> AsyncContextManager[Any]:
         """A client for many polls given none, ``concurrency`` requests in flight at most (``async with``).
 
-        Its pool holds ``concurrency`` connections or fewer; it keeps no
-        cookies (:meth:`start` gives each poll its own).
+        A client opened for them holds ``concurrency`` connections or
+        fewer (a shared one keeps its own limit) and keeps no cookies
+        (:meth:`start` gives each poll its own).
         """
 
 

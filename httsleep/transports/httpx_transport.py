@@ -26,6 +26,7 @@ bounded three ways:
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import http.cookiejar
 import os
@@ -153,9 +154,11 @@ class HttpxTransport:
         """The client a poll opens when it is given none: one of its own, closed when it ends (:func:`new_client`)."""
         return new_client(verify)
 
-    def open_shared_client(self, verify: Any, concurrency: int) -> AsyncContextManager[httpx.AsyncClient]:
-        """A client polls share, ``concurrency`` requests at a time, each with its own cookies; closed on exit."""
-        return new_client(verify, pool=concurrency)
+    @contextlib.asynccontextmanager
+    async def open_shared_client(self, verify: Any, concurrency: int) -> AsyncIterator[httpx.AsyncClient]:
+        """A client polls share, ``concurrency`` requests at a time, each with its own cookies: opened on entry."""
+        async with new_client(verify, pool=concurrency) as client:
+            yield client
 
     def redact(self, text: str) -> str:
         """``text`` without the request's own credentials (for a repr)."""

@@ -1,4 +1,4 @@
-"""The clients httsleep owns on an event loop: one pooled client per library and ``verify``, shared by its polls.
+"""The clients httsleep owns on an event loop: one pooled aiohttp session per ``verify``, shared by its polls.
 
 An asyncio poll on aiohttp given no ``client=`` borrows the loop's shared
 session (:func:`shared_client`) for as long as it runs. (On httpx each poll
