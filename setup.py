@@ -95,7 +95,8 @@ setup(
         "prometheus": PROMETHEUS_REQUIRES,
         "otel": OTEL_REQUIRES,
         "test": TEST_REQUIRES,
-        "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests", *PROMETHEUS_REQUIRES, *OTEL_REQUIRES],
+        # mypy checks for Python 3.10 (pyproject.toml), where the asyncio bounds import async-timeout
+        "lint": ["ruff>=0.4", "mypy>=1.8", "types-requests", "async-timeout>=4", *PROMETHEUS_REQUIRES, *OTEL_REQUIRES],
         # autodoc imports every module it documents: the asyncio transports need httpx and aiohttp,
         # httsleep.redis needs redis-py
         "docs": ["sphinx>=7", "myst-parser>=2", "furo>=2024.1", *HTTPX_REQUIRES, *AIOHTTP_REQUIRES, *REDIS_REQUIRES],
