@@ -228,8 +228,9 @@ class AiohttpTransport:
     def _session_secrets(self, session: aiohttp.ClientSession) -> Secrets:
         cookies = [(morsel.key, morsel.value) for morsel in session.cookie_jar]
         auth = session.auth
-        # basic auth given as aiohttp 3.14 asks, headers={"Authorization": encode_basic_auth(...)}: its password too
-        pair = (auth.login, auth.password) if auth is not None else _basic_pair(session.headers.get("Authorization"))
+        # basic auth given as aiohttp 3.14 asks, headers={"Authorization": encode_basic_auth(...)}: the headers'
+        # secrets include its decoded password
+        pair = (auth.login, auth.password) if auth is not None else None
         return self._secrets.resolve() + Secrets.of_request(headers=dict(session.headers), cookies=cookies, auth=pair)
 
     def start(self, session: aiohttp.ClientSession) -> Any:
@@ -576,19 +577,6 @@ def _describe(url_or_request: Any) -> Tuple[str, URL, Dict[str, str], Optional[b
     raise ArgumentTypeError(
         "url_or_request must be a URL string or an httpx.Request, not {}".format(shorten(url_or_request))
     )
-
-
-def _basic_pair(authorization: Optional[str]) -> Optional[Tuple[str, str]]:
-    """The ``(user, password)`` of a ``Basic`` ``Authorization`` header value; ``None`` for any other value."""
-    scheme, _, token = (authorization or "").strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True)
-    except ValueError:
-        return None
-    user, colon, password = decoded.decode("utf-8", "replace").partition(":")
-    return (user, password) if colon else None
 
 
 def _authorization(auth: Any, url: URL) -> Optional[str]:

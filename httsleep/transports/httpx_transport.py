@@ -25,13 +25,12 @@ bounded three ways:
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
 import http.cookiejar
 import os
 import ssl
-from typing import Any, AsyncContextManager, AsyncIterator, List, Optional, Tuple, Union
+from typing import Any, AsyncContextManager, AsyncIterator, Dict, List, Optional, Tuple, Union
 
 import httpx
 
@@ -175,8 +174,10 @@ class HttpxTransport:
         return Secrets.of_request(str(self.request.url), headers=self.request.headers, auth=auth)
 
     def _client_secrets(self, client: httpx.AsyncClient) -> Secrets:
-        return self._secrets.resolve() + Secrets.of_request(
-            headers=client.headers, auth=_basic_pair(client.auth), cookies=client.cookies
+        return (
+            self._secrets.resolve()
+            + Secrets.of_request(headers=client.headers, cookies=client.cookies)
+            + Secrets.of_request(headers=_basic_header(client.auth))  # its decoded password too
         )
 
     def _request_for(self, client: httpx.AsyncClient, timeout: httpx.Timeout) -> httpx.Request:
@@ -295,17 +296,12 @@ def _response(response: httpx.Response) -> AsyncResponse:
     )
 
 
-def _basic_pair(auth: Any) -> Optional[Tuple[str, str]]:
-    """The ``(user, password)`` of an :class:`httpx.BasicAuth` (httpx keeps only the header it sends)."""
+def _basic_header(auth: Any) -> Dict[str, str]:
+    """The ``Authorization`` header an :class:`httpx.BasicAuth` sends (httpx keeps only that); ``{}`` for others."""
     if not isinstance(auth, httpx.BasicAuth):
-        return None
+        return {}
     request = next(auth.sync_auth_flow(httpx.Request("GET", "http://localhost/")))
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    try:
-        user, _, password = base64.b64decode(token).decode("utf-8", "replace").partition(":")
-    except ValueError:
-        return None
-    return (user, password) if scheme.lower() == "basic" else None
+    return {"Authorization": request.headers.get("Authorization", "")}
 
 
 def _shown(given: httpx.URL, sent: httpx.URL) -> str:
